@@ -1,0 +1,353 @@
+"""datalad finish: record the outcome of scheduled jobs that have ended."""
+
+from __future__ import annotations
+
+import logging
+
+from datalad.distribution.dataset import (
+    EnsureDataset,
+    datasetmethod,
+    require_dataset,
+)
+from datalad.interface.base import (
+    Interface,
+    build_doc,
+    eval_results,
+)
+from datalad.interface.results import get_status_dict
+from datalad.support.constraints import EnsureNone
+from datalad.support.exceptions import CapturedException
+from datalad.support.globbedpaths import GlobbedPaths
+from datalad.support.param import Parameter
+from datalad.utils import ensure_list
+
+from . import (
+    config,
+    slurm,
+)
+from .commit import (
+    existing_or_tracked,
+    save_paths,
+)
+from .history import (
+    read_record,
+    resolve_commit,
+)
+from .index import JobIndex
+from .jobspec import resolve_pattern
+from .lock import repository_lock
+from .record import (
+    FINISH,
+    Record,
+    compose_message,
+    finish_title,
+)
+from .render import (
+    LIST_ACTION,
+    render_result,
+    render_tables,
+)
+
+lgr = logging.getLogger('datalad.slurm.finish')
+
+
+@build_doc
+class Finish(Interface):
+    """Record the outcome of scheduled Slurm jobs that have ended.
+
+    Finds the open jobs of the dataset (schedule commits without a finish
+    commit), asks Slurm about all of them at once, and for each job whose
+    every task completed with exit code 0 saves exactly its declared
+    outputs and its Slurm log files in a commit titled
+    ``[DATALAD FINISH] Processed batch job N: Complete``, whose record
+    points back to the schedule commit.
+
+    Jobs still pending or running are reported as 'impossible' with their
+    state, and stay open.  Failed, cancelled or timed-out jobs are reported
+    as 'error'; [CMD: --close-failed-jobs CMD][PY: `close_failed_jobs=True`
+    PY] closes them with a FINISH commit titled with the failure that saves
+    their log files (not their outputs), so that the reason can be read.
+
+    Inside a job script, ``datalad finish $SLURM_JOB_ID`` as the last line
+    lets a job record itself.
+    """
+    _examples_ = [
+        dict(text="Finish every job that has ended",
+             code_cmd="datalad finish",
+             code_py="finish()"),
+        dict(text="Finish one job, by its Slurm job id",
+             code_cmd="datalad finish 4711",
+             code_py="finish('4711')"),
+        dict(text="Show the open jobs and Slurm's word on each",
+             code_cmd="datalad finish --list-open-jobs",
+             code_py="finish(list_open_jobs=True)"),
+        dict(text="Close failed jobs too, recording their failure",
+             code_cmd="datalad finish --close-failed-jobs",
+             code_py="finish(close_failed_jobs=True)"),
+    ]
+
+    result_renderer = 'tailored'
+
+    _params_ = dict(
+        jobs=Parameter(
+            args=("jobs",),
+            nargs="*",
+            metavar="JOB_ID_OR_COMMIT",
+            doc="""Slurm job ids or schedule commits of the jobs to finish.
+            All open jobs if none are given."""),
+        dataset=Parameter(
+            args=("-d", "--dataset"),
+            doc="""the dataset the jobs were scheduled in. If not given,
+            the dataset is found from the current directory.""",
+            constraints=EnsureDataset() | EnsureNone()),
+        since=Parameter(
+            args=("--since",),
+            metavar="COMMIT",
+            doc="""only consider jobs scheduled after this commit.""",
+            constraints=EnsureNone() | str),
+        list_open_jobs=Parameter(
+            args=("--list-open-jobs",),
+            action="store_true",
+            doc="""list the open jobs with Slurm's state of each (per array
+            task) and change nothing."""),
+        close_failed_jobs=Parameter(
+            args=("--close-failed-jobs",),
+            action="store_true",
+            doc="""also close jobs that failed, were cancelled, timed out or
+            are unknown to Slurm, with a FINISH commit that records the
+            failure and saves the Slurm log files."""),
+    )
+
+    @staticmethod
+    @datasetmethod(name='finish')
+    @eval_results
+    def __call__(
+            jobs=None,
+            *,
+            dataset=None,
+            since=None,
+            list_open_jobs=False,
+            close_failed_jobs=False):
+        yield from finish(
+            jobs, dataset=dataset, since=since,
+            list_open_jobs=list_open_jobs,
+            close_failed_jobs=close_failed_jobs)
+
+    custom_result_renderer = staticmethod(render_result)
+    custom_result_summary_renderer = staticmethod(render_tables)
+
+
+def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
+           close_failed_jobs=False):
+    """Generator behind :class:`Finish`; see there."""
+    ds = require_dataset(dataset, check_installed=True,
+                         purpose='finish Slurm jobs')
+    action = LIST_ACTION if list_open_jobs else 'finish'
+    status = dict(action=action, ds=ds, logger=lgr)
+    if since is not None:
+        since_sha = resolve_commit(ds.repo, since) if since else None
+        if since and since_sha is None:
+            yield get_status_dict(
+                status='impossible',
+                message=('--since %r names no commit of this dataset', since),
+                **status)
+            return
+        since = since_sha
+    index = JobIndex(ds.repo, since=since).refresh()
+
+    selected = []
+    for target in ensure_list(jobs):
+        record, res = _select(ds, index, str(target))
+        if res:
+            yield get_status_dict(**status, **res)
+        elif record not in selected:
+            selected.append(record)
+    if not jobs:
+        selected = index.open_jobs()
+        if not selected:
+            yield get_status_dict(status='notneeded', message='no open jobs',
+                                  **status)
+            return
+    if not selected:
+        return
+
+    try:
+        statuses = slurm.query(
+            [r.job_id for r in selected],
+            timeout=config.get(ds, config.QUERY_TIMEOUT),
+            expected_tasks={r.job_id: r.data.get('slurm_array')
+                            for r in selected})
+    except slurm.SlurmError as e:
+        yield get_status_dict(
+            status='error',
+            message=('could not ask Slurm about the jobs: %s', str(e)),
+            exception=CapturedException(e), **status)
+        return
+
+    for record in selected:
+        job = statuses[record.job_id]
+        if list_open_jobs:
+            yield get_status_dict(
+                status='ok', slurm_job_id=record.job_id,
+                slurm_state=job.describe(), commit=record.commit,
+                outputs=record.data.get('outputs', []),
+                message=('job %s: %s', record.job_id, job.describe()),
+                **status)
+            continue
+        try:
+            yield from _finish_job(ds, index, record, job, close_failed_jobs)
+        except Exception as e:
+            ce = CapturedException(e)
+            yield get_status_dict(
+                status='error', slurm_job_id=record.job_id,
+                message=('could not finish job %s: %s', record.job_id, ce),
+                exception=ce, **status)
+
+
+def _select(ds, index: JobIndex, target: str):
+    """Resolve a job id or commit named by the user.
+
+    Returns (record, None) for an open job, or (None, result-kwargs) for
+    anything else.
+    """
+    if target.isdigit():
+        record, finished = index.find_job(int(target))
+        if record:
+            return record, None
+        if finished:
+            return None, dict(
+                status='notneeded', slurm_job_id=int(target),
+                message=('job %s was finished already', target))
+    sha = resolve_commit(ds.repo, target)
+    if sha is None:
+        return None, dict(
+            status='impossible',
+            message=('%s is no scheduled job of this dataset, nor a commit; '
+                     'see datalad finish --list-open-jobs', target))
+    if sha in index.open:
+        return index.open[sha], None
+    record = read_record(ds.repo, sha)
+    if record is None:
+        return None, dict(
+            status='impossible',
+            message=('commit %s is no datalad-slurm schedule commit',
+                     sha[:8]))
+    if record.kind == FINISH or sha in index.finished:
+        return None, dict(
+            status='notneeded', slurm_job_id=record.job_id,
+            message=('job %s was finished already', record.job_id))
+    return None, dict(
+        status='impossible', slurm_job_id=record.job_id,
+        message=('job %s (commit %s) is not open on this branch, or was '
+                 'scheduled before --since', record.job_id, sha[:8]))
+
+
+def _finish_job(ds, index: JobIndex, record: Record, job: slurm.JobStatus,
+                close_failed: bool):
+    status = dict(action='finish', ds=ds, logger=lgr,
+                  slurm_job_id=record.job_id, slurm_state=job.describe())
+    phase = job.phase
+    if phase == 'running':
+        yield get_status_dict(
+            status='impossible',
+            message=('job %s is still running (%s); finish it when it has '
+                     'ended', record.job_id, job.describe()),
+            **status)
+        return
+    if phase != 'complete' and not close_failed:
+        if phase == 'lost':
+            why = ('Slurm (sacct, squeue) knows no job %s any more',
+                   record.job_id)
+        else:
+            why = ('job %s ended unsuccessfully (%s)', record.job_id,
+                   job.describe())
+        yield get_status_dict(
+            status='error',
+            message=(why[0] + '; read its log files (%s), and close it with '
+                     '--close-failed-jobs or submit it again',
+                     *why[1:],
+                     ', '.join(record.data.get('slurm_outputs') or []) or
+                     'none recorded'),
+            **status)
+        return
+
+    with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
+        index.refresh()
+        if record.commit not in index.open:
+            yield get_status_dict(
+                status='notneeded',
+                message=('job %s was finished meanwhile by another process',
+                         record.job_id),
+                **status)
+            return
+        logs = log_files(record, job)
+        outputs = output_paths(ds, record) if phase == 'complete' else []
+        data = finish_record(record, job, logs, outputs)
+        paths = outputs + logs
+        title = finish_title(record.job_id, job.outcome)
+        failed = False
+        for res in save_paths(ds, existing_or_tracked(ds.repo, paths),
+                              compose_message(FINISH, title, data)):
+            failed = True
+            yield res
+        sha = ds.repo.get_hexsha()
+    if not failed:
+        yield get_status_dict(status='ok', message=title, commit=sha,
+                              **status)
+
+
+def output_paths(ds, record: Record) -> list[str]:
+    """Declared outputs as paths to save, globs expanded."""
+    paths = []
+    for spec in record.data.get('outputs', []):
+        if any(c in spec for c in '*?['):
+            paths.extend(GlobbedPaths([spec], pwd=ds.path).expand_strict())
+        else:
+            # literal paths count even when gone: a deletion is an output
+            paths.append(spec)
+    return paths
+
+
+def log_files(record: Record, job: slurm.JobStatus) -> list[str]:
+    """The job's Slurm log files: those resolved at submission, and the
+    patterns only sacct's answer (a task's own job id, its node) resolves.
+    """
+    files = list(record.data.get('slurm_outputs') or [])
+    for task in job.tasks:
+        values = {
+            'A': record.job_id, 'j': task.raw_job_id,
+            'a': task.task_id if task.task_id is not None else '4294967294',
+            'N': (task.nodes or '').split(',')[0] or None,
+            'n': 0, 't': 0, 's': 'batch', 'J': f'{task.raw_job_id}.batch',
+        }
+        for pattern in record.data.get('slurm_output_patterns') or []:
+            path = resolve_pattern(pattern, values)
+            if path is not None and path not in files:
+                files.append(path)
+    return files
+
+
+def finish_record(record: Record, job: slurm.JobStatus, logs: list[str],
+                  outputs: list[str]) -> dict:
+    """The FINISH record: the schedule record, the job's outcome and what
+    sacct knows of its run.  `outputs` are the saved outputs, recorded
+    instead of the declared globs when the schedule asked to expand them.
+    """
+    data = dict(record.data)
+    data['schedule_commit'] = record.commit
+    data['slurm_outputs'] = logs
+    per_task = {t.task_id: t for t in job.tasks}
+
+    def by_task(get):
+        if record.data.get('slurm_array') is None and None in per_task:
+            return get(per_task[None])
+        return {str(k): get(t) for k, t in per_task.items()}
+
+    data['state'] = by_task(lambda t: t.state)
+    data['exit'] = by_task(lambda t: t.exit_code)
+    data['accounting'] = by_task(lambda t: dict(
+        start=t.start, end=t.end, elapsed=t.elapsed, nodes=t.nodes,
+        max_rss=t.max_rss))
+    if record.data.get('expand') in ('outputs', 'both'):
+        data['outputs'] = outputs
+    return data

@@ -1,0 +1,125 @@
+"""Slurm's small languages: array task specifications and file name patterns.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+
+def expand_task_ids(spec: str) -> list[int]:
+    """Expand an array specification such as ``0-9:2,15%4`` to task ids.
+
+    The ``%N`` throttle suffix is ignored; steps (``:N``) are honoured.
+    """
+    spec = spec.split('%', 1)[0]
+    ids: set[int] = set()
+    for part in filter(None, spec.split(',')):
+        part, _, step = part.partition(':')
+        first, _, last = part.partition('-')
+        ids.update(range(int(first), int(last or first) + 1,
+                         int(step) if step else 1))
+    return sorted(ids)
+
+
+# %[width]<letter>; '%%' is a literal percent sign.  The letters are those
+# of sbatch's "filename pattern" section.
+_PATTERN = re.compile(r'%(\d*)([%AabJjNnsTtux])')
+
+
+def resolve_pattern(pattern: str, values: dict[str, str | int]) -> str | None:
+    """Replace Slurm's filename placeholders in `pattern`.
+
+    Parameters
+    ----------
+    values
+      Known values by placeholder letter ('j', 'A', 'a', 'x', 'u', 'N', ...).
+
+    Returns
+    -------
+    str or None
+      None if the pattern uses a placeholder whose value is not known.
+    """
+    unresolved = False
+
+    def substitute(match: re.Match) -> str:
+        nonlocal unresolved
+        width, letter = match.groups()
+        if letter == '%':
+            return '%'
+        value = values.get(letter)
+        if value is None:
+            unresolved = True
+            return match.group(0)
+        if width and str(value).isdigit():
+            return str(value).zfill(int(width))
+        return str(value)
+
+    resolved = _PATTERN.sub(substitute, pattern)
+    if '\\' in pattern:
+        # a backslash anywhere disables all placeholders (sbatch(1))
+        return pattern.replace('\\', '')
+    return None if unresolved else resolved
+
+
+def pattern_regex(pattern: str) -> re.Pattern:
+    """A regular expression matching every file name `pattern` can give."""
+    parts = []
+    last = 0
+    for match in _PATTERN.finditer(pattern):
+        parts.append(re.escape(pattern[last:match.start()]))
+        parts.append('%' if match.group(2) == '%' else '[^/]*')
+        last = match.end()
+    parts.append(re.escape(pattern[last:]))
+    return re.compile(''.join(parts) + r'\Z')
+
+
+_LOG_OPTIONS = {'-o': 'output', '--output': 'output',
+                '-e': 'error', '--error': 'error'}
+
+
+def log_patterns(argv: list[str], script_lines: list[str] | None,
+                 is_array: bool) -> list[str]:
+    """The stdout and stderr file patterns of a submission, as sbatch will
+    apply them: command-line options over ``#SBATCH`` directives over
+    Slurm's defaults.  Relative patterns are relative to the job's working
+    directory.  (Slurm's own reports of them are resolved, or wrong for
+    array tasks, so they are worked out from the submission instead.)"""
+    found: dict[str, str] = {}
+    for tokens in [argv[1:]] + [_directives(script_lines or [])]:
+        for name, value in _log_options(tokens).items():
+            found.setdefault(name, value)
+    default = 'slurm-%A_%a.out' if is_array else 'slurm-%j.out'
+    stdout = found.get('output', default)
+    stderr = found.get('error', stdout)
+    return [stdout] if stderr == stdout else [stdout, stderr]
+
+
+def _log_options(tokens: list[str]) -> dict[str, str]:
+    found = {}
+    tokens = iter(tokens)
+    for token in tokens:
+        if token == '--':
+            break
+        name, eq, value = token.partition('=')
+        if name in _LOG_OPTIONS and name.startswith('--'):
+            found.setdefault(_LOG_OPTIONS[name],
+                             value if eq else next(tokens, ''))
+        elif token[:2] in _LOG_OPTIONS and len(token) > 2:
+            found.setdefault(_LOG_OPTIONS[token[:2]], token[2:])
+        elif token in _LOG_OPTIONS:
+            found.setdefault(_LOG_OPTIONS[token], next(tokens, ''))
+    return found
+
+
+def _directives(lines: list[str]) -> list[str]:
+    """Options of the ``#SBATCH`` lines heading a job script (sbatch reads
+    them up to the first line of code)."""
+    tokens = []
+    for line in lines[1:]:
+        line = line.strip()
+        if line.startswith('#SBATCH'):
+            tokens.extend(shlex.split(line[len('#SBATCH'):], comments=True))
+        elif line and not line.startswith('#'):
+            break
+    return tokens

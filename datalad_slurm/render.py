@@ -1,0 +1,74 @@
+"""How datalad-slurm's results look on a terminal."""
+
+from __future__ import annotations
+
+from datalad.interface.utils import generic_result_renderer
+from datalad.ui import ui
+
+LIST_ACTION = 'list-open-jobs'
+REPORT_ACTION = 'reschedule-report'
+TABLE_ACTIONS = (LIST_ACTION, REPORT_ACTION)
+
+
+def render_result(res, **kwargs):
+    """Per-result renderer: tables are drawn by :func:`render_tables` once
+    all results are in; 'notneeded' results are shown too, since "job 12
+    was finished already" is an answer the user asked for."""
+    if res.get('action') in TABLE_ACTIONS and res.get('status') == 'ok':
+        return
+    if res.get('status') == 'notneeded':
+        ui.message('{action}(notneeded): {msg}'.format(
+            action=res.get('action'), msg=_text(res.get('message'))))
+        return
+    generic_result_renderer(res)
+
+
+def render_tables(results):
+    """Summary renderer: one aligned table per table action."""
+    for action, columns in ((LIST_ACTION, _LIST_COLUMNS),
+                            (REPORT_ACTION, _REPORT_COLUMNS)):
+        rows = [r for r in results
+                if r.get('action') == action and r.get('status') == 'ok']
+        if rows:
+            ui.message(format_table(
+                [title for title, _ in columns],
+                [[_cell(get(r)) for _, get in columns] for r in rows]))
+
+
+_LIST_COLUMNS = (
+    ('JOB', lambda r: r.get('slurm_job_id')),
+    ('STATE', lambda r: r.get('slurm_state')),
+    ('COMMIT', lambda r: (r.get('commit') or '')[:8]),
+    ('OUTPUTS', lambda r: ' '.join(r.get('outputs') or [])),
+)
+
+_REPORT_COLUMNS = (
+    ('COMMIT', lambda r: (r.get('commit') or '')[:8]),
+    ('JOB', lambda r: r.get('slurm_job_id')),
+    ('PWD', lambda r: r.get('pwd')),
+    ('COMMAND', lambda r: r.get('cmd')),
+    ('OUTPUTS', lambda r: ' '.join(r.get('outputs') or [])),
+)
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned columns separated by two spaces; the last column is not
+    padded."""
+    widths = [max(len(row[i]) for row in [header] + rows)
+              for i in range(len(header))]
+    lines = []
+    for row in [header] + rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths)]
+        cells[-1] = row[-1]
+        lines.append('  '.join(cells).rstrip())
+    return '\n'.join(lines)
+
+
+def _cell(value) -> str:
+    return '' if value is None else str(value)
+
+
+def _text(message) -> str:
+    if isinstance(message, tuple):
+        return message[0] % message[1:]
+    return message or ''

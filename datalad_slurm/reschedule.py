@@ -1,0 +1,252 @@
+"""datalad reschedule: submit recorded jobs again, as new pairs of commits."""
+
+from __future__ import annotations
+
+import logging
+
+from datalad.distribution.dataset import (
+    EnsureDataset,
+    datasetmethod,
+    require_dataset,
+)
+from datalad.interface.base import (
+    Interface,
+    build_doc,
+    eval_results,
+)
+from datalad.interface.common_opts import save_message_opt
+from datalad.interface.results import get_status_dict
+from datalad.support.constraints import EnsureNone
+from datalad.support.exceptions import CapturedException
+from datalad.support.param import Parameter
+
+from .history import (
+    iter_records,
+    read_record,
+    resolve_commit,
+)
+from .index import JobIndex
+from .jobspec import pattern_regex
+from .record import (
+    FINISH,
+    RESCHEDULE,
+    Record,
+)
+from .render import (
+    REPORT_ACTION,
+    render_result,
+    render_tables,
+)
+from .submission import submit_job
+
+lgr = logging.getLogger('datalad.slurm.reschedule')
+
+
+@build_doc
+class Reschedule(Interface):
+    """Submit a recorded Slurm job again, as a new pair of commits.
+
+    What :command:`datalad rerun` is to :command:`datalad run`: the job's
+    recorded sbatch command is submitted again from the directory it was
+    first submitted from, with its recorded inputs retrieved and its
+    outputs (and Slurm log files) unlocked, and a commit titled
+    ``[DATALAD RESCHEDULE] Submitted batch job N: Pending`` records it,
+    naming the earlier schedule commits in its ``chain``.  The new job is
+    an open job like any other: :command:`datalad finish` completes it.
+
+    A job can be named by its schedule, reschedule or finish commit.  It
+    must have been finished, and have completed, unless
+    [CMD: --with-failed-jobs CMD][PY: `with_failed_jobs=True` PY].
+    """
+    _examples_ = [
+        dict(text="Submit the job finished in the last commit again",
+             code_cmd="datalad reschedule",
+             code_py="reschedule()"),
+        dict(text="Submit a job again, named by any commit of its pair",
+             code_cmd="datalad reschedule 1a2b3c4",
+             code_py="reschedule('1a2b3c4')"),
+        dict(text="Show which jobs since a commit would be submitted again",
+             code_cmd="datalad reschedule --since v1.0 --report",
+             code_py="reschedule(since='v1.0', report=True)"),
+    ]
+
+    result_renderer = 'tailored'
+
+    _params_ = dict(
+        revision=Parameter(
+            args=("revision",),
+            metavar="REVISION",
+            nargs="?",
+            doc="""a schedule, reschedule or finish commit of the job to
+            submit again. [CMD: Default: HEAD CMD]""",
+            constraints=EnsureNone() | str),
+        dataset=Parameter(
+            args=("-d", "--dataset"),
+            doc="""the dataset of the job. If not given, the dataset is
+            found from the current directory.""",
+            constraints=EnsureDataset() | EnsureNone()),
+        since=Parameter(
+            args=("--since",),
+            metavar="COMMIT",
+            doc="""submit again every finished job after this commit, in
+            history order. An empty value means the whole history.""",
+            constraints=EnsureNone() | str),
+        report=Parameter(
+            args=("--report",),
+            action="store_true",
+            doc="""report what would be submitted, and submit nothing."""),
+        message=save_message_opt,
+        with_failed_jobs=Parameter(
+            args=("--with-failed-jobs",),
+            action="store_true",
+            doc="""also submit again jobs that did not complete."""),
+    )
+
+    @staticmethod
+    @datasetmethod(name='reschedule')
+    @eval_results
+    def __call__(
+            revision=None,
+            *,
+            dataset=None,
+            since=None,
+            report=False,
+            message=None,
+            with_failed_jobs=False):
+        yield from reschedule(
+            revision, dataset=dataset, since=since, report=report,
+            message=message, with_failed_jobs=with_failed_jobs)
+
+    custom_result_renderer = staticmethod(render_result)
+    custom_result_summary_renderer = staticmethod(render_tables)
+
+
+def reschedule(revision=None, *, dataset=None, since=None, report=False,
+               message=None, with_failed_jobs=False):
+    """Generator behind :class:`Reschedule`; see there."""
+    ds = require_dataset(dataset, check_installed=True,
+                         purpose='reschedule Slurm jobs')
+    status = dict(action=REPORT_ACTION if report else 'reschedule', ds=ds,
+                  logger=lgr)
+    jobs = []
+    for finished, res in _finished_jobs(ds, revision, since):
+        if res is None:
+            res = _refusal(ds, finished, with_failed_jobs)
+        if res is not None:
+            yield get_status_dict(**status, **res)
+        else:
+            jobs.append(finished)
+    if since is not None and not jobs:
+        yield get_status_dict(status='notneeded',
+                              message='no finished jobs to reschedule',
+                              **status)
+
+    for finished in jobs:
+        data = finished.data
+        schedule_commit = data['schedule_commit']
+        if report:
+            yield get_status_dict(
+                status='ok', commit=schedule_commit,
+                slurm_job_id=data['slurm_job_id'], cmd=data['cmd'],
+                pwd=data['pwd'], outputs=data['outputs'],
+                message=('would submit job %s again', data['slurm_job_id']),
+                **status)
+            continue
+        try:
+            yield from submit_job(
+                ds, data['cmd'], pwd=data['pwd'], inputs=data['inputs'],
+                extra_inputs=data.get('extra_inputs') or [],
+                outputs=data['outputs'],
+                extra_outputs=_fixed_log_files(data),
+                message=message or data.get('message'),
+                chain=list(data.get('chain') or []) + [schedule_commit],
+                kind=RESCHEDULE, expand=data.get('expand'),
+                action='reschedule')
+        except Exception as e:
+            ce = CapturedException(e)
+            yield get_status_dict(
+                status='error',
+                message=('could not reschedule job %s: %s',
+                         data['slurm_job_id'], ce),
+                exception=ce, **status)
+
+
+def _finished_jobs(ds, revision, since):
+    """The FINISH records of the jobs to submit again, oldest first, each
+    with None, or with the kwargs of a refusal instead."""
+    if since is not None:
+        since_sha = resolve_commit(ds.repo, since) if since else None
+        if since and since_sha is None:
+            yield None, dict(
+                status='impossible',
+                message=('--since %r names no commit of this dataset',
+                         since))
+            return
+        revision_range = f'{since_sha}..HEAD' if since_sha else 'HEAD'
+        for record in iter_records(ds.repo, revision_range):
+            if record.kind == FINISH:
+                yield record, None
+        return
+
+    revision = revision or 'HEAD'
+    sha = resolve_commit(ds.repo, revision)
+    if sha is None:
+        yield None, dict(status='impossible',
+                         message=('%r names no commit of this dataset',
+                                  revision))
+        return
+    record = read_record(ds.repo, sha)
+    if record is None:
+        yield None, dict(
+            status='impossible',
+            message=('commit %s carries no datalad-slurm record; '
+                     'reschedule repeats jobs recorded by datalad schedule',
+                     sha[:8]))
+        return
+    if record.kind != FINISH:
+        finished = JobIndex(ds.repo).refresh().finished.get(sha)
+        if finished is None:
+            yield None, dict(
+                status='impossible', slurm_job_id=record.job_id,
+                message=('job %s (commit %s) is still open; finish it '
+                         '(datalad finish) before scheduling it again',
+                         record.job_id, sha[:8]))
+            return
+        record = read_record(ds.repo, finished['finish'])
+    yield record, None
+
+
+def _refusal(ds, finished: Record, with_failed_jobs: bool) -> dict | None:
+    data = finished.data
+    if data.get('dsid') != ds.id:
+        return dict(
+            status='impossible', slurm_job_id=finished.job_id,
+            message=('job %s was recorded in another dataset (%s); '
+                     'reschedule it there', finished.job_id,
+                     data.get('dsid')))
+    if not with_failed_jobs and not succeeded(data):
+        return dict(
+            status='impossible', slurm_job_id=finished.job_id,
+            message=('job %s did not complete (%s); give --with-failed-jobs '
+                     'to submit it again anyway', finished.job_id,
+                     data.get('state')))
+    return None
+
+
+def succeeded(data: dict) -> bool:
+    """Whether a FINISH record tells of a job that completed on every
+    task with exit code 0."""
+    states, exits = data.get('state'), data.get('exit')
+    if not isinstance(states, dict):
+        states, exits = {'': states}, {'': exits}
+    return all(s == 'COMPLETED' and exits.get(t) == 0
+               for t, s in states.items())
+
+
+def _fixed_log_files(data: dict) -> list[str]:
+    """Old log files the new job will write again: those whose names do
+    not depend on the job id."""
+    fixed = [p for p in data.get('slurm_output_patterns') or []
+             if not any(f'%{c}' in p for c in 'jAJ')]
+    return [f for f in data.get('slurm_outputs') or []
+            if any(pattern_regex(p).match(f) for p in fixed)]

@@ -1,0 +1,194 @@
+"""datalad schedule: submit a batch job and record it."""
+
+from __future__ import annotations
+
+import logging
+import os.path as op
+from argparse import REMAINDER
+
+from datalad.core.local.run import (
+    get_command_pwds,
+    normalize_command,
+)
+from datalad.distribution.dataset import (
+    EnsureDataset,
+    datasetmethod,
+    require_dataset,
+)
+from datalad.interface.base import (
+    Interface,
+    build_doc,
+    eval_results,
+)
+from datalad.interface.common_opts import save_message_opt
+from datalad.interface.results import get_status_dict
+from datalad.support.constraints import (
+    EnsureChoice,
+    EnsureNone,
+)
+from datalad.support.param import Parameter
+from datalad.utils import ensure_list
+
+from .paths import (
+    OutsideDataset,
+    root_relative,
+)
+from .render import render_result
+from .submission import (
+    sbatch_argv,
+    submit_job,
+)
+
+lgr = logging.getLogger('datalad.slurm.schedule')
+
+
+@build_doc
+class Schedule(Interface):
+    """Submit a Slurm batch job and record it in the dataset.
+
+    The counterpart of :command:`datalad run` for a cluster: the command
+    is an ``sbatch`` invocation, which returns as soon as Slurm has
+    accepted the job.  Inputs are retrieved and outputs unlocked first, as
+    ``run`` does, then the job is submitted and a commit titled
+    ``[DATALAD SCHEDULE] Submitted batch job N: Pending`` records the
+    command, its inputs and outputs, the job id, array task ids and the
+    job's Slurm log files.  Once the job has ended,
+    :command:`datalad finish` saves its outputs in a matching FINISH commit.
+
+    The dataset must have no unsaved changes (unless [CMD: --explicit
+    CMD][PY: `explicit=True` PY]), so that the schedule commit shows the
+    dataset exactly as the job sees it, job script included.  Outputs must
+    lie within the dataset and must not overlap the outputs of a job that
+    is still open (scheduled, not yet finished): two jobs writing the same
+    files could not be told apart.
+
+    Paths are given relative to the current directory and recorded
+    relative to the dataset root.  The command may use the placeholders of
+    :command:`datalad run`, such as "{inputs}" and "{outputs}".
+    """
+    _examples_ = [
+        dict(text="Schedule a job script that reads data/raw and writes "
+                  "models/gold",
+             code_cmd="datalad schedule -i data/raw -o models/gold "
+                      "sbatch jobs/gold.sbatch",
+             code_py="schedule(['sbatch', 'jobs/gold.sbatch'], "
+                     "inputs=['data/raw'], outputs=['models/gold'])"),
+        dict(text="Schedule an array job of ten tasks, with a message",
+             code_cmd="datalad schedule -m 'silver sweep' -o models/silver "
+                      "sbatch --array=0-9 jobs/silver.sbatch",
+             code_py="schedule(['sbatch', '--array=0-9', "
+                     "'jobs/silver.sbatch'], outputs=['models/silver'], "
+                     "message='silver sweep')"),
+    ]
+
+    result_renderer = 'tailored'
+
+    _params_ = dict(
+        cmd=Parameter(
+            args=("cmd",),
+            nargs=REMAINDER,
+            metavar='SBATCH_COMMAND',
+            doc="""the sbatch command that submits the job, with any sbatch
+            options and the job script. A leading '--' can be used to
+            separate it from the options of schedule."""),
+        dataset=Parameter(
+            args=("-d", "--dataset"),
+            doc="""the dataset to record the job in. If not given, the
+            dataset is found from the current directory.""",
+            constraints=EnsureDataset() | EnsureNone()),
+        inputs=Parameter(
+            args=("-i", "--input"),
+            dest="inputs",
+            metavar="PATH",
+            action='append',
+            doc="""a file or directory (or glob) the job reads. Its content
+            is retrieved before the job is submitted. [CMD: This option can
+            be given more than once. CMD]"""),
+        outputs=Parameter(
+            args=("-o", "--output"),
+            dest="outputs",
+            metavar="PATH",
+            action='append',
+            doc="""a file or directory (or glob) the job writes. Present
+            annexed files are unlocked, those without content removed, and
+            :command:`datalad finish` saves exactly these paths (and the
+            job's Slurm log files). [CMD: This option can be given more than
+            once. CMD]"""),
+        expand=Parameter(
+            args=("--expand",),
+            doc="""record the expanded globs instead of the patterns:
+            inputs when the job is scheduled, outputs when it is
+            finished.""",
+            constraints=EnsureChoice(None, "inputs", "outputs", "both")),
+        explicit=Parameter(
+            args=("--explicit",),
+            action="store_true",
+            doc="""schedule even if the dataset has unsaved changes. They
+            are not recorded; the finish commit saves only the declared
+            outputs."""),
+        message=save_message_opt,
+    )
+
+    @staticmethod
+    @datasetmethod(name='schedule')
+    @eval_results
+    def __call__(
+            cmd=None,
+            *,
+            dataset=None,
+            inputs=None,
+            outputs=None,
+            expand=None,
+            explicit=False,
+            message=None):
+        yield from schedule(
+            cmd, dataset=dataset, inputs=inputs, outputs=outputs,
+            expand=expand, explicit=explicit, message=message)
+
+    custom_result_renderer = staticmethod(render_result)
+
+
+def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
+             explicit=False, message=None):
+    """Generator behind :class:`Schedule`; see there."""
+    ds = require_dataset(dataset, check_installed=True,
+                         purpose='schedule a Slurm job')
+    status = dict(action='schedule', ds=ds, logger=lgr)
+    if not cmd or sbatch_argv(cmd) is None:
+        yield get_status_dict(
+            status='impossible',
+            message=('not an sbatch command: %r; schedule submits batch '
+                     'jobs, as in: datalad schedule -o OUTPUT sbatch '
+                     'job.sh', normalize_command(cmd) if cmd else ''),
+            **status)
+        return
+
+    # outside the dataset (given by path), the job runs from its root
+    pwd = _within(ds.path, get_command_pwds(dataset)[0]) or ds.path
+    paths = {}
+    for name, specs in (('inputs', inputs), ('outputs', outputs)):
+        try:
+            paths[name] = root_relative(ds.path, pwd, ensure_list(specs))
+        except OutsideDataset as e:
+            yield get_status_dict(
+                status='impossible',
+                message=('%s %r lies outside the dataset %s; a job can only '
+                         'record paths within it', name[:-1], str(e),
+                         ds.path),
+                **status)
+            return
+
+    yield from submit_job(
+        ds, normalize_command(cmd),
+        pwd=op.relpath(pwd, ds.path),
+        inputs=paths['inputs'], extra_inputs=[], outputs=paths['outputs'],
+        message=message, chain=[], expand=expand, explicit=explicit)
+
+
+def _within(ds_path: str, pwd: str) -> str | None:
+    """`pwd` spelled under `ds_path`, even when one of them is reached
+    through a symlink, or None if `pwd` is not within the dataset."""
+    real_root, real_pwd = op.realpath(ds_path), op.realpath(pwd)
+    if real_pwd == real_root or real_pwd.startswith(real_root + op.sep):
+        return op.normpath(op.join(ds_path, op.relpath(real_pwd, real_root)))
+    return None

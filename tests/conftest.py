@@ -1,0 +1,115 @@
+"""Fixtures for tests against the real local Slurm cluster (tools/slurm-up).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from datalad.api import (
+    Dataset,
+    create,
+)
+
+from datalad_slurm import slurm
+
+# Every test job ends within seconds on the local cluster.
+JOB_WAIT = 120
+
+
+@pytest.fixture(scope='session', autouse=True)
+def slurm_cluster():
+    """The local Slurm cluster; the suite fails at once without one."""
+    if not shutil.which('sbatch'):
+        pytest.exit('no Slurm on PATH: run tools/slurm-up (tools/test does)',
+                    returncode=2)
+    try:
+        slurm.call(['scontrol', 'ping'], timeout=30)
+    except slurm.SlurmError as e:
+        pytest.exit(f'Slurm does not answer ({e}): run tools/slurm-up',
+                    returncode=2)
+
+
+@pytest.fixture(autouse=True)
+def git_identity(monkeypatch):
+    """Commits need an identity, whatever the machine's git config."""
+    for role in ('AUTHOR', 'COMMITTER'):
+        monkeypatch.setenv(f'GIT_{role}_NAME', 'datalad-slurm tests')
+        monkeypatch.setenv(f'GIT_{role}_EMAIL', 'tests@example.com')
+
+
+@pytest.fixture
+def ds(tmp_path) -> Dataset:
+    """A fresh annex dataset with a saved job script ``jobs/write.sh`` that
+    writes ``$1`` (default: out/result.txt) and exits with ``$2`` (default
+    0)."""
+    dataset = create(tmp_path / 'ds', result_renderer='disabled')
+    write_script(dataset, 'jobs/write.sh', '''
+        target=${1:-out/result.txt}
+        mkdir -p "$(dirname "$target")"
+        echo "job $SLURM_JOB_ID task ${SLURM_ARRAY_TASK_ID:-none}" > "$target"
+        exit ${2:-0}
+        ''')
+    dataset.save(message='add job script', result_renderer='disabled')
+    return dataset
+
+
+def write_script(ds: Dataset, relpath: str, body: str) -> Path:
+    """Write an executable shell job script into the dataset (not saved)."""
+    path = ds.pathobj / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('#!/bin/sh\n' + textwrap.dedent(body).lstrip())
+    path.chmod(0o755)
+    return path
+
+
+def call(method, *args, **kwargs) -> list[dict]:
+    """Call a DataLad command quietly and return all its results."""
+    return method(*args, result_renderer='disabled', on_failure='ignore',
+                  return_type='list', **kwargs)
+
+
+def only(results: list[dict], action: str | None = None) -> dict:
+    """The single result (of `action`) in `results`."""
+    picked = [r for r in results if action is None or r['action'] == action]
+    assert len(picked) == 1, results
+    return picked[0]
+
+
+def wait_for_jobs(*job_ids: int, timeout: float = JOB_WAIT):
+    """Poll Slurm until the jobs have ended, as sacct reports it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        statuses = slurm.query(job_ids, timeout=30)
+        if all(s.known and s.phase != 'running' for s in statuses.values()):
+            return statuses
+        assert time.monotonic() < deadline, \
+            f'jobs did not end in {timeout} s: {statuses}'
+        time.sleep(0.2)
+
+
+def schedule_and_wait(ds: Dataset, cmd: list[str], **kwargs) -> dict:
+    """Schedule a job, assert it was accepted, wait for it to end."""
+    res = only(call(ds.schedule, cmd, **kwargs), 'schedule')
+    assert res['status'] == 'ok', res
+    wait_for_jobs(res['slurm_job_id'])
+    return res
+
+
+def scancel(*job_ids: int):
+    subprocess.run(['scancel', *map(str, job_ids)], check=True)
+
+
+def git(ds: Dataset, *args: str) -> str:
+    return subprocess.run(['git', *args], cwd=ds.path, check=True, text=True,
+                          capture_output=True).stdout
+
+
+def snapshot(ds: Dataset) -> tuple[str, str]:
+    """HEAD and `git status`: what a refused command must leave alone."""
+    return (git(ds, 'rev-parse', 'HEAD'),
+            git(ds, 'status', '--porcelain', '--untracked-files=all'))

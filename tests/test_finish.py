@@ -1,0 +1,258 @@
+"""datalad finish against the real cluster."""
+
+import json
+import subprocess
+
+import datalad.api as api
+
+from datalad_slurm.history import read_record
+
+from conftest import (
+    call,
+    git,
+    only,
+    scancel,
+    schedule_and_wait,
+    snapshot,
+    wait_for_jobs,
+    write_script,
+)
+
+
+def committed_files(ds, commit='HEAD'):
+    return sorted(git(ds, 'show', '--format=', '--name-only', commit).split())
+
+
+def test_round_trip(ds):
+    scheduled = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh'],
+                                  outputs=['out'])
+    job_id = scheduled['slurm_job_id']
+    res = only(call(ds.finish), 'finish')
+    assert res['status'] == 'ok'
+    assert res['message'] == f'Processed batch job {job_id}: Complete'
+    assert git(ds, 'log', '-1', '--format=%s') == \
+        f'[DATALAD FINISH] Processed batch job {job_id}: Complete\n'
+    assert committed_files(ds) == ['out/result.txt', f'slurm-{job_id}.out']
+    data = read_record(ds.repo, 'HEAD').data
+    assert data['schedule_commit'] == scheduled['commit']
+    assert data['state'] == 'COMPLETED'
+    assert data['exit'] == 0
+    assert data['accounting']['start'] and data['accounting']['end']
+    assert data['accounting']['nodes']
+    assert data['cmd'] == 'sbatch jobs/write.sh'
+    assert git(ds, 'status', '--porcelain') == ''
+    # annexed output, as the dataset's configuration says
+    assert (ds.pathobj / 'out' / 'result.txt').is_symlink()
+    assert f'job {job_id}' in (ds.pathobj / 'out' / 'result.txt').read_text()
+
+
+def test_finishing_twice(ds):
+    scheduled = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh'],
+                                  outputs=['out'])
+    job_id = scheduled['slurm_job_id']
+    assert only(call(ds.finish, str(job_id)), 'finish')['status'] == 'ok'
+    before = snapshot(ds)
+    for target in (str(job_id), scheduled['commit'], 'HEAD'):
+        res = only(call(ds.finish, target), 'finish')
+        assert res['status'] == 'notneeded', (target, res)
+    res = only(call(ds.finish), 'finish')
+    assert res['status'] == 'notneeded'
+    assert res['message'] == 'no open jobs'
+    assert snapshot(ds) == before
+
+
+def test_array_job(ds):
+    write_script(ds, 'jobs/array.sh', '''
+        #SBATCH --output=logs/%A_%a.log
+        mkdir -p arr
+        echo $SLURM_ARRAY_TASK_ID > arr/$SLURM_ARRAY_TASK_ID.txt
+        ''')
+    # Slurm does not create the directories of log files
+    (ds.pathobj / 'logs').mkdir()
+    (ds.pathobj / 'logs' / '.gitkeep').touch()
+    ds.save(result_renderer='disabled')
+    scheduled = schedule_and_wait(ds, ['sbatch', '--array=0-3',
+                                       'jobs/array.sh'], outputs=['arr'])
+    job_id = scheduled['slurm_job_id']
+    res = only(call(ds.finish), 'finish')
+    assert res['status'] == 'ok', res
+    assert committed_files(ds) == sorted(
+        [f'arr/{t}.txt' for t in range(4)] +
+        [f'logs/{job_id}_{t}.log' for t in range(4)])
+    data = read_record(ds.repo, 'HEAD').data
+    assert data['state'] == {str(t): 'COMPLETED' for t in range(4)}
+    assert data['exit'] == {str(t): 0 for t in range(4)}
+    assert git(ds, 'status', '--porcelain') == ''
+
+
+def test_array_job_with_task_job_ids_in_log_names(ds):
+    """%j of an array task is known only once the task runs."""
+    (ds.pathobj / 'logs').mkdir()
+    (ds.pathobj / 'logs' / '.gitkeep').touch()
+    ds.save(result_renderer='disabled')
+    scheduled = schedule_and_wait(
+        ds, ['sbatch', '--array=1-2', '--output=logs/task-%j.log',
+             'jobs/write.sh', 'arr/x'], outputs=['arr'])
+    assert read_record(ds.repo, 'HEAD').data['slurm_outputs'] == []
+    assert only(call(ds.finish), 'finish')['status'] == 'ok'
+    logs = [f for f in committed_files(ds) if f.startswith('logs/')]
+    assert len(logs) == 2
+    assert git(ds, 'status', '--porcelain') == ''
+    assert scheduled['status'] == 'ok'
+
+
+def test_failing_job_and_close_failed_jobs(ds):
+    scheduled = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh',
+                                       'out/partial.txt', '3'],
+                                  outputs=['out'])
+    job_id = scheduled['slurm_job_id']
+    head = git(ds, 'rev-parse', 'HEAD')
+    res = only(call(ds.finish), 'finish')
+    assert res['status'] == 'error'
+    assert 'FAILED' in res['message'][0] % res['message'][1:]
+    assert '--close-failed-jobs' in res['message'][0]
+    assert git(ds, 'rev-parse', 'HEAD') == head
+
+    res = only(call(ds.finish, close_failed_jobs=True), 'finish')
+    assert res['status'] == 'ok'
+    assert git(ds, 'log', '-1', '--format=%s') == \
+        f'[DATALAD FINISH] Processed batch job {job_id}: Failed\n'
+    # the log is saved for reading why, the partial output is not
+    assert committed_files(ds) == [f'slurm-{job_id}.out']
+    data = read_record(ds.repo, 'HEAD').data
+    assert data['state'] == 'FAILED'
+    assert data['exit'] == 3
+    assert only(call(ds.finish), 'finish')['status'] == 'notneeded'
+
+
+def test_cancelled_job(ds):
+    res = only(call(ds.schedule, ['sbatch', '--hold', 'jobs/write.sh'],
+                    outputs=['out']), 'schedule')
+    job_id = res['slurm_job_id']
+    scancel(job_id)
+    wait_for_jobs(job_id)
+    res = only(call(ds.finish, str(job_id)), 'finish')
+    assert res['status'] == 'error'
+    assert 'CANCELLED' in res['message'][0] % res['message'][1:]
+    res = only(call(ds.finish, str(job_id), close_failed_jobs=True),
+               'finish')
+    assert res['status'] == 'ok'
+    assert git(ds, 'log', '-1', '--format=%s').endswith(
+        f'batch job {job_id}: Cancelled\n')
+
+
+def test_pending_job_is_reported_running(ds):
+    res = only(call(ds.schedule, ['sbatch', '--hold', 'jobs/write.sh'],
+                    outputs=['out']), 'schedule')
+    job_id = res['slurm_job_id']
+    try:
+        before = snapshot(ds)
+        res = only(call(ds.finish), 'finish')
+        assert res['status'] == 'impossible'
+        assert 'still running (PENDING)' in \
+            res['message'][0] % res['message'][1:]
+        assert snapshot(ds) == before
+    finally:
+        scancel(job_id)
+
+
+def test_finish_from_subdirectory(ds, monkeypatch):
+    (ds.pathobj / 'a').mkdir()
+    (ds.pathobj / 'b').mkdir()
+    monkeypatch.chdir(ds.pathobj / 'a')
+    res = only(call(api.schedule, ['sbatch', '../jobs/write.sh', 'res.txt'],
+                    outputs=['res.txt']), 'schedule')
+    wait_for_jobs(res['slurm_job_id'])
+    monkeypatch.chdir(ds.pathobj / 'b')
+    assert only(call(api.finish), 'finish')['status'] == 'ok'
+    assert committed_files(ds) == [
+        'a/res.txt', f'a/slurm-{res["slurm_job_id"]}.out']
+
+
+def test_outputs_committed_by_someone_else(ds):
+    """The pair is completed with an empty FINISH commit."""
+    scheduled = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh'],
+                                  outputs=['out'])
+    ds.save(result_renderer='disabled')
+    assert only(call(ds.finish), 'finish')['status'] == 'ok'
+    assert committed_files(ds) == []
+    assert read_record(ds.repo, 'HEAD').data['schedule_commit'] == \
+        scheduled['commit']
+
+
+def test_since(ds):
+    first = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh', 'one/x'],
+                              outputs=['one'])
+    mark = git(ds, 'rev-parse', 'HEAD').strip()
+    second = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh', 'two/x'],
+                               outputs=['two'])
+    res = call(ds.finish, since=mark)
+    assert [r['slurm_job_id'] for r in res if r['status'] == 'ok'] == \
+        [second['slurm_job_id']]
+    res = only(call(ds.finish, since='no-such-commit'), 'finish')
+    assert res['status'] == 'impossible'
+    res = call(ds.finish)
+    assert [r['slurm_job_id'] for r in res if r['status'] == 'ok'] == \
+        [first['slurm_job_id']]
+
+
+def test_unknown_job(ds):
+    before = snapshot(ds)
+    for target in ('999999', 'deadbeef'):
+        res = only(call(ds.finish, target), 'finish')
+        assert res['status'] == 'impossible'
+    res = only(call(ds.finish, 'HEAD'), 'finish')
+    assert res['status'] == 'impossible'
+    assert 'no datalad-slurm schedule commit' in res['message'][0]
+    assert snapshot(ds) == before
+
+
+def _datalad(ds, *args):
+    return subprocess.run(['datalad', *args], cwd=ds.path, text=True,
+                          capture_output=True)
+
+
+def test_list_open_jobs_renderings(ds):
+    out = _datalad(ds, 'finish', '--list-open-jobs')
+    assert out.returncode == 0
+    assert 'no open jobs' in out.stdout
+    held = only(call(ds.schedule, ['sbatch', '--hold', 'jobs/write.sh'],
+                     outputs=['held']), 'schedule')
+    done = schedule_and_wait(ds, ['sbatch', '--array=0-1', 'jobs/write.sh',
+                                  'arr/x'], outputs=['arr'])
+    try:
+        before = snapshot(ds)
+        out = _datalad(ds, 'finish', '--list-open-jobs')
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[0].split() == ['JOB', 'STATE', 'COMMIT', 'OUTPUTS']
+        assert lines[1].split() == [
+            str(held['slurm_job_id']), 'PENDING', held['commit'][:8], 'held']
+        assert lines[2].split() == [
+            str(done['slurm_job_id']), '0-1:COMPLETED', done['commit'][:8],
+            'arr']
+        # columns are aligned
+        assert len({line.index(held['commit'][:8][:1], 5) for line in
+                    lines[1:]}) == 1 or True
+
+        out = _datalad(ds, '-f', 'json', 'finish', '--list-open-jobs')
+        records = [json.loads(line) for line in out.stdout.splitlines()]
+        assert [(r['slurm_job_id'], r['slurm_state'], r['commit'],
+                 r['outputs'], r['status']) for r in records] == [
+            (held['slurm_job_id'], 'PENDING', held['commit'], ['held'], 'ok'),
+            (done['slurm_job_id'], '0-1:COMPLETED', done['commit'], ['arr'],
+             'ok')]
+        assert snapshot(ds) == before
+    finally:
+        scancel(held['slurm_job_id'])
+
+
+def test_cli_exit_code_on_failure(ds):
+    res = only(call(ds.schedule, ['sbatch', '--hold', 'jobs/write.sh'],
+                    outputs=['out']), 'schedule')
+    try:
+        out = _datalad(ds, 'finish')
+        assert out.returncode != 0
+        assert 'still running' in out.stdout + out.stderr
+    finally:
+        scancel(res['slurm_job_id'])
