@@ -65,8 +65,10 @@ class Finish(Interface):
     Jobs still pending or running are reported as 'impossible' with their
     state, and stay open.  Failed, cancelled or timed-out jobs are reported
     as 'error'; [CMD: --close-failed-jobs CMD][PY: `close_failed_jobs=True`
-    PY] closes them with a FINISH commit titled with the failure that saves
-    their log files (not their outputs), so that the reason can be read.
+    PY] closes them with a FINISH commit titled with the failure, which
+    saves their log files, so that the reason can be read, and whatever
+    they left of their outputs, so that nothing is lost and the dataset is
+    clean for the next job.
 
     Inside a job script, ``datalad finish $SLURM_JOB_ID`` as the last line
     lets a job record itself.
@@ -115,7 +117,8 @@ class Finish(Interface):
             action="store_true",
             doc="""also close jobs that failed, were cancelled, timed out or
             are unknown to Slurm, with a FINISH commit that records the
-            failure and saves the Slurm log files."""),
+            failure and saves the Slurm log files and what the job left of
+            its outputs."""),
     )
 
     @staticmethod
@@ -281,7 +284,7 @@ def _finish_job(ds, index: JobIndex, record: Record, job: slurm.JobStatus,
                 **status)
             return
         logs = log_files(record, job)
-        outputs = output_paths(ds, record) if phase == 'complete' else []
+        outputs = output_paths(ds, record)
         data = finish_record(record, job, logs, outputs)
         paths = outputs + logs
         title = finish_title(record.job_id, job.outcome)

@@ -381,7 +381,8 @@ def _upsert(status: JobStatus, new: TaskStatus):
 
 
 def _value(text: str) -> str | None:
-    return None if text in ('', 'Unknown', 'None', 'None assigned') else text
+    return None if text in ('', 'Unknown', 'None', 'None assigned', 'N/A') \
+        else text
 
 
 def _exit_code(text: str) -> int | None:

@@ -117,8 +117,9 @@ def test_failing_job_and_close_failed_jobs(ds):
     assert res['status'] == 'ok'
     assert git(ds, 'log', '-1', '--format=%s') == \
         f'[DATALAD FINISH] Processed batch job {job_id}: Failed\n'
-    # the log is saved for reading why, the partial output is not
-    assert committed_files(ds) == [f'slurm-{job_id}.out']
+    # the log is saved for reading why, the partial output to lose nothing
+    assert committed_files(ds) == ['out/partial.txt', f'slurm-{job_id}.out']
+    assert git(ds, 'status', '--porcelain') == ''
     data = read_record(ds.repo, 'HEAD').data
     assert data['state'] == 'FAILED'
     assert data['exit'] == 3
@@ -232,8 +233,9 @@ def test_list_open_jobs_renderings(ds):
             str(done['slurm_job_id']), '0-1:COMPLETED', done['commit'][:8],
             'arr']
         # columns are aligned
-        assert len({line.index(held['commit'][:8][:1], 5) for line in
-                    lines[1:]}) == 1 or True
+        assert lines[0].index('COMMIT') == \
+            lines[1].index(held['commit'][:8]) == \
+            lines[2].index(done['commit'][:8])
 
         out = _datalad(ds, '-f', 'json', 'finish', '--list-open-jobs')
         records = [json.loads(line) for line in out.stdout.splitlines()]
@@ -256,3 +258,23 @@ def test_cli_exit_code_on_failure(ds):
         assert 'still running' in out.stdout + out.stderr
     finally:
         scancel(res['slurm_job_id'])
+
+
+def test_job_slurm_forgot_is_reported_lost(ds):
+    """A record of a job id Slurm never saw stands for one it forgot."""
+    from datalad_slurm.commit import commit_empty
+    from datalad_slurm.record import compose_message, schedule_title
+    lost_id = 987654321
+    commit_empty(ds.repo, compose_message('SCHEDULE', schedule_title(lost_id), {
+        'cmd': 'sbatch jobs/write.sh', 'dsid': ds.id, 'pwd': '.',
+        'inputs': [], 'extra_inputs': [], 'outputs': ['gone'], 'chain': [],
+        'slurm_job_id': lost_id, 'slurm_array': None,
+        'slurm_outputs': [f'slurm-{lost_id}.out'],
+        'slurm_output_patterns': ['slurm-%j.out']}))
+    res = only(call(ds.finish), 'finish')
+    assert res['status'] == 'error'
+    assert 'knows no job' in res['message'][0]
+    res = only(call(ds.finish, close_failed_jobs=True), 'finish')
+    assert res['status'] == 'ok'
+    assert git(ds, 'log', '-1', '--format=%s') == \
+        f'[DATALAD FINISH] Processed batch job {lost_id}: Lost\n'
