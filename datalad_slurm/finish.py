@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from datalad.distribution.dataset import (
     EnsureDataset,
@@ -23,6 +24,7 @@ from datalad.utils import ensure_list
 
 from . import (
     config,
+    journal,
     slurm,
 )
 from .commit import (
@@ -35,13 +37,17 @@ from .history import (
 )
 from .index import JobIndex
 from .jobspec import resolve_pattern
-from .lock import repository_lock
+from .lock import (
+    LockTimeout,
+    repository_lock,
+)
 from .record import (
     FINISH,
     Record,
     compose_message,
     finish_title,
 )
+from .submission import recover_orphans
 from .render import (
     LIST_ACTION,
     render_result,
@@ -156,6 +162,8 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
                 **status)
             return
         since = since_sha
+    if not list_open_jobs:
+        yield from _recover(ds)
     index = JobIndex(ds.repo, since=since).refresh()
 
     selected = []
@@ -187,6 +195,10 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
             exception=CapturedException(e), **status)
         return
 
+    own = own_job()
+    if own and own[0] in statuses and not list_open_jobs:
+        _assume_own_task_complete(statuses[own[0]], own[1])
+
     for record in selected:
         job = statuses[record.job_id]
         if list_open_jobs:
@@ -205,6 +217,57 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
                 status='error', slurm_job_id=record.job_id,
                 message=('could not finish job %s: %s', record.job_id, ce),
                 exception=ce, **status)
+
+
+def _recover(ds):
+    """Complete the schedule commits of submissions a crash orphaned."""
+    if not journal.orphans(ds.repo):
+        return
+    try:
+        with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
+            yield from recover_orphans(ds, 'finish')
+    except LockTimeout as e:
+        yield get_status_dict(action='finish', ds=ds, status='error',
+                              message=str(e), exception=CapturedException(e))
+
+
+def own_job() -> tuple[int, int | None] | None:
+    """(job id, array task id) of the Slurm job this process runs in."""
+    env = os.environ
+    if env.get('SLURM_ARRAY_JOB_ID') and env.get('SLURM_ARRAY_TASK_ID'):
+        return int(env['SLURM_ARRAY_JOB_ID']), int(env['SLURM_ARRAY_TASK_ID'])
+    if env.get('SLURM_JOB_ID'):
+        return int(env['SLURM_JOB_ID']), None
+    return None
+
+
+def _assume_own_task_complete(job: slurm.JobStatus, task_id: int | None):
+    """``datalad finish $SLURM_JOB_ID`` as a job script's last line: the
+    script got there, so its work is done, though Slurm still sees the job
+    running."""
+    for task in job.tasks:
+        if task.task_id == task_id:
+            task.state, task.exit_code = 'COMPLETED', 0
+    if task_id in job.missing_tasks:
+        job.missing_tasks.remove(task_id)
+
+
+def _stop_writing_to(paths: list[str]):
+    """Inside a job, this process's output goes to the job's log file;
+    silence it before the log is saved, so that the saved log is final."""
+    logs = set()
+    for path in paths:
+        try:
+            st = os.stat(path)
+            logs.add((st.st_dev, st.st_ino))
+        except OSError:
+            continue
+    devnull = None
+    for fd in (1, 2):
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) in logs:
+            devnull = devnull or os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
 
 
 def _select(ds, index: JobIndex, target: str):
@@ -288,6 +351,10 @@ def _finish_job(ds, index: JobIndex, record: Record, job: slurm.JobStatus,
         data = finish_record(record, job, logs, outputs)
         paths = outputs + logs
         title = finish_title(record.job_id, job.outcome)
+        own = own_job()
+        if own and own[0] == record.job_id:
+            data['finished_inside_job'] = True
+            _stop_writing_to([os.path.join(ds.path, p) for p in logs])
         failed = False
         for res in save_paths(ds, existing_or_tracked(ds.repo, paths),
                               compose_message(FINISH, title, data)):

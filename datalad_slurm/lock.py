@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -59,7 +60,13 @@ def repository_lock(repo, timeout: float):
     try:
         held = _file_locks.get(key)
         if held is None:
-            held = _file_locks[key] = [_acquire_file_lock(path, timeout), 0]
+            lock = _acquire_file_lock(path, timeout)
+            try:
+                _wait_for_git(repo, timeout)
+            except LockTimeout:
+                lock.release()
+                raise
+            held = _file_locks[key] = [lock, 0]
         held[1] += 1
         try:
             yield
@@ -82,6 +89,23 @@ def _acquire_file_lock(path: Path, timeout: float):
             f'finish, or raise datalad.slurm.lock-timeout')
     _pid_file(path).write_text(str(os.getpid()))
     return lock
+
+
+def _wait_for_git(repo, timeout: float):
+    """Wait while a git process outside datalad-slurm (a user's commit in
+    another shell) holds git's own index lock."""
+    index_lock = Path(repo.dot_git) / 'index.lock'
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while index_lock.exists():
+        if time.monotonic() > deadline:
+            raise LockTimeout(
+                f'{index_lock} has existed for more than {timeout:g} s: '
+                f'another git process is using the repository, or one '
+                f'crashed and left the file behind; if no git process runs '
+                f'any more, remove it')
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 def _pid_file(path: Path) -> Path:

@@ -25,6 +25,7 @@ from datalad.utils import chpwd
 
 from . import (
     config,
+    journal,
     slurm,
 )
 from .commit import commit_empty
@@ -34,7 +35,10 @@ from .jobspec import (
     pattern_regex,
     resolve_pattern,
 )
-from .lock import repository_lock
+from .lock import (
+    LockTimeout,
+    repository_lock,
+)
 from .paths import (
     overlap,
     pwd_relative,
@@ -134,63 +138,120 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
     timeout = config.get(ds, config.QUERY_TIMEOUT)
     try:
         slurm.require_version(timeout)
-    except slurm.SlurmError as e:
+        with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
+            yield from recover_orphans(ds, action)
+            conflicts = find_conflicts(JobIndex(ds.repo).refresh(), outputs)
+            if conflicts:
+                yield get_status_dict(
+                    status='impossible',
+                    message=('outputs overlap those of open jobs (%s); '
+                             'finish those jobs first (datalad finish), or '
+                             'choose other outputs', '; '.join(conflicts)),
+                    **status)
+                return
+            record = {
+                'cmd': cmd, 'dsid': ds.id, 'pwd': pwd, 'inputs': inputs,
+                'extra_inputs': extra_inputs, 'outputs': outputs,
+                'expand': expand, 'chain': chain, 'message': message,
+                'submitted': datetime.now(timezone.utc).isoformat(
+                    timespec='seconds'),
+            }
+            yield from _submit(ds, record, kind, argv,
+                               outputs + list(extra_outputs), status)
+    except (LockTimeout, slurm.SlurmError) as e:
         yield get_status_dict(status='error', message=str(e),
                               exception=CapturedException(e), **status)
-        return
-    with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
-        conflicts = find_conflicts(JobIndex(ds.repo).refresh(), outputs)
-        if conflicts:
-            yield get_status_dict(
-                status='impossible',
-                message=('outputs overlap those of open jobs (%s); finish '
-                         'those jobs first (datalad finish), or choose '
-                         'other outputs',
-                         '; '.join(conflicts)),
-                **status)
-            return
 
-        prepared = []
-        for res in _unlock_or_remove(ds, outputs + list(extra_outputs)):
-            if res['status'] in ('impossible', 'error'):
-                yield res
-                _restore(ds, prepared)
-                return
-            if res['status'] == 'ok':
-                prepared.append(res['path'])
 
-        try:
-            job_id = slurm.submit(argv, cwd=pwd_abs, timeout=timeout)
-        except slurm.SlurmError as e:
+def _submit(ds, record: dict, kind: str, argv: list[str],
+            writable: list[str], status: dict) -> Iterator[dict]:
+    """Make outputs writable, submit, commit: the critical section, run
+    with the repository lock held."""
+    prepared = []
+    for res in _unlock_or_remove(ds, writable):
+        if res['status'] in ('impossible', 'error'):
+            yield res
             _restore(ds, prepared)
-            yield get_status_dict(
-                status='error',
-                message=('sbatch refused the job: %s', str(e)),
-                exception=CapturedException(e),
-                **status)
             return
+        if res['status'] == 'ok':
+            prepared.append(res['path'])
 
-        record = {
-            'cmd': cmd,
-            'dsid': ds.id,
-            'pwd': pwd,
-            'inputs': inputs,
-            'extra_inputs': extra_inputs,
-            'outputs': outputs,
-            'expand': expand,
-            'chain': chain,
-            'message': message,
-            'slurm_job_id': job_id,
-            'submitted': datetime.now(timezone.utc).isoformat(
-                timespec='seconds'),
-        }
-        record.update(_log_files(ds, argv, job_id, timeout=timeout))
-        title = schedule_title(job_id)
-        sha = commit_empty(ds.repo,
-                           compose_message(kind, title, record, message))
+    entry = journal.begin(ds.repo, kind, record, record['message'], argv)
+    try:
+        job_id = slurm.submit(
+            argv, cwd=op.join(ds.path, record['pwd']),
+            timeout=config.get(ds, config.QUERY_TIMEOUT))
+    except slurm.SlurmError as e:
+        entry.done()
+        _restore(ds, prepared)
+        yield get_status_dict(
+            status='error', message=('sbatch refused the job: %s', str(e)),
+            exception=CapturedException(e), **status)
+        return
+    entry.submitted(job_id)
+    sha, title = _record(ds, entry)
     yield get_status_dict(
         status='ok', message=title, commit=sha, slurm_job_id=job_id,
-        outputs=outputs, **status)
+        outputs=record['outputs'], **status)
+
+
+def _record(ds, entry: journal.Entry) -> tuple[str, str]:
+    """Make the schedule commit of a submitted job; return (sha, title)."""
+    data = dict(entry.data)
+    try:
+        data.update(_log_files(
+            ds, entry.argv, entry.job_id,
+            timeout=config.get(ds, config.QUERY_TIMEOUT)))
+    except slurm.SlurmError as e:
+        # Slurm forgot the job (recovery long after a crash): keep what the
+        # submission itself tells; finish resolves the patterns with sacct
+        lgr.warning('Recording job %s without asking Slurm: %s',
+                    entry.job_id, e)
+        patterns = log_patterns(entry.argv, None, is_array=False)
+        data.update(slurm_array=None, slurm_cluster=None, slurm_outputs=[],
+                    slurm_output_patterns=[
+                        op.normpath(op.join(data['pwd'], p))
+                        for p in patterns if not op.isabs(p)])
+    title = schedule_title(entry.job_id)
+    sha = commit_empty(ds.repo, compose_message(entry.kind, title, data,
+                                                entry.message))
+    entry.done()
+    return sha, title
+
+
+def recover_orphans(ds, action: str) -> Iterator[dict]:
+    """Complete the records of submissions whose process died between
+    sbatch and the schedule commit.  Call with the repository lock held.
+    """
+    orphans = journal.orphans(ds.repo)
+    if not orphans:
+        return
+    index = JobIndex(ds.repo).refresh()
+    for entry in orphans:
+        status = dict(action=action, ds=ds, logger=lgr,
+                      slurm_job_id=entry.job_id)
+        if entry.job_id is None:
+            kept = entry.set_aside()
+            yield get_status_dict(
+                status='error',
+                message=('a submission of %r (pid %s) ended while sbatch ran, '
+                         'so whether Slurm accepted it is unknown: look for '
+                         'the job with squeue, cancel it or schedule it '
+                         'again; the journal entry is kept in %s',
+                         ' '.join(entry.argv), entry.pid, str(kept)),
+                **status)
+            continue
+        if index.find_job(entry.job_id) != (None, None):
+            # committed, then the process died before forgetting the entry
+            entry.done()
+            continue
+        sha, title = _record(ds, entry)
+        yield get_status_dict(
+            status='ok', commit=sha,
+            message=('recovered the schedule commit of job %s, whose '
+                     'submitting process (pid %s) ended before recording it',
+                     entry.job_id, entry.pid),
+            **status)
 
 
 def unsaved_changes(ds, index: JobIndex) -> list[str]:
