@@ -1,0 +1,118 @@
+"""Concurrency and crashes: the repository lock, the journal, and the stress
+tool run small."""
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from datalad.api import Dataset
+from datalad.utils import get_dataset_root
+
+from datalad_slurm.lock import (
+    LockTimeout,
+    lock_path,
+    repository_lock,
+)
+
+from conftest import (
+    call,
+    only,
+    snapshot,
+)
+
+STRESS = Path(__file__).resolve().parent.parent / 'tools' / 'stress'
+
+
+def _hold_lock(path, ready, release):
+    with repository_lock(Dataset(path).repo, timeout=10):
+        ready.set()
+        release.wait(30)
+
+
+@pytest.fixture
+def locked(ds):
+    """The dataset's lock, held by another process."""
+    ctx = multiprocessing.get_context('fork')
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(ds.path, ready, release))
+    holder.start()
+    assert ready.wait(30)
+    yield holder
+    release.set()
+    holder.join(30)
+
+
+def test_lock_timeout_names_the_holder(ds, locked):
+    ds.config.set('datalad.slurm.lock-timeout', '0.5', scope='local')
+    before = snapshot(ds)
+    res = only(call(ds.schedule, ['sbatch', 'jobs/write.sh'],
+                    outputs=['out']), 'schedule')
+    assert res['status'] == 'error'
+    assert f'pid {locked.pid}' in res['message']
+    assert 'datalad.slurm.lock-timeout' in res['message']
+    assert snapshot(ds) == before
+
+
+def test_one_lock_through_symlinks_and_subdirectories(ds, tmp_path, locked):
+    link = tmp_path / 'link'
+    link.symlink_to(ds.path)
+    for path in (str(link), os.path.join(str(link), 'jobs'),
+                 os.path.join(ds.path, 'jobs')):
+        repo = Dataset(get_dataset_root(path)).repo
+        assert lock_path(repo) == lock_path(ds.repo)
+        with pytest.raises(LockTimeout):
+            with repository_lock(repo, timeout=0.2):
+                pass
+
+
+def test_foreign_index_lock_is_waited_for_then_reported(ds):
+    index_lock = Path(ds.repo.dot_git) / 'index.lock'
+    index_lock.write_text('')
+    try:
+        ds.config.set('datalad.slurm.lock-timeout', '0.5', scope='local')
+        res = only(call(ds.schedule, ['sbatch', 'jobs/write.sh'],
+                        outputs=['out']), 'schedule')
+        assert res['status'] == 'error'
+        assert 'index.lock' in res['message']
+    finally:
+        index_lock.unlink()
+
+
+def _stress(*args):
+    out = subprocess.run(
+        [sys.executable, str(STRESS), '--json', '--timeout', '240', *args],
+        capture_output=True, text=True)
+    summaries = [json.loads(line) for line in out.stdout.splitlines()]
+    assert summaries, out.stderr
+    for summary in summaries:
+        assert summary['errors'] == 0, summary
+    return summaries
+
+
+def test_parallel_schedules_with_distinct_outputs():
+    summary, = _stress('--scenario', 'distinct', '--jobs', '12',
+                       '--parallel', '4')
+    assert summary['schedules'] == summary['slurm_jobs'] == 12
+
+
+def test_parallel_schedules_with_overlapping_outputs():
+    summary, = _stress('--scenario', 'overlap', '--jobs', '12',
+                       '--parallel', '4')
+    assert summary['accepted'] == summary['groups'] == 3
+    assert summary['refused'] == 9
+    assert summary['slurm_jobs'] == 3
+
+
+def test_jobs_finishing_themselves_while_finish_runs_outside():
+    summary, = _stress('--scenario', 'self-finish', '--jobs', '8',
+                       '--parallel', '4')
+    assert summary['finishes'] == 8
+
+
+def test_crashes_are_recovered():
+    summary, = _stress('--scenario', 'crash', '--jobs', '16')
+    assert summary['schedules'] == summary['finishes'] == 2
