@@ -16,6 +16,7 @@ from datalad.interface.base import (
     eval_results,
 )
 from datalad.interface.results import get_status_dict
+from datalad.log import log_progress
 from datalad.support.constraints import EnsureNone
 from datalad.support.exceptions import CapturedException
 from datalad.support.globbedpaths import GlobbedPaths
@@ -28,8 +29,8 @@ from . import (
     slurm,
 )
 from .commit import (
-    existing_or_tracked,
-    save_paths,
+    CommitPlan,
+    commit_plans,
 )
 from .history import (
     read_record,
@@ -199,24 +200,34 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
     if own and own[0] in statuses and not list_open_jobs:
         _assume_own_task_complete(statuses[own[0]], own[1])
 
+    ready = []
     for record in selected:
         job = statuses[record.job_id]
+        job_status = dict(status, slurm_job_id=record.job_id,
+                          slurm_state=job.describe())
         if list_open_jobs:
             yield get_status_dict(
-                status='ok', slurm_job_id=record.job_id,
-                slurm_state=job.describe(), commit=record.commit,
+                status='ok', commit=record.commit,
                 outputs=record.data.get('outputs', []),
                 message=('job %s: %s', record.job_id, job.describe()),
-                **status)
+                **job_status)
             continue
-        try:
-            yield from _finish_job(ds, index, record, job, close_failed_jobs)
-        except Exception as e:
-            ce = CapturedException(e)
-            yield get_status_dict(
-                status='error', slurm_job_id=record.job_id,
-                message=('could not finish job %s: %s', record.job_id, ce),
-                exception=ce, **status)
+        res = _verdict(record, job, close_failed_jobs, job_status)
+        if res:
+            yield res
+        else:
+            ready.append((record, job))
+    if not ready:
+        return
+    try:
+        yield from _commit_finished(ds, index, ready, status)
+    except Exception as e:
+        ce = CapturedException(e)
+        yield get_status_dict(
+            status='error',
+            message=('could not finish jobs %s: %s',
+                     ', '.join(str(r.job_id) for r, _ in ready), ce),
+            exception=ce, **status)
 
 
 def _recover(ds):
@@ -308,62 +319,87 @@ def _select(ds, index: JobIndex, target: str):
                  'scheduled before --since', record.job_id, sha[:8]))
 
 
-def _finish_job(ds, index: JobIndex, record: Record, job: slurm.JobStatus,
-                close_failed: bool):
-    status = dict(action='finish', ds=ds, logger=lgr,
-                  slurm_job_id=record.job_id, slurm_state=job.describe())
+def _verdict(record: Record, job: slurm.JobStatus, close_failed: bool,
+             status: dict) -> dict | None:
+    """The result for a job that is not to be committed, or None."""
     phase = job.phase
     if phase == 'running':
-        yield get_status_dict(
+        return get_status_dict(
             status='impossible',
             message=('job %s is still running (%s); finish it when it has '
                      'ended', record.job_id, job.describe()),
             **status)
-        return
-    if phase != 'complete' and not close_failed:
-        if phase == 'lost':
-            why = ('Slurm (sacct, squeue) knows no job %s any more',
-                   record.job_id)
-        else:
-            why = ('job %s ended unsuccessfully (%s)', record.job_id,
-                   job.describe())
-        yield get_status_dict(
-            status='error',
-            message=(why[0] + '; read its log files (%s), and close it with '
-                     '--close-failed-jobs or submit it again',
-                     *why[1:],
-                     ', '.join(record.data.get('slurm_outputs') or []) or
-                     'none recorded'),
-            **status)
-        return
+    if phase == 'complete' or close_failed:
+        return None
+    if phase == 'lost':
+        why = ('Slurm (sacct, squeue) knows no job %s any more',
+               record.job_id)
+    else:
+        why = ('job %s ended unsuccessfully (%s)', record.job_id,
+               job.describe())
+    return get_status_dict(
+        status='error',
+        message=(why[0] + '; read its log files (%s), and close it with '
+                 '--close-failed-jobs or submit it again', *why[1:],
+                 ', '.join(record.data.get('slurm_outputs') or []) or
+                 'none recorded'),
+        **status)
 
+
+def _commit_finished(ds, index: JobIndex, ready: list, status: dict):
+    """Make the FINISH commits of the jobs in `ready`, (record, job)
+    pairs, under one hold of the repository lock."""
+    own = own_job()
     with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
+        # another process may have finished some of them meanwhile
         index.refresh()
-        if record.commit not in index.open:
-            yield get_status_dict(
-                status='notneeded',
-                message=('job %s was finished meanwhile by another process',
-                         record.job_id),
-                **status)
-            return
-        logs = log_files(record, job)
-        outputs = output_paths(ds, record)
-        data = finish_record(record, job, logs, outputs)
-        paths = outputs + logs
-        title = finish_title(record.job_id, job.outcome)
-        own = own_job()
-        if own and own[0] == record.job_id:
-            data['finished_inside_job'] = True
-            _stop_writing_to([os.path.join(ds.path, p) for p in logs])
-        failed = False
-        for res in save_paths(ds, existing_or_tracked(ds.repo, paths),
-                              compose_message(FINISH, title, data)):
-            failed = True
-            yield res
-        sha = ds.repo.get_hexsha()
-    if not failed:
-        yield get_status_dict(status='ok', message=title, commit=sha,
-                              **status)
+        plans = []
+        for record, job in ready:
+            job_status = dict(status, slurm_job_id=record.job_id,
+                              slurm_state=job.describe())
+            if record.commit not in index.open:
+                yield get_status_dict(
+                    status='notneeded',
+                    message=('job %s was finished meanwhile by another '
+                             'process', record.job_id),
+                    **job_status)
+                continue
+            try:
+                plans.append(_plan(ds, record, job, own, job_status))
+            except Exception as e:
+                ce = CapturedException(e)
+                yield get_status_dict(
+                    status='error', exception=ce,
+                    message=('could not finish job %s: %s', record.job_id,
+                             ce),
+                    **job_status)
+
+        progress = f'datalad-slurm-finish-{id(plans)}'
+        log_progress(lgr.info, progress, 'Committing finished jobs',
+                     total=len(plans), label='Finishing', unit=' jobs')
+        for plan, sha, problems in commit_plans(ds, plans):
+            log_progress(lgr.info, progress, 'Committed %s', plan.key[0],
+                         update=1, increment=True)
+            title, job_status = plan.key
+            yield from problems
+            if sha:
+                yield get_status_dict(status='ok', message=title, commit=sha,
+                                      **job_status)
+        log_progress(lgr.info, progress, 'Committed finished jobs')
+
+
+def _plan(ds, record: Record, job: slurm.JobStatus, own, job_status: dict,
+          ) -> CommitPlan:
+    """What the FINISH commit of a job saves, and its message."""
+    logs = log_files(record, job)
+    outputs = output_paths(ds, record)
+    data = finish_record(record, job, logs, outputs)
+    if own and own[0] == record.job_id:
+        data['finished_inside_job'] = True
+        _stop_writing_to([os.path.join(ds.path, p) for p in logs])
+    title = finish_title(record.job_id, job.outcome)
+    return CommitPlan(key=(title, job_status), paths=outputs + logs,
+                      message=compose_message(FINISH, title, data))
 
 
 def output_paths(ds, record: Record) -> list[str]:

@@ -278,3 +278,66 @@ def test_job_slurm_forgot_is_reported_lost(ds):
     assert res['status'] == 'ok'
     assert git(ds, 'log', '-1', '--format=%s') == \
         f'[DATALAD FINISH] Processed batch job {lost_id}: Lost\n'
+
+
+def test_text_goes_to_git_as_configured(tmp_path):
+    """Outputs go to git or git-annex exactly as the dataset says."""
+    ds = api.create(tmp_path / 'text2git', cfg_proc='text2git',
+                    result_renderer='disabled')
+    write_script(ds, 'jobs/both.sh', '''
+        mkdir -p out
+        echo text > out/notes.txt
+        head -c 2000 /dev/urandom > out/blob.bin
+        ''')
+    ds.save(result_renderer='disabled')
+    schedule_and_wait(ds, ['sbatch', 'jobs/both.sh'], outputs=['out'])
+    assert only(call(ds.finish), 'finish')['status'] == 'ok'
+    assert not (ds.pathobj / 'out' / 'notes.txt').is_symlink()
+    assert (ds.pathobj / 'out' / 'blob.bin').is_symlink()
+    assert git(ds, 'status', '--porcelain') == ''
+
+
+def test_dataset_without_annex(tmp_path):
+    ds = api.create(tmp_path / 'plain', annex=False,
+                    result_renderer='disabled')
+    write_script(ds, 'jobs/write.sh', '''
+        mkdir -p out
+        echo done > out/result.txt
+        ''')
+    ds.save(result_renderer='disabled')
+    scheduled = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh'],
+                                  outputs=['out'])
+    assert only(call(ds.finish), 'finish')['status'] == 'ok'
+    assert committed_files(ds) == [
+        'out/result.txt', f'slurm-{scheduled["slurm_job_id"]}.out']
+    assert git(ds, 'status', '--porcelain') == ''
+
+
+def test_deleted_output_is_recorded(ds):
+    (ds.pathobj / 'out').mkdir()
+    (ds.pathobj / 'out' / 'old.txt').write_text('old')
+    (ds.pathobj / 'out' / 'keep.txt').write_text('keep')
+    ds.save(result_renderer='disabled')
+    write_script(ds, 'jobs/prune.sh', '''
+        rm out/old.txt
+        echo new > out/new.txt
+        ''')
+    ds.save(result_renderer='disabled')
+    schedule_and_wait(ds, ['sbatch', 'jobs/prune.sh'], outputs=['out'])
+    assert only(call(ds.finish), 'finish')['status'] == 'ok'
+    assert 'out/old.txt' in committed_files(ds)
+    assert 'out/old.txt' not in git(ds, 'ls-files')
+    assert git(ds, 'status', '--porcelain') == ''
+
+
+def test_many_jobs_in_one_call_each_get_their_own_commit(ds):
+    ids = [schedule_and_wait(ds, ['sbatch', 'jobs/write.sh', f'o{i}/r.txt'],
+                             outputs=[f'o{i}'])['slurm_job_id']
+           for i in range(5)]
+    res = [r for r in call(ds.finish) if r['action'] == 'finish']
+    assert [(r['status'], r['slurm_job_id']) for r in res] == \
+        [('ok', i) for i in ids]
+    for n, (i, job_id) in enumerate(reversed(list(enumerate(ids)))):
+        assert committed_files(ds, f'HEAD~{n}') == [
+            f'o{i}/r.txt', f'slurm-{job_id}.out']
+    assert git(ds, 'status', '--porcelain') == ''
