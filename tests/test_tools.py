@@ -1,0 +1,21 @@
+"""The benchmark keeps working (its figures are not judged here)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+TOOLS = Path(__file__).resolve().parent.parent / 'tools'
+
+
+def test_bench_quick():
+    out = subprocess.run([sys.executable, str(TOOLS / 'bench'), '--quick',
+                          '--json', '--timeout', '300'],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    measured = {row['what'] for row in rows}
+    assert 'schedule a trivial job' in measured
+    assert any(m.startswith('list ') for m in measured)
+    assert any(m.startswith('finish one job') for m in measured)
+    assert all(row['value'] > 0 for row in rows)
