@@ -28,8 +28,8 @@ register_config(
 register_config(
     QUERY_TIMEOUT,
     'Seconds to wait for an answer from Slurm',
-    description='Timeout for each call of sbatch, sacct, squeue and '
-    'scontrol. A busy slurmctld can take long to answer; raise this on a '
+    description='Timeout for each call of sbatch, sacct and squeue. A '
+    'busy slurmctld can take long to answer; raise this on a '
     'large cluster rather than retrying.',
     type=EnsureFloat() & EnsureRange(min=1),
     default=60.0,
@@ -38,10 +38,13 @@ register_config(
 register_config(
     BACKEND,
     'How to talk to Slurm',
-    description="'cli' uses Slurm's command-line tools (sbatch, sacct, "
-    "squeue, scontrol); 'auto', the default, does the same.",
-    type=EnsureChoice('auto', 'cli'),
-    default='auto',
+    description="'cli' uses Slurm's command-line tools (sacct, squeue) to "
+    "ask about jobs; 'pyslurm' the Slurm database through pyslurm, which "
+    "must match the cluster's Slurm release (major.minor); 'auto' pyslurm "
+    "where it matches, the command-line tools otherwise. Jobs are always "
+    "submitted with sbatch.",
+    type=EnsureChoice('auto', 'cli', 'pyslurm'),
+    default='cli',
     dialog='question',
 )
 

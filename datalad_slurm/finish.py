@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from datalad.distribution.dataset import (
     EnsureDataset,
@@ -19,25 +18,25 @@ from datalad.interface.results import get_status_dict
 from datalad.log import log_progress
 from datalad.support.constraints import EnsureNone
 from datalad.support.exceptions import CapturedException
-from datalad.support.globbedpaths import GlobbedPaths
 from datalad.support.param import Parameter
 from datalad.utils import ensure_list
 
 from . import (
+    backends,
     config,
     journal,
     slurm,
 )
-from .commit import (
-    CommitPlan,
-    commit_plans,
-)
+from .commit import commit_plans
 from .history import (
     read_record,
     resolve_commit,
 )
 from .index import JobIndex
-from .jobspec import resolve_pattern
+from .injob import (
+    assume_own_task_complete,
+    own_job,
+)
 from .lock import (
     LockTimeout,
     repository_lock,
@@ -45,15 +44,14 @@ from .lock import (
 from .record import (
     FINISH,
     Record,
-    compose_message,
-    finish_title,
 )
-from .submission import recover_orphans
+from .outcome import plan_finish
 from .render import (
     LIST_ACTION,
     render_result,
     render_tables,
 )
+from .submission import recover_orphans
 
 lgr = logging.getLogger('datalad.slurm.finish')
 
@@ -184,7 +182,7 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
         return
 
     try:
-        statuses = slurm.query(
+        statuses = backends.select(ds).query(
             [r.job_id for r in selected],
             timeout=config.get(ds, config.QUERY_TIMEOUT),
             expected_tasks={r.job_id: r.data.get('slurm_array')
@@ -198,7 +196,7 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
 
     own = own_job()
     if own and own[0] in statuses and not list_open_jobs:
-        _assume_own_task_complete(statuses[own[0]], own[1])
+        assume_own_task_complete(statuses[own[0]], own[1])
 
     ready = []
     for record in selected:
@@ -240,45 +238,6 @@ def _recover(ds):
     except LockTimeout as e:
         yield get_status_dict(action='finish', ds=ds, status='error',
                               message=str(e), exception=CapturedException(e))
-
-
-def own_job() -> tuple[int, int | None] | None:
-    """(job id, array task id) of the Slurm job this process runs in."""
-    env = os.environ
-    if env.get('SLURM_ARRAY_JOB_ID') and env.get('SLURM_ARRAY_TASK_ID'):
-        return int(env['SLURM_ARRAY_JOB_ID']), int(env['SLURM_ARRAY_TASK_ID'])
-    if env.get('SLURM_JOB_ID'):
-        return int(env['SLURM_JOB_ID']), None
-    return None
-
-
-def _assume_own_task_complete(job: slurm.JobStatus, task_id: int | None):
-    """``datalad finish $SLURM_JOB_ID`` as a job script's last line: the
-    script got there, so its work is done, though Slurm still sees the job
-    running."""
-    for task in job.tasks:
-        if task.task_id == task_id:
-            task.state, task.exit_code = 'COMPLETED', 0
-    if task_id in job.missing_tasks:
-        job.missing_tasks.remove(task_id)
-
-
-def _stop_writing_to(paths: list[str]):
-    """Inside a job, this process's output goes to the job's log file;
-    silence it before the log is saved, so that the saved log is final."""
-    logs = set()
-    for path in paths:
-        try:
-            st = os.stat(path)
-            logs.add((st.st_dev, st.st_ino))
-        except OSError:
-            continue
-    devnull = None
-    for fd in (1, 2):
-        st = os.fstat(fd)
-        if (st.st_dev, st.st_ino) in logs:
-            devnull = devnull or os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, fd)
 
 
 def _select(ds, index: JobIndex, target: str):
@@ -365,7 +324,7 @@ def _commit_finished(ds, index: JobIndex, ready: list, status: dict):
                     **job_status)
                 continue
             try:
-                plans.append(_plan(ds, record, job, own, job_status))
+                plans.append(plan_finish(ds, record, job, own, job_status))
             except Exception as e:
                 ce = CapturedException(e)
                 yield get_status_dict(
@@ -386,74 +345,3 @@ def _commit_finished(ds, index: JobIndex, ready: list, status: dict):
                 yield get_status_dict(status='ok', message=title, commit=sha,
                                       **job_status)
         log_progress(lgr.info, progress, 'Committed finished jobs')
-
-
-def _plan(ds, record: Record, job: slurm.JobStatus, own, job_status: dict,
-          ) -> CommitPlan:
-    """What the FINISH commit of a job saves, and its message."""
-    logs = log_files(record, job)
-    outputs = output_paths(ds, record)
-    data = finish_record(record, job, logs, outputs)
-    if own and own[0] == record.job_id:
-        data['finished_inside_job'] = True
-        _stop_writing_to([os.path.join(ds.path, p) for p in logs])
-    title = finish_title(record.job_id, job.outcome)
-    return CommitPlan(key=(title, job_status), paths=outputs + logs,
-                      message=compose_message(FINISH, title, data))
-
-
-def output_paths(ds, record: Record) -> list[str]:
-    """Declared outputs as paths to save, globs expanded."""
-    paths = []
-    for spec in record.data.get('outputs', []):
-        if any(c in spec for c in '*?['):
-            paths.extend(GlobbedPaths([spec], pwd=ds.path).expand_strict())
-        else:
-            # literal paths count even when gone: a deletion is an output
-            paths.append(spec)
-    return paths
-
-
-def log_files(record: Record, job: slurm.JobStatus) -> list[str]:
-    """The job's Slurm log files: those resolved at submission, and the
-    patterns only sacct's answer (a task's own job id, its node) resolves.
-    """
-    files = list(record.data.get('slurm_outputs') or [])
-    for task in job.tasks:
-        values = {
-            'A': record.job_id, 'j': task.raw_job_id,
-            'a': task.task_id if task.task_id is not None else '4294967294',
-            'N': (task.nodes or '').split(',')[0] or None,
-            'n': 0, 't': 0, 's': 'batch', 'J': f'{task.raw_job_id}.batch',
-        }
-        for pattern in record.data.get('slurm_output_patterns') or []:
-            path = resolve_pattern(pattern, values)
-            if path is not None and path not in files:
-                files.append(path)
-    return files
-
-
-def finish_record(record: Record, job: slurm.JobStatus, logs: list[str],
-                  outputs: list[str]) -> dict:
-    """The FINISH record: the schedule record, the job's outcome and what
-    sacct knows of its run.  `outputs` are the saved outputs, recorded
-    instead of the declared globs when the schedule asked to expand them.
-    """
-    data = dict(record.data)
-    data['schedule_commit'] = record.commit
-    data['slurm_outputs'] = logs
-    per_task = {t.task_id: t for t in job.tasks}
-
-    def by_task(get):
-        if record.data.get('slurm_array') is None and None in per_task:
-            return get(per_task[None])
-        return {str(k): get(t) for k, t in per_task.items()}
-
-    data['state'] = by_task(lambda t: t.state)
-    data['exit'] = by_task(lambda t: t.exit_code)
-    data['accounting'] = by_task(lambda t: dict(
-        start=t.start, end=t.end, elapsed=t.elapsed, nodes=t.nodes,
-        max_rss=t.max_rss))
-    if record.data.get('expand') in ('outputs', 'both'):
-        data['outputs'] = outputs
-    return data

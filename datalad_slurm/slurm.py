@@ -270,7 +270,7 @@ def query(job_ids: Iterable[int], *, timeout: float,
 
     One ``sacct`` call per :data:`MAX_IDS_PER_QUERY` jobs; jobs that sacct
     does not know (it lags behind just-submitted jobs and forgets old ones)
-    are asked of ``squeue``.  A job neither knows is returned without tasks
+    or sees running are asked of ``squeue``.  A job neither knows is returned without tasks
     (phase 'lost').
 
     Parameters
@@ -289,9 +289,16 @@ def query(job_ids: Iterable[int], *, timeout: float,
                     '--jobs=' + ','.join(map(str, chunk))],
                    timeout=timeout)
         _merge_sacct(out, statuses)
+    return complete_with_squeue(statuses, expected_tasks, timeout=timeout)
+
+
+def complete_with_squeue(statuses: dict[int, JobStatus],
+                         expected_tasks: dict[int, list[int] | None], *,
+                         timeout: float) -> dict[int, JobStatus]:
+    """Ask squeue about whatever the accounting database does not know or
+    still sees running: it lags behind slurmctld, by seconds for array
+    tasks."""
     _drop_untasked(statuses, expected_tasks)
-    # sacct lags behind slurmctld, by seconds for array tasks: ask squeue
-    # about whatever sacct does not know or still sees running
     unknown = [i for i, s in statuses.items()
                if not s.known or _missing(s, expected_tasks.get(i))
                or any(t.running for t in s.tasks)]
@@ -351,7 +358,7 @@ def _merge_sacct(out: str, statuses: dict[int, JobStatus]):
         exit_code = _exit_code(row['ExitCode'])
         task_ids, pending_range = _task_ids(task)
         for task_id in task_ids:
-            _upsert(status, TaskStatus(
+            add_task(status, TaskStatus(
                 task_id=task_id, state=state, exit_code=exit_code,
                 raw_job_id=None if pending_range else int(row['JobIDRaw']),
                 start=_value(row['Start']), end=_value(row['End']),
@@ -369,7 +376,7 @@ def _task_ids(task: str | None) -> tuple[list[int | None], bool]:
     return [int(task)], False
 
 
-def _upsert(status: JobStatus, new: TaskStatus):
+def add_task(status: JobStatus, new: TaskStatus):
     # with --duplicates a requeued job appears several times; the last
     # record is the current one
     for i, task in enumerate(status.tasks):
@@ -429,7 +436,7 @@ def _merge_squeue(job_ids: list[int], statuses: dict[int, JobStatus], *,
                          None)
             if known is not None and not known.running:
                 continue
-            _upsert(status, TaskStatus(
+            add_task(status, TaskStatus(
                 task_id=task_id, state=row['State'], exit_code=exit_code,
                 raw_job_id=None if pending_range else int(row['JobID']),
                 start=_value(row['StartTime']), end=_value(row['EndTime']),

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import os.path as op
 import shlex
 from datetime import (
@@ -30,23 +29,24 @@ from . import (
 )
 from .commit import commit_empty
 from .index import JobIndex
-from .jobspec import (
-    log_patterns,
-    pattern_regex,
-    resolve_pattern,
-)
+from .jobspec import log_patterns
 from .lock import (
     LockTimeout,
     repository_lock,
 )
-from .paths import (
-    overlap,
-    pwd_relative,
-)
+from .logfiles import log_files
+from .paths import pwd_relative
 from .record import (
     SCHEDULE,
     compose_message,
     schedule_title,
+)
+from .worktree import (
+    find_conflicts,
+    restore,
+    shorten,
+    unlock_or_remove,
+    unsaved_changes,
 )
 
 lgr = logging.getLogger('datalad.slurm.submission')
@@ -98,7 +98,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                 message=('the dataset has unsaved changes (%s), and the job '
                          'would run on a state no commit records; save them '
                          'first (datalad save), or give --explicit to '
-                         'schedule anyway', _shorten(changes)),
+                         'schedule anyway', shorten(changes)),
                 **status)
             return
 
@@ -168,10 +168,10 @@ def _submit(ds, record: dict, kind: str, argv: list[str],
     """Make outputs writable, submit, commit: the critical section, run
     with the repository lock held."""
     prepared = []
-    for res in _unlock_or_remove(ds, writable):
+    for res in unlock_or_remove(ds, writable):
         if res['status'] in ('impossible', 'error'):
             yield res
-            _restore(ds, prepared)
+            restore(ds, prepared)
             return
         if res['status'] == 'ok':
             prepared.append(res['path'])
@@ -183,7 +183,7 @@ def _submit(ds, record: dict, kind: str, argv: list[str],
             timeout=config.get(ds, config.QUERY_TIMEOUT))
     except slurm.SlurmError as e:
         entry.done()
-        _restore(ds, prepared)
+        restore(ds, prepared)
         yield get_status_dict(
             status='error', message=('sbatch refused the job: %s', str(e)),
             exception=CapturedException(e), **status)
@@ -199,7 +199,7 @@ def _record(ds, entry: journal.Entry) -> tuple[str, str]:
     """Make the schedule commit of a submitted job; return (sha, title)."""
     data = dict(entry.data)
     try:
-        data.update(_log_files(
+        data.update(log_files(
             ds, entry.argv, entry.job_id,
             timeout=config.get(ds, config.QUERY_TIMEOUT)))
     except slurm.SlurmError as e:
@@ -252,141 +252,3 @@ def recover_orphans(ds, action: str) -> Iterator[dict]:
                      'submitting process (pid %s) ended before recording it',
                      entry.job_id, entry.pid),
             **status)
-
-
-def unsaved_changes(ds, index: JobIndex) -> list[str]:
-    """Modified and untracked paths, except those that open jobs are
-    writing (their declared outputs and log files)."""
-    out = ds.repo.call_git(
-        ['status', '--porcelain=v1', '-z', '--untracked-files=all',
-         '--ignore-submodules=none'], read_only=True)
-    entries = iter(out.split('\0'))
-    changed = []
-    for entry in entries:
-        if not entry:
-            continue
-        if entry[0] in 'RC':
-            next(entries, None)  # the rename's source
-        changed.append(entry[3:].rstrip('/'))
-    if not changed:
-        return []
-    owned = [o for r in index.open_jobs() for o in r.data.get('outputs', [])]
-    logs = [pattern_regex(p) for r in index.open_jobs()
-            for p in r.data.get('slurm_output_patterns') or []]
-    return [path for path in changed
-            if not any(overlap(path, o) for o in owned)
-            and not any(r.match(path) for r in logs)]
-
-
-def _shorten(paths: list[str], most: int = 3) -> str:
-    more = f' and {len(paths) - most} more' if len(paths) > most else ''
-    return ', '.join(paths[:most]) + more
-
-
-def find_conflicts(index: JobIndex, outputs: list[str]) -> list[str]:
-    """Descriptions of the open jobs whose outputs overlap `outputs`."""
-    conflicts = []
-    for record in index.open_jobs():
-        clashing = [o for o in record.data.get('outputs', [])
-                    if any(overlap(o, mine) for mine in outputs)]
-        if clashing:
-            conflicts.append(
-                f'job {record.job_id} (commit {record.commit[:8]}) writes '
-                f'{", ".join(clashing)}')
-    return conflicts
-
-
-def _unlock_or_remove(ds, outputs: list[str]) -> Iterator[dict]:
-    """Make declared outputs writable, as ``datalad run`` does: unlock
-    annexed files whose content is here, remove those whose content is not.
-    """
-    existing = GlobbedPaths(outputs, pwd=ds.path).expand_strict() \
-        if outputs else []
-    if not existing:
-        return
-    with chpwd(ds.path):
-        for res in ds.unlock(path=existing, on_failure='ignore',
-                             result_renderer='disabled',
-                             return_type='generator'):
-            if res['status'] == 'impossible' and res.get('type') == 'file' \
-                    and 'cannot unlock' in str(res.get('message')):
-                os.unlink(res['path'])
-                yield dict(res, action='remove', status='ok',
-                           message='removed output without content')
-            elif res['status'] == 'error' and \
-                    res.get('error_message') == 'File unknown to git':
-                # untracked outputs are the job's to overwrite
-                continue
-            else:
-                yield res
-
-
-def _restore(ds, paths: list[str]):
-    """Undo the unlocking and removing of outputs for a job never submitted.
-    """
-    if paths:
-        ds.repo.call_git(['checkout', 'HEAD', '--'] +
-                         [op.relpath(p, ds.path) for p in paths])
-
-
-def _log_files(ds, argv: list[str], job_id: int, *, timeout: float) -> dict:
-    """Slurm facts for the schedule record: the job's array task ids, its
-    cluster, and its stdout/stderr files relative to the dataset root.
-
-    Placeholders that only a running task can fill in (``%j`` of an array
-    task, ``%N``) stay in ``slurm_output_patterns``, which ``finish``
-    resolves with what sacct reports.
-    """
-    job = slurm.describe_submitted(job_id, timeout=timeout)
-    options, script_lines = argv, None
-    script_index = _script_index(argv, job.workdir, job.command)
-    if script_index is not None:
-        options = argv[:script_index]
-        script_lines = _head_of(op.join(job.workdir, argv[script_index]))
-    patterns = []
-    for pattern in log_patterns(options, script_lines,
-                                is_array=job.array_tasks is not None):
-        rel = op.relpath(op.normpath(op.join(job.workdir, pattern)), ds.path)
-        # logs outside the dataset are not ours to save
-        if not rel.startswith(op.pardir) and rel not in patterns:
-            patterns.append(rel)
-    values = {'x': job.name, 'u': job.user, 'n': 0, 't': 0, 's': 'batch',
-              'A': job_id}
-    resolved = []
-    for task in job.array_tasks or [None]:
-        if task is None:
-            values.update(j=job_id, a='4294967294', J=f'{job_id}.batch')
-        else:
-            # a task's own job id is known only once it runs
-            values.update(j=None, a=task, J=None)
-        for pattern in patterns:
-            path = resolve_pattern(pattern, values)
-            if path is not None and path not in resolved:
-                resolved.append(path)
-    return {
-        'slurm_array': job.array_tasks,
-        'slurm_cluster': job.cluster,
-        'slurm_outputs': resolved,
-        'slurm_output_patterns': patterns,
-    }
-
-
-def _script_index(argv: list[str], workdir: str, command: str | None,
-                  ) -> int | None:
-    """Where the job script is in `argv`, by Slurm's word: its command is
-    the script's path followed by the script's arguments."""
-    if not command:
-        return None
-    for i, arg in enumerate(argv[1:], start=1):
-        path = op.normpath(op.join(workdir, arg))
-        if command == path or command.startswith(path + ' '):
-            return i
-    return None
-
-
-def _head_of(script: str, max_lines: int = 500) -> list[str] | None:
-    try:
-        with open(script, errors='replace') as f:
-            return [line for _, line in zip(range(max_lines), f)]
-    except OSError:
-        return None

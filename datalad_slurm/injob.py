@@ -1,0 +1,47 @@
+"""Finishing a job from inside itself: ``datalad finish $SLURM_JOB_ID`` as
+the last line of a job script."""
+
+from __future__ import annotations
+
+import os
+
+from . import slurm
+
+
+def own_job() -> tuple[int, int | None] | None:
+    """(job id, array task id) of the Slurm job this process runs in."""
+    env = os.environ
+    if env.get('SLURM_ARRAY_JOB_ID') and env.get('SLURM_ARRAY_TASK_ID'):
+        return int(env['SLURM_ARRAY_JOB_ID']), int(env['SLURM_ARRAY_TASK_ID'])
+    if env.get('SLURM_JOB_ID'):
+        return int(env['SLURM_JOB_ID']), None
+    return None
+
+
+def assume_own_task_complete(job: slurm.JobStatus, task_id: int | None):
+    """``datalad finish $SLURM_JOB_ID`` as a job script's last line: the
+    script got there, so its work is done, though Slurm still sees the job
+    running."""
+    for task in job.tasks:
+        if task.task_id == task_id:
+            task.state, task.exit_code = 'COMPLETED', 0
+    if task_id in job.missing_tasks:
+        job.missing_tasks.remove(task_id)
+
+
+def stop_writing_to(paths: list[str]):
+    """Inside a job, this process's output goes to the job's log file;
+    silence it before the log is saved, so that the saved log is final."""
+    logs = set()
+    for path in paths:
+        try:
+            st = os.stat(path)
+            logs.add((st.st_dev, st.st_ino))
+        except OSError:
+            continue
+    devnull = None
+    for fd in (1, 2):
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) in logs:
+            devnull = devnull or os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)

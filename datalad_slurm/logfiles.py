@@ -1,0 +1,74 @@
+"""The Slurm log files of a submitted job, as Slurm will name them."""
+
+from __future__ import annotations
+
+import os.path as op
+
+from . import slurm
+from .jobspec import (
+    log_patterns,
+    resolve_pattern,
+)
+
+
+def log_files(ds, argv: list[str], job_id: int, *, timeout: float) -> dict:
+    """Slurm facts for the schedule record: the job's array task ids, its
+    cluster, and its stdout/stderr files relative to the dataset root.
+
+    Placeholders that only a running task can fill in (``%j`` of an array
+    task, ``%N``) stay in ``slurm_output_patterns``, which ``finish``
+    resolves with what sacct reports.
+    """
+    job = slurm.describe_submitted(job_id, timeout=timeout)
+    options, script_lines = argv, None
+    script_index = _script_index(argv, job.workdir, job.command)
+    if script_index is not None:
+        options = argv[:script_index]
+        script_lines = _head_of(op.join(job.workdir, argv[script_index]))
+    patterns = []
+    for pattern in log_patterns(options, script_lines,
+                                is_array=job.array_tasks is not None):
+        rel = op.relpath(op.normpath(op.join(job.workdir, pattern)), ds.path)
+        # logs outside the dataset are not ours to save
+        if not rel.startswith(op.pardir) and rel not in patterns:
+            patterns.append(rel)
+    values = {'x': job.name, 'u': job.user, 'n': 0, 't': 0, 's': 'batch',
+              'A': job_id}
+    resolved = []
+    for task in job.array_tasks or [None]:
+        if task is None:
+            values.update(j=job_id, a='4294967294', J=f'{job_id}.batch')
+        else:
+            # a task's own job id is known only once it runs
+            values.update(j=None, a=task, J=None)
+        for pattern in patterns:
+            path = resolve_pattern(pattern, values)
+            if path is not None and path not in resolved:
+                resolved.append(path)
+    return {
+        'slurm_array': job.array_tasks,
+        'slurm_cluster': job.cluster,
+        'slurm_outputs': resolved,
+        'slurm_output_patterns': patterns,
+    }
+
+
+def _script_index(argv: list[str], workdir: str, command: str | None,
+                  ) -> int | None:
+    """Where the job script is in `argv`, by Slurm's word: its command is
+    the script's path followed by the script's arguments."""
+    if not command:
+        return None
+    for i, arg in enumerate(argv[1:], start=1):
+        path = op.normpath(op.join(workdir, arg))
+        if command == path or command.startswith(path + ' '):
+            return i
+    return None
+
+
+def _head_of(script: str, max_lines: int = 500) -> list[str] | None:
+    try:
+        with open(script, errors='replace') as f:
+            return [line for _, line in zip(range(max_lines), f)]
+    except OSError:
+        return None

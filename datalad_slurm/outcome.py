@@ -1,0 +1,90 @@
+"""What a FINISH commit records and saves for a job that has ended."""
+
+from __future__ import annotations
+
+import os
+
+from datalad.support.globbedpaths import GlobbedPaths
+
+from . import slurm
+from .commit import CommitPlan
+from .injob import stop_writing_to
+from .jobspec import resolve_pattern
+from .record import (
+    FINISH,
+    Record,
+    compose_message,
+    finish_title,
+)
+
+
+def plan_finish(ds, record: Record, job: slurm.JobStatus, own,
+                job_status: dict) -> CommitPlan:
+    """What the FINISH commit of a job saves, and its message; `own` is
+    the job this process runs in, if any (see :mod:`.injob`)."""
+    logs = log_files(record, job)
+    outputs = output_paths(ds, record)
+    data = finish_record(record, job, logs, outputs)
+    if own and own[0] == record.job_id:
+        data['finished_inside_job'] = True
+        stop_writing_to([os.path.join(ds.path, p) for p in logs])
+    title = finish_title(record.job_id, job.outcome)
+    return CommitPlan(key=(title, job_status), paths=outputs + logs,
+                      message=compose_message(FINISH, title, data))
+
+
+def output_paths(ds, record: Record) -> list[str]:
+    """Declared outputs as paths to save, globs expanded."""
+    paths = []
+    for spec in record.data.get('outputs', []):
+        if any(c in spec for c in '*?['):
+            paths.extend(GlobbedPaths([spec], pwd=ds.path).expand_strict())
+        else:
+            # literal paths count even when gone: a deletion is an output
+            paths.append(spec)
+    return paths
+
+
+def log_files(record: Record, job: slurm.JobStatus) -> list[str]:
+    """The job's Slurm log files: those resolved at submission, and the
+    patterns only sacct's answer (a task's own job id, its node) resolves.
+    """
+    files = list(record.data.get('slurm_outputs') or [])
+    for task in job.tasks:
+        values = {
+            'A': record.job_id, 'j': task.raw_job_id,
+            'a': task.task_id if task.task_id is not None else '4294967294',
+            'N': (task.nodes or '').split(',')[0] or None,
+            'n': 0, 't': 0, 's': 'batch', 'J': f'{task.raw_job_id}.batch',
+        }
+        for pattern in record.data.get('slurm_output_patterns') or []:
+            path = resolve_pattern(pattern, values)
+            if path is not None and path not in files:
+                files.append(path)
+    return files
+
+
+def finish_record(record: Record, job: slurm.JobStatus, logs: list[str],
+                  outputs: list[str]) -> dict:
+    """The FINISH record: the schedule record, the job's outcome and what
+    sacct knows of its run.  `outputs` are the saved outputs, recorded
+    instead of the declared globs when the schedule asked to expand them.
+    """
+    data = dict(record.data)
+    data['schedule_commit'] = record.commit
+    data['slurm_outputs'] = logs
+    per_task = {t.task_id: t for t in job.tasks}
+
+    def by_task(get):
+        if record.data.get('slurm_array') is None and None in per_task:
+            return get(per_task[None])
+        return {str(k): get(t) for k, t in per_task.items()}
+
+    data['state'] = by_task(lambda t: t.state)
+    data['exit'] = by_task(lambda t: t.exit_code)
+    data['accounting'] = by_task(lambda t: dict(
+        start=t.start, end=t.end, elapsed=t.elapsed, nodes=t.nodes,
+        max_rss=t.max_rss))
+    if record.data.get('expand') in ('outputs', 'both'):
+        data['outputs'] = outputs
+    return data

@@ -1,0 +1,90 @@
+"""The work tree around a submission: what counts as unsaved, which outputs
+clash, and making outputs writable for a job."""
+
+from __future__ import annotations
+
+import os
+import os.path as op
+from typing import Iterator
+
+from datalad.support.globbedpaths import GlobbedPaths
+from datalad.utils import chpwd
+
+from .index import JobIndex
+from .jobspec import pattern_regex
+from .paths import overlap
+
+
+def unsaved_changes(ds, index: JobIndex) -> list[str]:
+    """Modified and untracked paths, except those that open jobs are
+    writing (their declared outputs and log files)."""
+    out = ds.repo.call_git(
+        ['status', '--porcelain=v1', '-z', '--untracked-files=all',
+         '--ignore-submodules=none'], read_only=True)
+    entries = iter(out.split('\0'))
+    changed = []
+    for entry in entries:
+        if not entry:
+            continue
+        if entry[0] in 'RC':
+            next(entries, None)  # the rename's source
+        changed.append(entry[3:].rstrip('/'))
+    if not changed:
+        return []
+    owned = [o for r in index.open_jobs() for o in r.data.get('outputs', [])]
+    logs = [pattern_regex(p) for r in index.open_jobs()
+            for p in r.data.get('slurm_output_patterns') or []]
+    return [path for path in changed
+            if not any(overlap(path, o) for o in owned)
+            and not any(r.match(path) for r in logs)]
+
+
+def shorten(paths: list[str], most: int = 3) -> str:
+    more = f' and {len(paths) - most} more' if len(paths) > most else ''
+    return ', '.join(paths[:most]) + more
+
+
+def find_conflicts(index: JobIndex, outputs: list[str]) -> list[str]:
+    """Descriptions of the open jobs whose outputs overlap `outputs`."""
+    conflicts = []
+    for record in index.open_jobs():
+        clashing = [o for o in record.data.get('outputs', [])
+                    if any(overlap(o, mine) for mine in outputs)]
+        if clashing:
+            conflicts.append(
+                f'job {record.job_id} (commit {record.commit[:8]}) writes '
+                f'{", ".join(clashing)}')
+    return conflicts
+
+
+def unlock_or_remove(ds, outputs: list[str]) -> Iterator[dict]:
+    """Make declared outputs writable, as ``datalad run`` does: unlock
+    annexed files whose content is here, remove those whose content is not.
+    """
+    existing = GlobbedPaths(outputs, pwd=ds.path).expand_strict() \
+        if outputs else []
+    if not existing:
+        return
+    with chpwd(ds.path):
+        for res in ds.unlock(path=existing, on_failure='ignore',
+                             result_renderer='disabled',
+                             return_type='generator'):
+            if res['status'] == 'impossible' and res.get('type') == 'file' \
+                    and 'cannot unlock' in str(res.get('message')):
+                os.unlink(res['path'])
+                yield dict(res, action='remove', status='ok',
+                           message='removed output without content')
+            elif res['status'] == 'error' and \
+                    res.get('error_message') == 'File unknown to git':
+                # untracked outputs are the job's to overwrite
+                continue
+            else:
+                yield res
+
+
+def restore(ds, paths: list[str]):
+    """Undo the unlocking and removing of outputs for a job never submitted.
+    """
+    if paths:
+        ds.repo.call_git(['checkout', 'HEAD', '--'] +
+                         [op.relpath(p, ds.path) for p in paths])
