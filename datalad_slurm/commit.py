@@ -37,6 +37,21 @@ def _git(repo, args: list[str], stdin: str | None = None,
     return out['stdout']
 
 
+def identity_problem(repo) -> str | None:
+    """Why git could not make a commit here for want of a user identity,
+    or None; asked before a job is submitted, not after."""
+    try:
+        for var in ('GIT_AUTHOR_IDENT', 'GIT_COMMITTER_IDENT'):
+            repo.call_git(['var', var], read_only=True)
+    except CommandError as e:
+        said = (e.stderr or '').strip().splitlines()
+        return (f'git has no identity to make commits with '
+                f'({said[-1] if said else e}); set it with git config '
+                f'--global user.name "Your Name" and git config --global '
+                f'user.email you@example.com')
+    return None
+
+
 def commit_empty(repo, message: str) -> str:
     """Commit the tree of HEAD again with `message`; return the new sha.
 

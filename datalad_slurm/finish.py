@@ -27,10 +27,15 @@ from . import (
     journal,
     slurm,
 )
-from .commit import commit_plans
+from .commit import (
+    commit_plans,
+    identity_problem,
+)
 from .history import (
+    UnknownRevision,
     read_record,
     resolve_commit,
+    resolve_since,
 )
 from .index import JobIndex
 from .injob import (
@@ -152,16 +157,17 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
                          purpose='finish Slurm jobs')
     action = LIST_ACTION if list_open_jobs else 'finish'
     status = dict(action=action, ds=ds, logger=lgr)
-    if since is not None:
-        since_sha = resolve_commit(ds.repo, since) if since else None
-        if since and since_sha is None:
-            yield get_status_dict(
-                status='impossible',
-                message=('--since %r names no commit of this dataset', since),
-                **status)
-            return
-        since = since_sha
+    try:
+        since = resolve_since(ds.repo, since) if since is not None else None
+    except UnknownRevision as e:
+        yield get_status_dict(status='impossible', message=str(e), **status)
+        return
     if not list_open_jobs:
+        problem = identity_problem(ds.repo)
+        if problem:
+            yield get_status_dict(status='impossible', message=problem,
+                                  **status)
+            return
         yield from _recover(ds)
     index = JobIndex(ds.repo, since=since).refresh()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Iterator
 
+import git
+
 from .record import (
     GREP_PATTERN,
     Record,
@@ -41,21 +43,50 @@ def iter_records(repo, revision_range: str = 'HEAD') -> Iterator[Record]:
             yield record
 
 
-def read_record(repo, commit: str) -> Record | None:
-    """The record of one commit, or None if it has none."""
-    message = repo.call_git(['log', '-1', '--format=%B', commit, '--'],
-                            read_only=True)
-    return parse_message(message, commit=resolve_commit(repo, commit))
+def read_record(repo, revision: str) -> Record | None:
+    """The record of one commit, or None if it has none (or if `revision`
+    names no commit)."""
+    commit = _commit(repo, revision)
+    if commit is None:
+        return None
+    return parse_message(commit.message, commit=commit.hexsha)
 
 
 def resolve_commit(repo, revision: str) -> str | None:
     """Full sha of `revision`, or None if it names no commit."""
-    try:
-        return repo.call_git_oneline(
-            ['rev-parse', '--verify', '--quiet', f'{revision}^{{commit}}'],
-            read_only=True)
-    except Exception:
+    commit = _commit(repo, revision)
+    return commit.hexsha if commit is not None else None
+
+
+def _commit(repo, revision: str):
+    # GitPython reads single objects through one long-lived cat-file process
+    # instead of a git call per question
+    with git.Repo(repo.path) as gitpython:
+        try:
+            return gitpython.commit(revision)
+        except (ValueError, git.BadName, git.BadObject):
+            return None
+
+
+class UnknownRevision(ValueError):
+    """A revision names no commit of the dataset."""
+
+
+def resolve_since(repo, since: str) -> str | None:
+    """The commit a ``--since`` value names; None for '' (the whole
+    history).
+
+    Raises
+    ------
+    UnknownRevision
+    """
+    if not since:
         return None
+    sha = resolve_commit(repo, since)
+    if sha is None:
+        raise UnknownRevision(f'--since {since!r} names no commit of this '
+                              f'dataset')
+    return sha
 
 
 def head(repo) -> str | None:
@@ -63,9 +94,6 @@ def head(repo) -> str | None:
 
 
 def is_ancestor(repo, ancestor: str, descendant: str) -> bool:
-    try:
-        repo.call_git(['merge-base', '--is-ancestor', ancestor, descendant],
-                      read_only=True)
-        return True
-    except Exception:
-        return False
+    return repo.call_git_success(
+        ['merge-base', '--is-ancestor', ancestor, descendant],
+        read_only=True)

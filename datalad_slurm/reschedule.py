@@ -21,9 +21,11 @@ from datalad.support.exceptions import CapturedException
 from datalad.support.param import Parameter
 
 from .history import (
+    UnknownRevision,
     iter_records,
     read_record,
     resolve_commit,
+    resolve_since,
 )
 from .index import JobIndex
 from .jobspec import pattern_regex
@@ -175,12 +177,10 @@ def _finished_jobs(ds, revision, since):
     """The FINISH records of the jobs to submit again, oldest first, each
     with None, or with the kwargs of a refusal instead."""
     if since is not None:
-        since_sha = resolve_commit(ds.repo, since) if since else None
-        if since and since_sha is None:
-            yield None, dict(
-                status='impossible',
-                message=('--since %r names no commit of this dataset',
-                         since))
+        try:
+            since_sha = resolve_since(ds.repo, since)
+        except UnknownRevision as e:
+            yield None, dict(status='impossible', message=str(e))
             return
         revision_range = f'{since_sha}..HEAD' if since_sha else 'HEAD'
         for record in iter_records(ds.repo, revision_range):

@@ -27,7 +27,10 @@ from . import (
     journal,
     slurm,
 )
-from .commit import commit_empty
+from .commit import (
+    commit_empty,
+    identity_problem,
+)
 from .index import JobIndex
 from .jobspec import log_patterns
 from .lock import (
@@ -89,6 +92,11 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
     root = ds.path
     pwd_abs = op.normpath(op.join(root, pwd))
     status = dict(action=action, ds=ds, logger=lgr)
+
+    problem = identity_problem(ds.repo)
+    if problem:
+        yield get_status_dict(status='impossible', message=problem, **status)
+        return
 
     if not explicit:
         changes = unsaved_changes(ds, JobIndex(ds.repo).refresh())

@@ -60,3 +60,22 @@ def test_paths_with_spaces_and_non_ascii(ds):
     # and again, from the record
     again = only(call(ds.reschedule), 'reschedule')
     assert again['status'] == 'ok', again
+
+
+def test_missing_git_identity_is_refused_before_submitting(ds, tmp_path,
+                                                          monkeypatch):
+    for role in ('AUTHOR', 'COMMITTER'):
+        for what in ('NAME', 'EMAIL'):
+            monkeypatch.delenv(f'GIT_{role}_{what}', raising=False)
+    monkeypatch.setenv('HOME', str(tmp_path))
+    monkeypatch.setenv('GIT_CONFIG_GLOBAL', '/dev/null')
+    monkeypatch.setenv('GIT_CONFIG_NOSYSTEM', '1')
+    git(ds, 'config', 'user.useConfigOnly', 'true')
+    before = git(ds, 'rev-parse', 'HEAD')
+    for command in (ds.schedule, ds.finish):
+        args = (['sbatch', 'jobs/write.sh'],) if command == ds.schedule \
+            else ()
+        res = call(command, *args)
+        assert [r['status'] for r in res] == ['impossible'], res
+        assert 'user.email' in res[0]['message']
+    assert git(ds, 'rev-parse', 'HEAD') == before
