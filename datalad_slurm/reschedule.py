@@ -133,7 +133,8 @@ def reschedule(revision=None, *, dataset=None, since=None, report=False,
     jobs = []
     for finished, res in _finished_jobs(ds, revision, since):
         if res is None:
-            res = _refusal(ds, finished, with_failed_jobs)
+            res = _refusal(ds, finished, with_failed_jobs,
+                           in_range=since is not None)
         if res is not None:
             yield get_status_dict(**status, **res)
         else:
@@ -216,7 +217,10 @@ def _finished_jobs(ds, revision, since):
     yield record, None
 
 
-def _refusal(ds, finished: Record, with_failed_jobs: bool) -> dict | None:
+def _refusal(ds, finished: Record, with_failed_jobs: bool,
+             in_range: bool) -> dict | None:
+    """Why a finished job is not to be submitted again, or None.  Failed
+    jobs in a --since range are skipped rather than refused."""
     data = finished.data
     if data.get('dsid') != ds.id:
         return dict(
@@ -226,7 +230,8 @@ def _refusal(ds, finished: Record, with_failed_jobs: bool) -> dict | None:
                      data.get('dsid')))
     if not with_failed_jobs and not succeeded(data):
         return dict(
-            status='impossible', slurm_job_id=finished.job_id,
+            status='notneeded' if in_range else 'impossible',
+            slurm_job_id=finished.job_id,
             message=('job %s did not complete (%s); give --with-failed-jobs '
                      'to submit it again anyway', finished.job_id,
                      data.get('state')))

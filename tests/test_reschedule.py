@@ -216,3 +216,17 @@ def test_three_generations(ds):
     # no message piling up
     assert git(ds, 'log', '-1', '--format=%s', schedules[2].commit) == \
         f'[DATALAD RESCHEDULE] Submitted batch job {last_job}: Pending\n'
+
+
+def test_since_skips_failed_jobs_unless_asked(ds):
+    mark = git(ds, 'rev-parse', 'HEAD').strip()
+    good = completed_job(ds, outputs=['good'], args=['good/x'])
+    schedule_and_wait(ds, ['sbatch', 'jobs/write.sh', 'bad/x', '3'],
+                      outputs=['bad'])
+    call(ds.finish, close_failed_jobs=True)
+    res = call(ds.reschedule, since=mark, report=True)
+    assert sorted(r['status'] for r in res) == ['notneeded', 'ok']
+    assert [r['slurm_job_id'] for r in res if r['status'] == 'ok'] == \
+        [good['slurm_job_id']]
+    res = call(ds.reschedule, since=mark, report=True, with_failed_jobs=True)
+    assert [r['status'] for r in res] == ['ok', 'ok']

@@ -226,3 +226,20 @@ def test_running_jobs_do_not_make_the_dataset_dirty(ds):
                     outputs=['b']), 'schedule')
     assert res['status'] == 'ok', res
     wait_for_jobs(res['slurm_job_id'])
+
+
+def test_expand_records_globs_expanded(ds):
+    """--expand: inputs expanded at submission, outputs once finished."""
+    from conftest import schedule_and_wait
+    (ds.pathobj / 'data').mkdir()
+    for name in ('a.txt', 'b.txt'):
+        (ds.pathobj / 'data' / name).write_text(name)
+    ds.save(result_renderer='disabled')
+    res = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh', 'out/r.txt'],
+                            inputs=['data/*.txt'], outputs=['out/*'],
+                            expand='both')
+    data = read_record(ds.repo, res['commit']).data
+    assert data['inputs'] == ['data/a.txt', 'data/b.txt']
+    assert data['outputs'] == ['out/*']
+    assert only(call(ds.finish), 'finish')['status'] == 'ok'
+    assert read_record(ds.repo, 'HEAD').data['outputs'] == ['out/r.txt']
