@@ -48,6 +48,28 @@ def _literal_parts(spec: str) -> list[str]:
     return parts
 
 
+class Claimed:
+    """The paths a set of outputs may write, for fast questions about many
+    paths: a path is claimed when it lies within an output (or is one), or
+    contains one (a subdataset holding an output)."""
+
+    def __init__(self, outputs):
+        self._within = set()
+        self._containing = set()
+        for output in outputs:
+            parts = _literal_parts(output)
+            self._within.add('/'.join(parts))
+            for i in range(1, len(parts)):
+                self._containing.add('/'.join(parts[:i]))
+
+    def __contains__(self, path: str) -> bool:
+        if '' in self._within or path in self._containing:
+            return True
+        parts = path.split('/')
+        return any('/'.join(parts[:i]) in self._within
+                   for i in range(1, len(parts) + 1))
+
+
 def overlap(a: str, b: str) -> bool:
     """Whether two root-relative outputs may name a common path: equal, or
     one contains the other.  A glob is taken to cover everything below

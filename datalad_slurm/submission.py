@@ -98,8 +98,9 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
         yield get_status_dict(status='impossible', message=problem, **status)
         return
 
+    index = JobIndex(ds.repo).refresh()
     if not explicit:
-        changes = unsaved_changes(ds, JobIndex(ds.repo).refresh())
+        changes = unsaved_changes(ds, index)
         if changes:
             yield get_status_dict(
                 status='impossible',
@@ -148,7 +149,8 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
         slurm.require_version(timeout)
         with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
             yield from recover_orphans(ds, action)
-            conflicts = find_conflicts(JobIndex(ds.repo).refresh(), outputs)
+            # other processes may have scheduled meanwhile
+            conflicts = find_conflicts(index.refresh(), outputs)
             if conflicts:
                 yield get_status_dict(
                     status='impossible',
@@ -197,7 +199,18 @@ def _submit(ds, record: dict, kind: str, argv: list[str],
             exception=CapturedException(e), **status)
         return
     entry.submitted(job_id)
-    sha, title = _record(ds, entry)
+    try:
+        sha, title = _record(ds, entry)
+    except Exception as e:
+        ce = CapturedException(e)
+        yield get_status_dict(
+            status='error', slurm_job_id=job_id, exception=ce,
+            message=('job %s was submitted, but its schedule commit failed '
+                     '(%s); the submission is journaled, and the next '
+                     'schedule, finish or reschedule records it once the '
+                     'cause is fixed', job_id, ce),
+            **status)
+        return
     yield get_status_dict(
         status='ok', message=title, commit=sha, slurm_job_id=job_id,
         outputs=record['outputs'], **status)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import os.path as op
+import re
 from typing import Iterator
 
 from datalad.support.globbedpaths import GlobbedPaths
@@ -12,7 +13,10 @@ from datalad.utils import chpwd
 
 from .index import JobIndex
 from .jobspec import pattern_regex
-from .paths import overlap
+from .paths import (
+    Claimed,
+    overlap,
+)
 
 
 def unsaved_changes(ds, index: JobIndex) -> list[str]:
@@ -31,12 +35,14 @@ def unsaved_changes(ds, index: JobIndex) -> list[str]:
         changed.append(entry[3:].rstrip('/'))
     if not changed:
         return []
-    owned = [o for r in index.open_jobs() for o in r.data.get('outputs', [])]
-    logs = [pattern_regex(p) for r in index.open_jobs()
-            for p in r.data.get('slurm_output_patterns') or []]
+    jobs = index.open_jobs()
+    claimed = Claimed(o for r in jobs for o in r.data.get('outputs', []))
+    logs = {p for r in jobs for p in r.data.get('slurm_output_patterns') or []}
+    is_log = re.compile('|'.join(pattern_regex(p).pattern for p in logs)) \
+        if logs else None
     return [path for path in changed
-            if not any(overlap(path, o) for o in owned)
-            and not any(r.match(path) for r in logs)]
+            if path not in claimed
+            and not (is_log and is_log.match(path))]
 
 
 def shorten(paths: list[str], most: int = 3) -> str:
