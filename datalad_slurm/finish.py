@@ -39,6 +39,7 @@ from .history import (
 )
 from .index import JobIndex
 from .injob import (
+    array_job_of,
     assume_own_task_complete,
     own_job,
 )
@@ -216,7 +217,8 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
                 message=('job %s: %s', record.job_id, job.describe()),
                 **job_status)
             continue
-        res = _verdict(record, job, close_failed_jobs, job_status)
+        res = _verdict(record, job, close_failed_jobs, job_status,
+                       inside=bool(own and own[0] == record.job_id))
         if res:
             yield res
         else:
@@ -252,6 +254,7 @@ def _select(ds, index: JobIndex, target: str):
     Returns (record, None) for an open job, or (None, result-kwargs) for
     anything else.
     """
+    target = array_job_of(target)
     if target.isdigit():
         record, finished = index.find_job(int(target))
         if record:
@@ -285,9 +288,18 @@ def _select(ds, index: JobIndex, target: str):
 
 
 def _verdict(record: Record, job: slurm.JobStatus, close_failed: bool,
-             status: dict) -> dict | None:
-    """The result for a job that is not to be committed, or None."""
+             status: dict, inside: bool = False) -> dict | None:
+    """The result for a job that is not to be committed, or None.  `inside`:
+    this process runs in the job (one of its array tasks)."""
     phase = job.phase
+    if phase == 'running' and inside:
+        # not an error: that would fail the task finishing itself
+        return get_status_dict(
+            status='notneeded',
+            message=('other tasks of array job %s are still running (%s); '
+                     'the last task to end, or a later datalad finish, '
+                     'records the job', record.job_id, job.describe()),
+            **status)
     if phase == 'running':
         return get_status_dict(
             status='impossible',

@@ -18,6 +18,15 @@ def own_job() -> tuple[int, int | None] | None:
     return None
 
 
+def array_job_of(target: str) -> str:
+    """The array job id for `target` if it is this array task's own job id
+    ($SLURM_JOB_ID inside an array task), else `target` unchanged."""
+    own = own_job()
+    if own and own[1] is not None and target == os.environ.get('SLURM_JOB_ID'):
+        return str(own[0])
+    return target
+
+
 def assume_own_task_complete(job: slurm.JobStatus, task_id: int | None):
     """``datalad finish $SLURM_JOB_ID`` as a job script's last line: the
     script got there, so its work is done, though Slurm still sees the job

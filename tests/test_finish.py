@@ -341,3 +341,25 @@ def test_many_jobs_in_one_call_each_get_their_own_commit(ds):
         assert committed_files(ds, f'HEAD~{n}') == [
             f'o{i}/r.txt', f'slurm-{job_id}.out']
     assert git(ds, 'status', '--porcelain') == ''
+
+
+def test_array_tasks_finishing_themselves(ds):
+    """Each task ends in `datalad finish $SLURM_JOB_ID`: no task fails for
+    its siblings still running, and the job gets exactly one FINISH."""
+    write_script(ds, 'jobs/self.sh', '''
+        mkdir -p arr
+        echo "$SLURM_ARRAY_TASK_ID" > "arr/$SLURM_ARRAY_TASK_ID.txt"
+        datalad finish "$SLURM_JOB_ID"
+        ''')
+    ds.save(result_renderer='disabled')
+    scheduled = schedule_and_wait(ds, ['sbatch', '--array=0-3',
+                                       'jobs/self.sh'], outputs=['arr'])
+    job = wait_for_jobs(scheduled['slurm_job_id'])[scheduled['slurm_job_id']]
+    assert job.phase == 'complete', job
+    # tasks that ended at the same moment may have left it to us
+    call(ds.finish)
+    finishes = git(ds, 'log', '--format=%s', '--grep',
+                   r'^\[DATALAD FINISH\]').splitlines()
+    assert finishes == [f'[DATALAD FINISH] Processed batch job '
+                        f'{scheduled["slurm_job_id"]}: Complete']
+    assert git(ds, 'status', '--porcelain') == ''
