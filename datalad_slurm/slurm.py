@@ -254,8 +254,7 @@ def describe_submitted(job_id: int, *, timeout: float) -> Submitted:
     return Submitted(
         job_id=job_id,
         array_tasks=tasks or None,
-        cluster=_value(first['Cluster']) if first['Cluster'] != 'N/A'
-        else None,
+        cluster=_value(first['Cluster']),
         name=first['Name'],
         user=first['UserName'],
         workdir=first['WorkDir'],
@@ -270,8 +269,8 @@ def query(job_ids: Iterable[int], *, timeout: float,
 
     One ``sacct`` call per :data:`MAX_IDS_PER_QUERY` jobs; jobs that sacct
     does not know (it lags behind just-submitted jobs and forgets old ones)
-    or sees running are asked of ``squeue``.  A job neither knows is returned without tasks
-    (phase 'lost').
+    or sees running are asked of ``squeue``.  A job neither knows is
+    returned without tasks (phase 'lost').
 
     Parameters
     ----------
@@ -440,8 +439,19 @@ def _merge_squeue(job_ids: list[int], statuses: dict[int, JobStatus], *,
                 task_id=task_id, state=row['State'], exit_code=exit_code,
                 raw_job_id=None if pending_range else int(row['JobID']),
                 start=_value(row['StartTime']), end=_value(row['EndTime']),
-                elapsed=_value(row['TimeUsed']),
+                elapsed=_elapsed(row['TimeUsed']),
                 nodes=_value(row['NodeList'])))
+
+
+def _elapsed(text: str) -> str | None:
+    """squeue's "M:SS" or "[D-]H:MM:SS" in sacct's "[D-]HH:MM:SS"."""
+    if not _value(text):
+        return None
+    days, _, clock = text.rpartition('-')
+    parts = clock.split(':')
+    parts = ['0'] * (3 - len(parts)) + parts
+    clock = ':'.join(p.zfill(2) for p in parts)
+    return f'{days}-{clock}' if days else clock
 
 
 def _wait_status_exit_code(text: str) -> int | None:

@@ -27,9 +27,13 @@ def write_configuration_reference(app):
     from datalad.interface.common_cfg import definitions
     lines = ['Configuration', '=============', '',
              'datalad-slurm registers its configuration items with '
-             'DataLad; ``datalad configuration`` shows their values. Set '
-             'them like any git or DataLad setting, e.g. '
-             '``git config datalad.slurm.lock-timeout 600``.', '']
+             'DataLad. ``datalad configuration dump`` documents them, with '
+             'their values, in a process that loads the extension: '
+             '``datalad -c datalad.extensions.load=slurm configuration '
+             'dump``, or always after ``git config --global --add '
+             'datalad.extensions.load slurm``. Set them like any git or '
+             'DataLad setting, e.g. ``git config datalad.slurm.lock-timeout '
+             '600``.', '']
     for name in sorted(n for n in definitions if n.startswith('datalad.slurm')):
         item = definitions[name]
         title, text = item['ui'][1]['title'], item['ui'][1]['text']

@@ -39,3 +39,14 @@ def test_config_items_registered():
     from datalad.interface.common_cfg import definitions
     for name in ('datalad.slurm.lock-timeout', 'datalad.slurm.query-timeout'):
         assert name in definitions
+
+
+def test_datalad_configuration_lists_the_items():
+    """As for any extension, once DataLad is told to load it."""
+    out = subprocess.run(
+        ['datalad', '-c', 'datalad.extensions.load=slurm', 'configuration',
+         'dump'], check=True, capture_output=True, text=True).stdout
+    for name in ('datalad.slurm.lock-timeout=300.0',
+                 'datalad.slurm.query-timeout=60.0',
+                 'datalad.slurm.backend=cli'):
+        assert name in out
