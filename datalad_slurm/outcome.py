@@ -55,7 +55,8 @@ def log_files(record: Record, job: slurm.JobStatus) -> list[str]:
             'A': record.job_id, 'j': task.raw_job_id,
             'a': task.task_id if task.task_id is not None else '4294967294',
             'N': (task.nodes or '').split(',')[0] or None,
-            'n': 0, 't': 0, 's': 'batch', 'J': f'{task.raw_job_id}.batch',
+            'n': 0, 't': 0, 's': 'batch',
+            'J': f'{task.raw_job_id}.batch' if task.raw_job_id else None,
         }
         for pattern in record.data.get('slurm_output_patterns') or []:
             path = resolve_pattern(pattern, values)
