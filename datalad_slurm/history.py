@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Iterator
 
-import git
+from datalad.support.exceptions import CommandError
 
 from .record import (
     GREP_PATTERN,
@@ -60,7 +60,9 @@ def resolve_commit(repo, revision: str) -> str | None:
 
 def _commit(repo, revision: str):
     # GitPython reads single objects through one long-lived cat-file process
-    # instead of a git call per question
+    # instead of a git call per question; imported here, since importing it
+    # costs more than a schedule's whole use of git
+    import git
     with git.Repo(repo.path) as gitpython:
         try:
             return gitpython.commit(revision)
@@ -90,7 +92,12 @@ def resolve_since(repo, since: str) -> str | None:
 
 
 def head(repo) -> str | None:
-    return resolve_commit(repo, 'HEAD')
+    """The sha of HEAD, or None on an unborn branch."""
+    try:
+        return repo.call_git_oneline(['rev-parse', '--verify', '--quiet',
+                                      'HEAD'], read_only=True)
+    except CommandError:
+        return None
 
 
 def is_ancestor(repo, ancestor: str, descendant: str) -> bool:
