@@ -238,7 +238,7 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
 
 def _recover(ds):
     """Complete the schedule commits of submissions a crash orphaned."""
-    if not journal.orphans(ds.repo):
+    if not journal.has_entries(ds.repo):
         return
     try:
         with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):

@@ -74,6 +74,12 @@ def begin(repo, kind: str, data: dict, message: str | None,
     return entry
 
 
+def has_entries(repo) -> bool:
+    """Whether any submission is journaled; safe without the lock."""
+    directory = journal_dir(repo)
+    return directory.is_dir() and any(directory.glob('submission-*.json'))
+
+
 def orphans(repo) -> list[Entry]:
     """Entries left behind; call with the repository lock held."""
     directory = journal_dir(repo)
