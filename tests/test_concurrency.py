@@ -116,3 +116,39 @@ def test_jobs_finishing_themselves_while_finish_runs_outside():
 def test_crashes_are_recovered():
     summary, = _stress('--scenario', 'crash', '--jobs', '16')
     assert summary['schedules'] == summary['finishes'] == 2
+
+
+def test_submission_interrupted_during_sbatch_is_reported(ds):
+    """Killed while sbatch ran: whether Slurm took the job is unknown, so
+    the user is told, once, and nothing is guessed."""
+    from datalad_slurm import journal
+    entry = journal.begin(ds.repo, 'SCHEDULE', {'outputs': ['o']}, None,
+                          ['sbatch', 'jobs/write.sh'])
+    before = snapshot(ds)
+    res = call(ds.finish)
+    errors = [r for r in res if r['status'] == 'error']
+    assert len(errors) == 1
+    assert 'whether Slurm accepted it is unknown' in errors[0]['message'][0]
+    assert not entry.path.exists()
+    assert (entry.path.parent / 'unresolved' / entry.path.name).exists()
+    assert snapshot(ds) == before
+    # reported once
+    assert [r['status'] for r in call(ds.finish)] == ['notneeded']
+
+
+def test_journal_entry_of_a_committed_job_is_dropped(ds):
+    """Killed after the schedule commit, before forgetting the entry: the
+    job is not recorded twice."""
+    from datalad_slurm import journal
+    res = only(call(ds.schedule, ['sbatch', '--hold', 'jobs/write.sh'],
+                    outputs=['o']), 'schedule')
+    try:
+        entry = journal.begin(ds.repo, 'SCHEDULE', {'outputs': ['o']}, None,
+                              ['sbatch', 'jobs/write.sh'])
+        entry.submitted(res['slurm_job_id'])
+        before = snapshot(ds)
+        call(ds.finish)
+        assert not entry.path.exists()
+        assert snapshot(ds) == before
+    finally:
+        subprocess.run(['scancel', str(res['slurm_job_id'])], check=True)
