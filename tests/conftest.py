@@ -100,6 +100,20 @@ def schedule_and_wait(ds: Dataset, cmd: list[str], **kwargs) -> dict:
     return res
 
 
+def schedule_from_subdirectory(ds: Dataset, monkeypatch, subdir: str,
+                               output: str) -> dict:
+    """Schedule jobs/write.sh writing `output` as a user working in
+    `subdir` would (paths relative to it), and wait for it to end."""
+    import datalad.api as api
+    (ds.pathobj / subdir).mkdir(exist_ok=True)
+    monkeypatch.chdir(ds.pathobj / subdir)
+    res = only(call(api.schedule, ['sbatch', '../jobs/write.sh', output],
+                    outputs=[output]), 'schedule')
+    assert res['status'] == 'ok', res
+    wait_for_jobs(res['slurm_job_id'])
+    return res
+
+
 def scancel(*job_ids: int):
     subprocess.run(['scancel', *map(str, job_ids)], check=True)
 

@@ -13,6 +13,7 @@ from conftest import (
     only,
     scancel,
     schedule_and_wait,
+    schedule_from_subdirectory,
     snapshot,
     wait_for_jobs,
     write_script,
@@ -158,12 +159,8 @@ def test_pending_job_is_reported_running(ds):
 
 
 def test_finish_from_subdirectory(ds, monkeypatch):
-    (ds.pathobj / 'a').mkdir()
+    res = schedule_from_subdirectory(ds, monkeypatch, 'a', 'res.txt')
     (ds.pathobj / 'b').mkdir()
-    monkeypatch.chdir(ds.pathobj / 'a')
-    res = only(call(api.schedule, ['sbatch', '../jobs/write.sh', 'res.txt'],
-                    outputs=['res.txt']), 'schedule')
-    wait_for_jobs(res['slurm_job_id'])
     monkeypatch.chdir(ds.pathobj / 'b')
     assert only(call(api.finish), 'finish')['status'] == 'ok'
     assert committed_files(ds) == [

@@ -13,6 +13,7 @@ from conftest import (
     only,
     scancel,
     schedule_and_wait,
+    schedule_from_subdirectory,
     snapshot,
     wait_for_jobs,
 )
@@ -71,13 +72,9 @@ def test_default_is_head(ds):
 
 
 def test_from_another_subdirectory(ds, monkeypatch):
-    (ds.pathobj / 'first').mkdir()
-    (ds.pathobj / 'second').mkdir()
-    monkeypatch.chdir(ds.pathobj / 'first')
-    res = only(call(api.schedule, ['sbatch', '../jobs/write.sh', 'r.txt'],
-                    outputs=['r.txt']), 'schedule')
-    wait_for_jobs(res['slurm_job_id'])
+    res = schedule_from_subdirectory(ds, monkeypatch, 'first', 'r.txt')
     finish_ok(api.Dataset(ds.path))
+    (ds.pathobj / 'second').mkdir()
     monkeypatch.chdir(ds.pathobj / 'second')
     again = only(call(api.reschedule, res['commit']), 'reschedule')
     assert again['status'] == 'ok', again
