@@ -31,9 +31,12 @@ def assume_own_task_complete(job: slurm.JobStatus, task_id: int | None):
     """``datalad finish $SLURM_JOB_ID`` as a job script's last line: the
     script got there, so its work is done, though Slurm still sees the job
     running."""
-    for task in job.tasks:
-        if task.task_id == task_id:
-            task.state, task.exit_code = 'COMPLETED', 0
+    own = next((t for t in job.tasks if t.task_id == task_id), None)
+    if own is None:
+        slurm.add_task(job, slurm.TaskStatus(task_id=task_id,
+                                             state='COMPLETED', exit_code=0))
+    else:
+        own.state, own.exit_code = 'COMPLETED', 0
     if task_id in job.missing_tasks:
         job.missing_tasks.remove(task_id)
 
