@@ -27,6 +27,32 @@ def expand_task_ids(spec: str) -> list[int]:
 _PATTERN = re.compile(r'%(\d*)([%AabJjNnsTtux])')
 
 
+# what Slurm puts for %a in the log name of a job that is no array job
+NO_ARRAY_TASK = '4294967294'
+
+
+def placeholder_values(job_id: int, task_id: int | None,
+                       raw_job_id: int | None, *, name: str | None = None,
+                       user: str | None = None, node: str | None = None,
+                       ) -> dict[str, str | int | None]:
+    """Values of the filename placeholders for the batch step of one job,
+    or of one array task; None where not known (yet).
+
+    Parameters
+    ----------
+    job_id
+      The id sbatch returned (the array job's id for an array).
+    raw_job_id
+      The job's or task's own id (%j); an array task gets it only when it
+      starts.
+    """
+    return {
+        'A': job_id, 'a': NO_ARRAY_TASK if task_id is None else task_id,
+        'j': raw_job_id, 'J': f'{raw_job_id}.batch' if raw_job_id else None,
+        'x': name, 'u': user, 'N': node, 'n': 0, 't': 0, 's': 'batch',
+    }
+
+
 def resolve_pattern(pattern: str, values: dict[str, str | int]) -> str | None:
     """Replace Slurm's filename placeholders in `pattern`.
 

@@ -7,6 +7,7 @@ import os.path as op
 from . import slurm
 from .jobspec import (
     log_patterns,
+    placeholder_values,
     resolve_pattern,
 )
 
@@ -32,15 +33,12 @@ def log_files(ds, argv: list[str], job_id: int, *, timeout: float) -> dict:
         # logs outside the dataset are not ours to save
         if not rel.startswith(op.pardir) and rel not in patterns:
             patterns.append(rel)
-    values = {'x': job.name, 'u': job.user, 'n': 0, 't': 0, 's': 'batch',
-              'A': job_id}
     resolved = []
     for task in job.array_tasks or [None]:
-        if task is None:
-            values.update(j=job_id, a='4294967294', J=f'{job_id}.batch')
-        else:
-            # a task's own job id is known only once it runs
-            values.update(j=None, a=task, J=None)
+        # an array task's own job id is known only once it runs
+        values = placeholder_values(
+            job_id, task, job_id if task is None else None,
+            name=job.name, user=job.user)
         for pattern in patterns:
             path = resolve_pattern(pattern, values)
             if path is not None and path not in resolved:

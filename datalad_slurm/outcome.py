@@ -9,7 +9,10 @@ from datalad.support.globbedpaths import GlobbedPaths
 from . import slurm
 from .commit import CommitPlan
 from .injob import stop_writing_to
-from .jobspec import resolve_pattern
+from .jobspec import (
+    placeholder_values,
+    resolve_pattern,
+)
 from .record import (
     FINISH,
     Record,
@@ -51,13 +54,9 @@ def log_files(record: Record, job: slurm.JobStatus) -> list[str]:
     """
     files = list(record.data.get('slurm_outputs') or [])
     for task in job.tasks:
-        values = {
-            'A': record.job_id, 'j': task.raw_job_id,
-            'a': task.task_id if task.task_id is not None else '4294967294',
-            'N': (task.nodes or '').split(',')[0] or None,
-            'n': 0, 't': 0, 's': 'batch',
-            'J': f'{task.raw_job_id}.batch' if task.raw_job_id else None,
-        }
+        values = placeholder_values(
+            record.job_id, task.task_id, task.raw_job_id,
+            node=(task.nodes or '').split(',')[0] or None)
         for pattern in record.data.get('slurm_output_patterns') or []:
             path = resolve_pattern(pattern, values)
             if path is not None and path not in files:
