@@ -222,17 +222,17 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
         if res:
             yield res
         else:
-            ready.append((record, job))
+            ready.append((record, job, job_status))
     if not ready:
         return
     try:
-        yield from _commit_finished(ds, index, ready, status)
+        yield from _commit_finished(ds, index, ready, own)
     except Exception as e:
         ce = CapturedException(e)
         yield get_status_dict(
             status='error',
             message=('could not finish jobs %s: %s',
-                     ', '.join(str(r.job_id) for r, _ in ready), ce),
+                     ', '.join(str(r.job_id) for r, _, _ in ready), ce),
             exception=ce, **status)
 
 
@@ -323,17 +323,15 @@ def _verdict(record: Record, job: slurm.JobStatus, close_failed: bool,
         **status)
 
 
-def _commit_finished(ds, index: JobIndex, ready: list, status: dict):
-    """Make the FINISH commits of the jobs in `ready`, (record, job)
-    pairs, under one hold of the repository lock."""
-    own = own_job()
+def _commit_finished(ds, index: JobIndex, ready: list, own):
+    """Make the FINISH commits of the jobs in `ready`, (record, job,
+    result fields) triples, under one hold of the repository lock; `own`
+    is the job this process runs in, if any."""
     with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
         # another process may have finished some of them meanwhile
         index.refresh()
         plans = []
-        for record, job in ready:
-            job_status = dict(status, slurm_job_id=record.job_id,
-                              slurm_state=job.describe())
+        for record, job, job_status in ready:
             if record.commit not in index.open:
                 yield get_status_dict(
                     status='notneeded',
