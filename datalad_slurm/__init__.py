@@ -12,9 +12,9 @@ __docformat__ = 'restructuredtext'
 command_suite = (
     "Slurm batch jobs as reproducible pairs of commits",
     [
-        ('datalad_slurm.schedule', 'Schedule', 'schedule', 'schedule'),
-        ('datalad_slurm.finish', 'Finish', 'finish', 'finish'),
-        ('datalad_slurm.reschedule', 'Reschedule', 'reschedule',
+        ('datalad_slurm.commands.schedule', 'Schedule', 'schedule', 'schedule'),
+        ('datalad_slurm.commands.finish', 'Finish', 'finish', 'finish'),
+        ('datalad_slurm.commands.reschedule', 'Reschedule', 'reschedule',
          'reschedule'),
     ]
 )

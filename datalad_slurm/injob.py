@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import os
 
-from . import slurm
+from .slurm.status import (
+    JobStatus,
+    TaskStatus,
+    add_task,
+)
 
 
 def own_job() -> tuple[int, int | None] | None:
@@ -27,13 +31,13 @@ def array_job_of(target: str) -> str:
     return target
 
 
-def assume_own_task_complete(job: slurm.JobStatus, task_id: int | None):
+def assume_own_task_complete(job: JobStatus, task_id: int | None):
     """``datalad finish $SLURM_JOB_ID`` as a job script's last line: the
     script got there, so its work is done, though Slurm still sees the job
     running."""
     own = next((t for t in job.tasks if t.task_id == task_id), None)
     if own is None:
-        slurm.add_task(job, slurm.TaskStatus(task_id=task_id,
+        add_task(job, TaskStatus(task_id=task_id,
                                              state='COMPLETED', exit_code=0))
     else:
         own.state, own.exit_code = 'COMPLETED', 0

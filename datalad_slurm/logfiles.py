@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os.path as op
 
-from . import slurm
-from .jobspec import (
+from .slurm import cli
+from .slurm.jobspec import (
     log_patterns,
     placeholder_values,
     resolve_pattern,
@@ -20,7 +20,7 @@ def log_files(ds, argv: list[str], job_id: int, *, timeout: float) -> dict:
     task, ``%N``) stay in ``slurm_output_patterns``, which ``finish``
     resolves with what sacct reports.
     """
-    job = slurm.describe_submitted(job_id, timeout=timeout)
+    job = cli.describe_submitted(job_id, timeout=timeout)
     options, script_lines = argv, None
     script_index = _script_index(argv, job.workdir, job.command)
     if script_index is not None:

@@ -6,22 +6,22 @@ import os
 
 from datalad.support.globbedpaths import GlobbedPaths
 
-from . import slurm
-from .commit import CommitPlan
 from .injob import stop_writing_to
-from .jobspec import (
-    placeholder_values,
-    resolve_pattern,
-)
-from .record import (
+from .records.format import (
     FINISH,
     Record,
     compose_message,
     finish_title,
 )
+from .repo.commit import CommitPlan
+from .slurm.jobspec import (
+    placeholder_values,
+    resolve_pattern,
+)
+from .slurm.status import JobStatus
 
 
-def plan_finish(ds, record: Record, job: slurm.JobStatus, own,
+def plan_finish(ds, record: Record, job: JobStatus, own,
                 job_status: dict) -> CommitPlan:
     """What the FINISH commit of a job saves, and its message; `own` is
     the job this process runs in, if any (see :mod:`.injob`)."""
@@ -48,7 +48,7 @@ def output_paths(ds, record: Record) -> list[str]:
     return paths
 
 
-def log_files(record: Record, job: slurm.JobStatus) -> list[str]:
+def log_files(record: Record, job: JobStatus) -> list[str]:
     """The job's Slurm log files: those resolved at submission, and the
     patterns only sacct's answer (a task's own job id, its node) resolves.
     """
@@ -64,7 +64,7 @@ def log_files(record: Record, job: slurm.JobStatus) -> list[str]:
     return files
 
 
-def finish_record(record: Record, job: slurm.JobStatus, logs: list[str],
+def finish_record(record: Record, job: JobStatus, logs: list[str],
                   outputs: list[str]) -> dict:
     """The FINISH record: the schedule record, the job's outcome and what
     sacct knows of its run.  `outputs` are the saved outputs, recorded

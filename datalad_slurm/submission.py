@@ -22,35 +22,34 @@ from datalad.support.exceptions import CapturedException
 from datalad.support.globbedpaths import GlobbedPaths
 from datalad.utils import chpwd
 
-from . import (
-    config,
-    journal,
-    slurm,
-)
-from .commit import (
-    commit_empty,
-    identity_problem,
-)
-from .index import JobIndex
-from .jobspec import log_patterns
-from .lock import (
-    LockTimeout,
-    repository_lock,
-)
+from . import config
 from .logfiles import log_files
-from .paths import pwd_relative
-from .record import (
+from .records import journal
+from .records.format import (
     SCHEDULE,
     compose_message,
     schedule_title,
 )
-from .worktree import (
+from .records.index import JobIndex
+from .repo.commit import (
+    commit_empty,
+    identity_problem,
+)
+from .repo.lock import (
+    LockTimeout,
+    repository_lock,
+)
+from .repo.paths import pwd_relative
+from .repo.worktree import (
     find_conflicts,
     restore,
     shorten,
     unlock_or_remove,
     unsaved_changes,
 )
+from .slurm import cli
+from .slurm.jobspec import log_patterns
+from .slurm.status import SlurmError
 
 lgr = logging.getLogger('datalad.slurm.submission')
 
@@ -146,7 +145,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
 
     timeout = config.get(ds, config.QUERY_TIMEOUT)
     try:
-        slurm.require_version(timeout)
+        cli.require_version(timeout)
         with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
             yield from recover_orphans(ds, action)
             # other processes may have scheduled meanwhile
@@ -168,7 +167,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
             }
             yield from _submit(ds, record, kind, argv,
                                outputs + list(extra_outputs), status)
-    except (LockTimeout, slurm.SlurmError) as e:
+    except (LockTimeout, SlurmError) as e:
         yield get_status_dict(status='error', message=str(e),
                               exception=CapturedException(e), **status)
 
@@ -188,10 +187,10 @@ def _submit(ds, record: dict, kind: str, argv: list[str],
 
     entry = journal.begin(ds.repo, kind, record, record['message'], argv)
     try:
-        job_id = slurm.submit(
+        job_id = cli.submit(
             argv, cwd=op.join(ds.path, record['pwd']),
             timeout=config.get(ds, config.QUERY_TIMEOUT))
-    except slurm.SlurmError as e:
+    except SlurmError as e:
         entry.done()
         restore(ds, prepared)
         yield get_status_dict(
@@ -223,7 +222,7 @@ def _record(ds, entry: journal.Entry) -> tuple[str, str]:
         data.update(log_files(
             ds, entry.argv, entry.job_id,
             timeout=config.get(ds, config.QUERY_TIMEOUT)))
-    except slurm.SlurmError as e:
+    except SlurmError as e:
         # Slurm forgot the job (recovery long after a crash): keep what the
         # submission itself tells; finish resolves the patterns with sacct
         lgr.warning('Recording job %s without asking Slurm: %s',

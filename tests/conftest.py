@@ -15,7 +15,7 @@ from datalad.api import (
     create,
 )
 
-from datalad_slurm import slurm
+from datalad_slurm.slurm import cli as slurm
 
 # Every test job ends within seconds on the local cluster.
 JOB_WAIT = 120

@@ -11,9 +11,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from datalad_slurm import (
+from datalad_slurm.slurm import (
     backends,
-    slurm,
+    cli,
+    pyslurmdb,
+)
+from datalad_slurm.slurm.status import (
+    JobStatus,
+    SlurmError,
 )
 
 
@@ -47,26 +52,27 @@ def fake_pyslurm(version, jobs=()):
     ('REQUEUED', 0, 0, 'running'),
 ])
 def test_states_map_alike(state, exit_code, signal, phase):
-    task = backends.task_from_pyslurm(
+    task = pyslurmdb.task_from_pyslurm(
         pyslurm_job(5, state, exit_code, signal))
-    status = slurm.JobStatus(5, tasks=[task])
+    status = JobStatus(5, tasks=[task])
     assert status.phase == phase
     # the CLI backend reads the same job from sacct's line
-    cli = slurm.JobStatus(5)
-    slurm._merge_sacct(
+    from_cli = JobStatus(5)
+    cli._merge_sacct(
         f'5|5|{state}|{exit_code}:{signal}|2023-11-14T22:13:20|'
-        f'2023-11-14T22:14:20|00:01:00|node1|', {5: cli})
-    assert cli.phase == phase
+        f'2023-11-14T22:14:20|00:01:00|node1|', {5: from_cli})
+    assert from_cli.phase == phase
     assert (task.state, task.exit_code, task.start, task.end, task.elapsed,
-            task.nodes) == (cli.tasks[0].state, cli.tasks[0].exit_code,
-                            cli.tasks[0].start, cli.tasks[0].end,
-                            cli.tasks[0].elapsed, cli.tasks[0].nodes)
+            task.nodes) == (from_cli.tasks[0].state, from_cli.tasks[0].exit_code,
+                            from_cli.tasks[0].start, from_cli.tasks[0].end,
+                            from_cli.tasks[0].elapsed,
+                            from_cli.tasks[0].nodes)
 
 
 def test_array_tasks_map_alike():
     jobs = [pyslurm_job(100 + t, 'COMPLETED', array_id=100, task=t)
             for t in range(3)]
-    backend = backends.PyslurmBackend(fake_pyslurm('22.05.0', jobs))
+    backend = pyslurmdb.PyslurmBackend(fake_pyslurm('22.05.0', jobs))
     status = backend.query([100], timeout=10,
                            expected_tasks={100: [0, 1, 2]})[100]
     assert status.phase == 'complete'
@@ -83,7 +89,7 @@ def with_pyslurm(monkeypatch):
 
 
 def _ours():
-    return slurm.version(30).version
+    return cli.version(30).version
 
 
 def test_auto_picks_matching_pyslurm(ds, with_pyslurm):
@@ -104,7 +110,7 @@ def test_auto_falls_back_to_cli(ds, with_pyslurm, monkeypatch):
 def test_explicit_pyslurm_must_match(ds, with_pyslurm):
     ds.config.set('datalad.slurm.backend', 'pyslurm', scope='local')
     with_pyslurm('99.11.0')
-    with pytest.raises(slurm.SlurmError, match='another Slurm'):
+    with pytest.raises(SlurmError, match='another Slurm'):
         backends.select(ds)
 
 
@@ -126,16 +132,16 @@ def test_explicit_pyslurm_failure_is_a_result(ds, monkeypatch):
         assert [r['status'] for r in out] == ['error']
         assert 'pyslurm' in out[0]['message'][1]
     finally:
-        slurm.call(['scancel', str(res['slurm_job_id'])], timeout=30)
+        cli.call(['scancel', str(res['slurm_job_id'])], timeout=30)
 
 
 def test_too_old_slurm_is_named(ds, monkeypatch):
     from looseversion import LooseVersion
-    monkeypatch.setattr(slurm, 'version', lambda timeout: LooseVersion(
+    monkeypatch.setattr(cli, 'version', lambda timeout: LooseVersion(
         '19.05.3'))
     res = ds.schedule(['sbatch', 'jobs/write.sh'], outputs=['o'],
                       result_renderer='disabled', on_failure='ignore',
                       return_type='item-or-list')
     assert res['status'] == 'error'
     assert 'Slurm 19.05.3 is too old' in res['message']
-    assert slurm.MINIMUM_VERSION in res['message']
+    assert cli.MINIMUM_VERSION in res['message']

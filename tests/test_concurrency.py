@@ -12,7 +12,7 @@ import pytest
 from datalad.api import Dataset
 from datalad.utils import get_dataset_root
 
-from datalad_slurm.lock import (
+from datalad_slurm.repo.lock import (
     LockTimeout,
     lock_path,
     repository_lock,
@@ -121,7 +121,7 @@ def test_crashes_are_recovered():
 def test_submission_interrupted_during_sbatch_is_reported(ds):
     """Killed while sbatch ran: whether Slurm took the job is unknown, so
     the user is told, once, and nothing is guessed."""
-    from datalad_slurm import journal
+    from datalad_slurm.records import journal
     entry = journal.begin(ds.repo, 'SCHEDULE', {'outputs': ['o']}, None,
                           ['sbatch', 'jobs/write.sh'])
     before = snapshot(ds)
@@ -139,7 +139,7 @@ def test_submission_interrupted_during_sbatch_is_reported(ds):
 def test_journal_entry_of_a_committed_job_is_dropped(ds):
     """Killed after the schedule commit, before forgetting the entry: the
     job is not recorded twice."""
-    from datalad_slurm import journal
+    from datalad_slurm.records import journal
     res = only(call(ds.schedule, ['sbatch', '--hold', 'jobs/write.sh'],
                     outputs=['o']), 'schedule')
     try:

@@ -2,7 +2,7 @@
 
 import datalad.api as api
 
-from datalad_slurm.history import read_record
+from datalad_slurm.records.history import read_record
 
 from conftest import (
     call,

@@ -5,7 +5,7 @@ import subprocess
 
 import datalad.api as api
 
-from datalad_slurm.history import read_record
+from datalad_slurm.records.history import read_record
 
 from conftest import (
     call,
@@ -259,8 +259,8 @@ def test_cli_exit_code_on_failure(ds):
 
 def test_job_slurm_forgot_is_reported_lost(ds):
     """A record of a job id Slurm never saw stands for one it forgot."""
-    from datalad_slurm.commit import commit_empty
-    from datalad_slurm.record import compose_message, schedule_title
+    from datalad_slurm.repo.commit import commit_empty
+    from datalad_slurm.records.format import compose_message, schedule_title
     lost_id = 987654321
     commit_empty(ds.repo, compose_message('SCHEDULE', schedule_title(lost_id), {
         'cmd': 'sbatch jobs/write.sh', 'dsid': ds.id, 'pwd': '.',

@@ -4,9 +4,9 @@ missing, corrupt or stale, and never the source of truth."""
 import json
 from pathlib import Path
 
-from datalad_slurm.commit import commit_empty
-from datalad_slurm.index import JobIndex
-from datalad_slurm.record import (
+from datalad_slurm.repo.commit import commit_empty
+from datalad_slurm.records.index import JobIndex
+from datalad_slurm.records.format import (
     FINISH,
     SCHEDULE,
     compose_message,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from datalad_slurm.paths import (
+from datalad_slurm.repo.paths import (
     Claimed,
     OutsideDataset,
     overlap,

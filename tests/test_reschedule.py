@@ -2,7 +2,7 @@
 
 import datalad.api as api
 
-from datalad_slurm.history import (
+from datalad_slurm.records.history import (
     iter_records,
     read_record,
 )

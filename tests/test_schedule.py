@@ -5,7 +5,7 @@ import os
 
 import datalad.api as api
 
-from datalad_slurm.history import read_record
+from datalad_slurm.records.history import read_record
 
 from conftest import (
     call,

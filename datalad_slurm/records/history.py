@@ -7,7 +7,7 @@ from typing import Iterator
 
 from datalad.support.exceptions import CommandError
 
-from .record import (
+from .format import (
     GREP_PATTERN,
     Record,
     RecordError,

@@ -21,43 +21,44 @@ from datalad.support.exceptions import CapturedException
 from datalad.support.param import Parameter
 from datalad.utils import ensure_list
 
-from . import (
-    backends,
-    config,
-    journal,
-    slurm,
+from .. import config
+from ..injob import (
+    array_job_of,
+    assume_own_task_complete,
+    own_job,
 )
-from .commit import (
-    commit_plans,
-    identity_problem,
+from ..outcome import plan_finish
+from ..records import journal
+from ..records.format import (
+    FINISH,
+    Record,
 )
-from .history import (
+from ..records.history import (
     UnknownRevision,
     read_record,
     resolve_commit,
     resolve_since,
 )
-from .index import JobIndex
-from .injob import (
-    array_job_of,
-    assume_own_task_complete,
-    own_job,
-)
-from .lock import (
-    LockTimeout,
-    repository_lock,
-)
-from .record import (
-    FINISH,
-    Record,
-)
-from .outcome import plan_finish
-from .render import (
+from ..records.index import JobIndex
+from ..render import (
     LIST_ACTION,
     render_result,
     render_tables,
 )
-from .submission import recover_orphans
+from ..repo.commit import (
+    commit_plans,
+    identity_problem,
+)
+from ..repo.lock import (
+    LockTimeout,
+    repository_lock,
+)
+from ..slurm import backends
+from ..slurm.status import (
+    JobStatus,
+    SlurmError,
+)
+from ..submission import recover_orphans
 
 lgr = logging.getLogger('datalad.slurm.finish')
 
@@ -194,7 +195,7 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
             timeout=config.get(ds, config.QUERY_TIMEOUT),
             expected_tasks={r.job_id: r.data.get('slurm_array')
                             for r in selected})
-    except slurm.SlurmError as e:
+    except SlurmError as e:
         yield get_status_dict(
             status='error',
             message=('could not ask Slurm about the jobs: %s', str(e)),
@@ -287,7 +288,7 @@ def _select(ds, index: JobIndex, target: str):
                  'scheduled before --since', record.job_id, sha[:8]))
 
 
-def _verdict(record: Record, job: slurm.JobStatus, close_failed: bool,
+def _verdict(record: Record, job: JobStatus, close_failed: bool,
              status: dict, inside: bool = False) -> dict | None:
     """The result for a job that is not to be committed, or None.  `inside`:
     this process runs in the job (one of its array tasks)."""

@@ -29,12 +29,12 @@ from datalad.support.constraints import (
 from datalad.support.param import Parameter
 from datalad.utils import ensure_list
 
-from .paths import (
+from ..render import render_result
+from ..repo.paths import (
     OutsideDataset,
     root_relative,
 )
-from .render import render_result
-from .submission import (
+from ..submission import (
     sbatch_argv,
     submit_job,
 )

@@ -20,26 +20,26 @@ from datalad.support.constraints import EnsureNone
 from datalad.support.exceptions import CapturedException
 from datalad.support.param import Parameter
 
-from .history import (
+from ..records.format import (
+    FINISH,
+    RESCHEDULE,
+    Record,
+)
+from ..records.history import (
     UnknownRevision,
     iter_records,
     read_record,
     resolve_commit,
     resolve_since,
 )
-from .index import JobIndex
-from .jobspec import pattern_regex
-from .record import (
-    FINISH,
-    RESCHEDULE,
-    Record,
-)
-from .render import (
+from ..records.index import JobIndex
+from ..render import (
     REPORT_ACTION,
     render_result,
     render_tables,
 )
-from .submission import submit_job
+from ..slurm.jobspec import pattern_regex
+from ..submission import submit_job
 
 lgr = logging.getLogger('datalad.slurm.reschedule')
 

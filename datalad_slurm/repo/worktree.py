@@ -11,8 +11,8 @@ from typing import Iterator
 from datalad.support.globbedpaths import GlobbedPaths
 from datalad.utils import chpwd
 
-from .index import JobIndex
-from .jobspec import pattern_regex
+from ..records.index import JobIndex
+from ..slurm.jobspec import pattern_regex
 from .paths import (
     Claimed,
     overlap,

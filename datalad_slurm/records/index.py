@@ -20,7 +20,7 @@ from .history import (
     is_ancestor,
     iter_records,
 )
-from .record import Record
+from .format import Record
 
 lgr = logging.getLogger('datalad.slurm.index')
 

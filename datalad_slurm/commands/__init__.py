@@ -1,0 +1,1 @@
+"""The DataLad commands of the extension: thin interfaces over generators."""

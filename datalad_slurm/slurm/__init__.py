@@ -1,0 +1,2 @@
+"""Talking to Slurm: submission, queries, backends and Slurm's own small
+languages."""
