@@ -59,11 +59,13 @@ from ..slurm.status import (
     SlurmError,
 )
 from ..submission import recover_orphans
+from .helpdoc import indented_doc
 
 lgr = logging.getLogger('datalad.slurm.finish')
 
 
 @build_doc
+@indented_doc
 class Finish(Interface):
     """Record the outcome of scheduled Slurm jobs that have ended.
 

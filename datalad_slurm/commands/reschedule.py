@@ -40,11 +40,13 @@ from ..render import (
 )
 from ..slurm.jobspec import pattern_regex
 from ..submission import submit_job
+from .helpdoc import indented_doc
 
 lgr = logging.getLogger('datalad.slurm.reschedule')
 
 
 @build_doc
+@indented_doc
 class Reschedule(Interface):
     """Submit a recorded Slurm job again, as a new pair of commits.
 

@@ -38,11 +38,13 @@ from ..submission import (
     sbatch_argv,
     submit_job,
 )
+from .helpdoc import indented_doc
 
 lgr = logging.getLogger('datalad.slurm.schedule')
 
 
 @build_doc
+@indented_doc
 class Schedule(Interface):
     """Submit a Slurm batch job and record it in the dataset.
 
