@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datalad.interface.common_cfg import definitions
 from datalad.support.constraints import (
     EnsureChoice,
     EnsureFloat,
@@ -48,7 +49,40 @@ register_config(
     dialog='question',
 )
 
+ITEMS = (LOCK_TIMEOUT, QUERY_TIMEOUT, BACKEND)
+
+
+class ConfigError(ValueError):
+    """A configuration item has a value it cannot take."""
+
 
 def get(ds, name: str):
-    """Value of a registered item, with the dataset's configuration first."""
-    return ds.config.obtain(name)
+    """Value of a registered item.  Set in several scopes (system, global,
+    the dataset's, ``datalad -c``), the nearest wins, as in git.
+
+    Raises
+    ------
+    ConfigError
+    """
+    item = definitions[name]
+    # DataLad gives all values of an item set more than once, nearest last
+    value = ds.config.get(name, default=None, get_all=False)
+    if value is None:
+        return item['default']
+    try:
+        return item['type'](value)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(
+            f'{name} is set to {value!r}, which it cannot take ({e}); '
+            f'fix it with git config (see datalad configuration)') from e
+
+
+def problem(ds) -> str | None:
+    """Why the configuration is unusable, or None; asked once, before a
+    command changes anything."""
+    for name in ITEMS:
+        try:
+            get(ds, name)
+        except ConfigError as e:
+            return str(e)
+    return None

@@ -4,6 +4,7 @@ the last line of a job script."""
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from .slurm.status import (
     JobStatus,
@@ -45,9 +46,11 @@ def assume_own_task_complete(job: JobStatus, task_id: int | None):
         job.missing_tasks.remove(task_id)
 
 
-def stop_writing_to(paths: list[str]):
+def stop_writing_to(paths: list[str]) -> Callable[[], None]:
     """Inside a job, this process's output goes to the job's log file;
-    silence it before the log is saved, so that the saved log is final."""
+    silence it before the log is saved, so that the saved log is final.
+    Returns what undoes it, for when the log is not saved after all and a
+    failure must reach the log."""
     logs = set()
     for path in paths:
         try:
@@ -55,9 +58,20 @@ def stop_writing_to(paths: list[str]):
             logs.add((st.st_dev, st.st_ino))
         except OSError:
             continue
+    saved = {}
     devnull = None
     for fd in (1, 2):
         st = os.fstat(fd)
         if (st.st_dev, st.st_ino) in logs:
             devnull = devnull or os.open(os.devnull, os.O_WRONLY)
+            saved[fd] = os.dup(fd)
             os.dup2(devnull, fd)
+    if devnull is not None:
+        os.close(devnull)
+
+    def restore():
+        while saved:
+            fd, original = saved.popitem()
+            os.dup2(original, fd)
+            os.close(original)
+    return restore

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os.path as op
 
+from .repo.paths import is_outside
 from .slurm import cli
 from .slurm.jobspec import (
     log_patterns,
@@ -31,7 +32,7 @@ def log_files(ds, argv: list[str], job_id: int, *, timeout: float) -> dict:
                                 is_array=job.array_tasks is not None):
         rel = op.relpath(op.normpath(op.join(job.workdir, pattern)), ds.path)
         # logs outside the dataset are not ours to save
-        if not rel.startswith(op.pardir) and rel not in patterns:
+        if not is_outside(rel) and rel not in patterns:
             patterns.append(rel)
     resolved = []
     for task in job.array_tasks or [None]:

@@ -14,6 +14,7 @@ from .records.format import (
     finish_title,
 )
 from .repo.commit import CommitPlan
+from .repo.paths import is_glob
 from .slurm.jobspec import (
     placeholder_values,
     resolve_pattern,
@@ -28,19 +29,21 @@ def plan_finish(ds, record: Record, job: JobStatus, own,
     logs = log_files(record, job)
     outputs = output_paths(ds, record)
     data = finish_record(record, job, logs, outputs)
+    restore = None
     if own and own[0] == record.job_id:
         data['finished_inside_job'] = True
-        stop_writing_to([os.path.join(ds.path, p) for p in logs])
+        restore = stop_writing_to([os.path.join(ds.path, p) for p in logs])
     title = finish_title(record.job_id, job.outcome)
     return CommitPlan(key=(title, job_status), paths=outputs + logs,
-                      message=compose_message(FINISH, title, data))
+                      message=compose_message(FINISH, title, data),
+                      on_failure=restore)
 
 
 def output_paths(ds, record: Record) -> list[str]:
     """Declared outputs as paths to save, globs expanded."""
     paths = []
     for spec in record.data.get('outputs', []):
-        if any(c in spec for c in '*?['):
+        if is_glob(spec):
             paths.extend(GlobbedPaths([spec], pwd=ds.path).expand_strict())
         else:
             # literal paths count even when gone: a deletion is an output

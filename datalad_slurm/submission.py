@@ -54,12 +54,29 @@ from .slurm.status import SlurmError
 lgr = logging.getLogger('datalad.slurm.submission')
 
 
-def sbatch_argv(cmd) -> list[str] | None:
-    """The argument list of an sbatch command given as a list or a string,
-    or None if it is no sbatch invocation."""
-    argv = shlex.split(normalize_command(cmd))
+class NotSbatch(ValueError):
+    """A command that is no sbatch invocation, or cannot be split into one.
+    """
+
+
+def sbatch_argv(cmd) -> list[str]:
+    """The argument list of an sbatch command given as a list or a string.
+
+    Raises
+    ------
+    NotSbatch
+    """
+    command = normalize_command(cmd) if cmd else ''
+    try:
+        argv = shlex.split(command)
+    except ValueError as e:
+        # an unbalanced quote, given as a string from Python
+        raise NotSbatch(f'cannot split the command {command!r} into '
+                        f'arguments ({e}); check its quotes') from e
     if not argv or op.basename(argv[0]) != 'sbatch':
-        return None
+        raise NotSbatch(
+            f'not an sbatch command: {command!r}; schedule submits batch '
+            f'jobs, as in: datalad schedule -o OUTPUT sbatch job.sh')
     return argv
 
 
@@ -92,7 +109,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
     pwd_abs = op.normpath(op.join(root, pwd))
     status = dict(action=action, ds=ds, logger=lgr)
 
-    problem = identity_problem(ds.repo)
+    problem = config.problem(ds) or identity_problem(ds.repo)
     if problem:
         yield get_status_dict(status='impossible', message=problem, **status)
         return
@@ -116,7 +133,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
     globbed_outputs = GlobbedPaths(pwd_relative(root, pwd_abs, outputs),
                                    pwd=pwd_abs)
     try:
-        argv = shlex.split(format_command(
+        argv = sbatch_argv(format_command(
             ds, cmd, pwd=pwd_abs, dspath=root,
             inputs=globbed_inputs, outputs=globbed_outputs))
     except KeyError as e:
@@ -125,6 +142,9 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
             message=('the command has an unknown placeholder %s; write a '
                      'literal brace as {{ or }}', e),
             **status)
+        return
+    except NotSbatch as e:
+        yield get_status_dict(status='impossible', message=str(e), **status)
         return
 
     failed = False
@@ -136,7 +156,8 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                 if extra_inputs else None):
             if res['status'] in ('impossible', 'error'):
                 failed = True
-                yield res
+                # prepare_inputs reports under datalad run's action
+                yield dict(res, action=action)
     if failed:
         return
 

@@ -5,8 +5,10 @@ import pytest
 from datalad_slurm.repo.paths import (
     Claimed,
     OutsideDataset,
+    is_outside,
     overlap,
     root_relative,
+    spelled_within,
 )
 
 OUTPUTS = ['models/gold', 'logs/*.txt', 'single']
@@ -15,8 +17,8 @@ OUTPUTS = ['models/gold', 'logs/*.txt', 'single']
 @pytest.mark.parametrize('path, claimed', [
     ('models/gold', True), ('models/gold/w.bin', True), ('models', True),
     ('models/silver', False), ('modelsx', False), ('logs/a.txt', True),
-    ('logs/sub/b', True), ('single', True), ('singles', False),
-    ('other', False),
+    ('logs/sub/b', False), ('logs/x.txt/inside', True), ('logs', True),
+    ('single', True), ('singles', False), ('other', False),
 ])
 def test_claimed_agrees_with_overlap(path, claimed):
     assert (path in Claimed(OUTPUTS)) is claimed
@@ -37,3 +39,36 @@ def test_root_relative(tmp_path):
         root_relative(root, sub, ['../../x'])
     with pytest.raises(OutsideDataset):
         root_relative(root, root, ['/etc/passwd'])
+
+
+def test_top_level_glob_claims_only_its_matches():
+    """-o '*.csv' must not hide every other change from the dirty check."""
+    claimed = Claimed(['*.csv'])
+    assert 'table.csv' in claimed
+    assert 'notes.txt' not in claimed
+    assert 'data/table.csv' not in claimed
+    assert not overlap('*.csv', 'models/gold')
+    assert overlap('*.csv', 'a.csv/part')
+    assert overlap('res/*/m', 'res/x')
+
+
+@pytest.mark.parametrize('glob, name, matches', [
+    ('[!a]b', 'cb', True), ('[!a]b', 'ab', False), ('[]]x', ']x', True),
+    ('a[0-9]?', 'a1z', True), ('a[0-9]?', 'ab', False), ('[x', '[x', True),
+    ('a^[^b]', 'a^^', True),
+])
+def test_globs_match_as_fnmatch(glob, name, matches):
+    assert (name in Claimed([glob])) is matches
+
+
+def test_dotted_names_are_inside(tmp_path):
+    """A directory named '..logs' is within the dataset."""
+    assert not is_outside('..logs/x')
+    assert is_outside('../logs')
+    assert root_relative(str(tmp_path), str(tmp_path), ['..logs/a']) == [
+        '..logs/a']
+    (tmp_path / 'sub').mkdir()
+    (tmp_path / 'link').symlink_to(tmp_path / 'sub')
+    assert spelled_within(str(tmp_path), str(tmp_path / 'link')) == \
+        str(tmp_path / 'sub')
+    assert spelled_within(str(tmp_path / 'sub'), str(tmp_path)) is None

@@ -16,7 +16,10 @@ from datalad.interface.base import (
 )
 from datalad.interface.results import get_status_dict
 from datalad.log import log_progress
-from datalad.support.constraints import EnsureNone
+from datalad.support.constraints import (
+    EnsureNone,
+    EnsureStr,
+)
 from datalad.support.exceptions import CapturedException
 from datalad.support.param import Parameter
 from datalad.utils import ensure_list
@@ -120,7 +123,7 @@ class Finish(Interface):
             args=("--since",),
             metavar="COMMIT",
             doc="""only consider jobs scheduled after this commit.""",
-            constraints=EnsureNone() | str),
+            constraints=EnsureStr() | EnsureNone()),
         list_open_jobs=Parameter(
             args=("--list-open-jobs",),
             action="store_true",
@@ -161,6 +164,17 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
                          purpose='finish Slurm jobs')
     action = LIST_ACTION if list_open_jobs else 'finish'
     status = dict(action=action, ds=ds, logger=lgr)
+    if list_open_jobs and close_failed_jobs:
+        yield get_status_dict(
+            status='impossible',
+            message='--list-open-jobs changes nothing, so it cannot close '
+                    'failed jobs; give one of them',
+            **status)
+        return
+    problem = config.problem(ds)
+    if problem:
+        yield get_status_dict(status='impossible', message=problem, **status)
+        return
     try:
         since = resolve_since(ds.repo, since) if since is not None else None
     except UnknownRevision as e:
@@ -355,12 +369,26 @@ def _commit_finished(ds, index: JobIndex, ready: list, own):
         progress = f'datalad-slurm-finish-{id(plans)}'
         log_progress(lgr.info, progress, 'Committing finished jobs',
                      total=len(plans), label='Finishing', unit=' jobs')
-        for plan, sha, problems in commit_plans(ds, plans):
-            log_progress(lgr.info, progress, 'Committed %s', plan.key[0],
-                         update=1, increment=True)
+        try:
+            done = commit_plans(ds, plans, progress=lambda plan: log_progress(
+                lgr.info, progress, 'Committed %s', plan.key[0], update=1,
+                increment=True))
+        except Exception as e:
+            # nothing is in the history: every job stays open
+            ce = CapturedException(e)
+            done = [(plan, None, [get_status_dict(
+                status='error', exception=ce,
+                message=('could not finish job %s: %s',
+                         plan.key[1]['slurm_job_id'], ce),
+                **plan.key[1])]) for plan in plans]
+        finally:
+            log_progress(lgr.info, progress, 'Committed finished jobs')
+        # the branch has moved (or not) already: report what is true now
+        for plan, sha, problems in done:
+            if not sha:
+                plan.failed()
             title, job_status = plan.key
             yield from problems
             if sha:
                 yield get_status_dict(status='ok', message=title, commit=sha,
                                       **job_status)
-        log_progress(lgr.info, progress, 'Committed finished jobs')

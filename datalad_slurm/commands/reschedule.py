@@ -16,10 +16,14 @@ from datalad.interface.base import (
 )
 from datalad.interface.common_opts import save_message_opt
 from datalad.interface.results import get_status_dict
-from datalad.support.constraints import EnsureNone
+from datalad.support.constraints import (
+    EnsureNone,
+    EnsureStr,
+)
 from datalad.support.exceptions import CapturedException
 from datalad.support.param import Parameter
 
+from .. import config
 from ..records.format import (
     FINISH,
     RESCHEDULE,
@@ -83,7 +87,7 @@ class Reschedule(Interface):
             nargs="?",
             doc="""a schedule, reschedule or finish commit of the job to
             submit again. [CMD: Default: HEAD CMD]""",
-            constraints=EnsureNone() | str),
+            constraints=EnsureStr() | EnsureNone()),
         dataset=Parameter(
             args=("-d", "--dataset"),
             doc="""the dataset of the job. If not given, the dataset is
@@ -94,7 +98,7 @@ class Reschedule(Interface):
             metavar="COMMIT",
             doc="""submit again every finished job after this commit, in
             history order. An empty value means the whole history.""",
-            constraints=EnsureNone() | str),
+            constraints=EnsureStr() | EnsureNone()),
         report=Parameter(
             args=("--report",),
             action="store_true",
@@ -132,6 +136,18 @@ def reschedule(revision=None, *, dataset=None, since=None, report=False,
                          purpose='reschedule Slurm jobs')
     status = dict(action=REPORT_ACTION if report else 'reschedule', ds=ds,
                   logger=lgr)
+    if revision is not None and since is not None:
+        yield get_status_dict(
+            status='impossible',
+            message=('give a revision (%s) or --since (%r), not both: '
+                     '--since already names the jobs to submit again',
+                     revision, since),
+            **status)
+        return
+    problem = config.problem(ds)
+    if problem:
+        yield get_status_dict(status='impossible', message=problem, **status)
+        return
     jobs = []
     for finished, res in _finished_jobs(ds, revision, since):
         if res is None:

@@ -33,8 +33,10 @@ from ..render import render_result
 from ..repo.paths import (
     OutsideDataset,
     root_relative,
+    spelled_within,
 )
 from ..submission import (
+    NotSbatch,
     sbatch_argv,
     submit_job,
 )
@@ -156,17 +158,14 @@ def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
     ds = require_dataset(dataset, check_installed=True,
                          purpose='schedule a Slurm job')
     status = dict(action='schedule', ds=ds, logger=lgr)
-    if not cmd or sbatch_argv(cmd) is None:
-        yield get_status_dict(
-            status='impossible',
-            message=('not an sbatch command: %r; schedule submits batch '
-                     'jobs, as in: datalad schedule -o OUTPUT sbatch '
-                     'job.sh', normalize_command(cmd) if cmd else ''),
-            **status)
+    try:
+        sbatch_argv(cmd)
+    except NotSbatch as e:
+        yield get_status_dict(status='impossible', message=str(e), **status)
         return
 
     # outside the dataset (given by path), the job runs from its root
-    pwd = _within(ds.path, get_command_pwds(dataset)[0]) or ds.path
+    pwd = spelled_within(ds.path, get_command_pwds(dataset)[0]) or ds.path
     paths = {}
     for name, specs in (('inputs', inputs), ('outputs', outputs)):
         try:
@@ -185,12 +184,3 @@ def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
         pwd=op.relpath(pwd, ds.path),
         inputs=paths['inputs'], extra_inputs=[], outputs=paths['outputs'],
         message=message, chain=[], expand=expand, explicit=explicit)
-
-
-def _within(ds_path: str, pwd: str) -> str | None:
-    """`pwd` spelled under `ds_path`, even when one of them is reached
-    through a symlink, or None if `pwd` is not within the dataset."""
-    real_root, real_pwd = op.realpath(ds_path), op.realpath(pwd)
-    if real_pwd == real_root or real_pwd.startswith(real_root + op.sep):
-        return op.normpath(op.join(ds_path, op.relpath(real_pwd, real_root)))
-    return None

@@ -1,21 +1,22 @@
 """Making the commits of job pairs.
 
-Callers hold the repository lock (:mod:`datalad_slurm.lock`).
+Callers hold the repository lock (:mod:`datalad_slurm.repo.lock`).
 """
 
 from __future__ import annotations
 
-import os
 import os.path as op
 from dataclasses import dataclass
-from typing import Iterator
-
-from datalad.runner import (
-    GitRunner,
-    StdOutErrCapture,
+from typing import (
+    Callable,
+    Iterator,
 )
+
 from datalad.support.exceptions import CommandError
 from datalad.utils import chpwd
+
+from . import plumbing
+from .paths import is_within
 
 
 @dataclass
@@ -25,16 +26,12 @@ class CommitPlan:
     key: object
     paths: list[str]
     message: str
+    # called when the commit is not made
+    on_failure: Callable[[], None] | None = None
 
-
-def _git(repo, args: list[str], stdin: str | None = None,
-         index_file: str | None = None) -> str:
-    """Run git in `repo`; with `index_file`, against that index instead."""
-    env = dict(os.environ, GIT_INDEX_FILE=index_file) if index_file else None
-    out = GitRunner(cwd=repo.path, env=env).run(
-        ['git', *args], stdin=stdin.encode('utf-8') if stdin else None,
-        protocol=StdOutErrCapture)
-    return out['stdout']
+    def failed(self):
+        if self.on_failure:
+            self.on_failure()
 
 
 def identity_problem(repo) -> str | None:
@@ -56,40 +53,52 @@ def commit_empty(repo, message: str) -> str:
     """Commit the tree of HEAD again with `message`; return the new sha.
 
     Built with plumbing rather than ``git commit --allow-empty`` so that
-    whatever else is staged in the index stays out of the commit, and the
-    update of HEAD fails rather than dropping a commit should HEAD move
-    underneath (``update-ref`` with the expected old value).
+    whatever else is staged in the index stays out of the commit.
     """
-    parent = repo.call_git_oneline(['rev-parse', '--verify', 'HEAD'])
-    sha = _git(repo, ['commit-tree', f'{parent}^{{tree}}', '-p', parent,
-                      '-F', '-'], stdin=message).strip()
-    _git(repo, ['update-ref', '-m', 'datalad-slurm: ' +
-                message.splitlines()[0], 'HEAD', sha, parent])
+    parent = plumbing.head(repo)
+    sha = plumbing.commit_tree(repo, f'{parent}^{{tree}}', parent, message)
+    plumbing.move_head(repo, sha, parent, message.splitlines()[0])
     return sha
 
 
+class CommitFailed(RuntimeError):
+    """The commits were built, but the branch could not be moved to them:
+    none of them is in the history."""
+
+
 def commit_plans(ds, plans: list[CommitPlan],
-                 ) -> Iterator[tuple[CommitPlan, str | None, list[dict]]]:
-    """Make one commit per plan, in order; yield (plan, sha, problems).
+                 progress: Callable[[CommitPlan], None] = lambda plan: None,
+                 ) -> list[tuple[CommitPlan, str | None, list[dict]]]:
+    """Make one commit per plan, in order; return (plan, sha, problems) for
+    each, once the branch points at the last commit.
 
     Without subdatasets involved, all files are added to git or git-annex
     (as the dataset's configuration says) in one go, and each commit is
     then built from the index with plumbing: a few milliseconds a commit,
     where a full ``datalad save`` costs most of a second.  With outputs
     inside subdatasets, each plan is saved by ``datalad save``, recursively.
+    `progress` is called as each commit is made.
+
+    Raises
+    ------
+    CommitFailed
+      If the branch could not be moved; no plan was committed then.
     """
     if not plans:
-        return
+        return []
     if _touches_subdatasets(ds, plans):
+        done = []
         for plan in plans:
             problems = list(save_paths(
                 ds, existing_or_tracked(ds.repo, plan.paths), plan.message))
-            yield plan, None if problems else ds.repo.get_hexsha(), problems
-        return
-    yield from _commit_from_index(ds, plans)
+            done.append((plan, None if problems else ds.repo.get_hexsha(),
+                         problems))
+            progress(plan)
+        return done
+    return _commit_from_index(ds, plans, progress)
 
 
-def _commit_from_index(ds, plans: list[CommitPlan]):
+def _commit_from_index(ds, plans: list[CommitPlan], progress):
     repo = ds.repo
     root = ds.path
     paths = list(dict.fromkeys(p for plan in plans for p in plan.paths))
@@ -101,34 +110,33 @@ def _commit_from_index(ds, plans: list[CommitPlan]):
                       files=deleted)
     staged = _staged_entries(repo, paths)
 
-    original = repo.call_git_oneline(['rev-parse', '--verify', 'HEAD'])
+    original = plumbing.head(repo)
     parent = original
     null_sha = '0' * len(original)
-    tmp_index = op.join(repo.dot_git, 'datalad-slurm', f'index.{os.getpid()}')
-    try:
-        _git(repo, ['read-tree', original], index_file=tmp_index)
+    done = []
+    with plumbing.temporary_index(repo, original) as index:
         for plan in plans:
             problems = [failed[p] for p in plan.paths if p in failed]
             if problems:
-                yield plan, None, problems
+                done.append((plan, None, problems))
                 continue
-            updates = [f'{entry}\t{path}' for path, entry in staged.items()
-                       if _under(path, plan.paths)]
-            updates += [f'0 {null_sha}\t{path}' for path in deleted
-                        if _under(path, plan.paths)]
-            if updates:
-                _git(repo, ['update-index', '-z', '--index-info'],
-                     stdin='\0'.join(updates) + '\0', index_file=tmp_index)
-            tree = _git(repo, ['write-tree'], index_file=tmp_index).strip()
-            parent = _git(repo, ['commit-tree', tree, '-p', parent, '-F', '-'],
-                          stdin=plan.message).strip()
-            yield plan, parent, []
-    finally:
-        if parent != original:
-            _git(repo, ['update-ref', '-m', 'datalad-slurm: finish',
-                        'HEAD', parent, original])
-        if op.exists(tmp_index):
-            os.unlink(tmp_index)
+            index.update(
+                [f'{entry}\t{path}' for path, entry in staged.items()
+                 if is_within(path, plan.paths)] +
+                [f'0 {null_sha}\t{path}' for path in deleted
+                 if is_within(path, plan.paths)])
+            parent = plumbing.commit_tree(repo, index.write_tree(), parent,
+                                          plan.message)
+            done.append((plan, parent, []))
+            progress(plan)
+    if parent != original:
+        try:
+            plumbing.move_head(repo, parent, original, 'finish')
+        except CommandError as e:
+            raise CommitFailed(
+                f'could not move the branch to the new commits: '
+                f'{(e.stderr or str(e)).strip()}') from e
+    return done
 
 
 def _stage(ds, paths: list[str]) -> dict[str, dict]:
@@ -141,15 +149,24 @@ def _stage(ds, paths: list[str]) -> dict[str, dict]:
     if not hasattr(repo, 'call_annex_records'):
         repo.call_git(['add'], files=paths)
         return {}
+    failed = {}
     try:
         records = repo.call_annex_records(['add'], files=paths)
     except CommandError as e:
         records = e.kwargs.get('stdout_json', [])
-    failed = {}
+        # git-annex failed as a whole (not file by file): whatever it did
+        # not report as added may be missing from the index
+        added = {r.get('file') for r in records if r.get('success', True)}
+        said = (e.stderr or str(e)).strip()
+        for path in paths:
+            if path not in added:
+                failed[path] = dict(
+                    path=op.join(ds.path, path), status='error',
+                    message=f'git annex add failed: {said}')
     for record in records:
         if not record.get('success', True):
             file = record.get('file', '')
-            owner = next((p for p in paths if _under(file, [p])), file)
+            owner = next((p for p in paths if is_within(file, [p])), file)
             failed[owner] = dict(
                 path=op.join(ds.path, file), status='error',
                 message=' '.join(record.get('error-messages', []))
@@ -182,13 +199,8 @@ def _touches_subdatasets(ds, plans: list[CommitPlan]) -> bool:
     subdatasets = [sub['path'] for sub in ds.subdatasets(
         result_renderer='disabled', return_type='generator')]
     subdatasets = [op.relpath(s, ds.path) for s in subdatasets]
-    return any(_under(p, subdatasets) or _under(s, [p])
+    return any(is_within(p, subdatasets) or is_within(s, [p])
                for plan in plans for p in plan.paths for s in subdatasets)
-
-
-def _under(path: str, parents: list[str]) -> bool:
-    return any(path == p or path.startswith(p.rstrip('/') + '/') or p == '.'
-               for p in parents)
 
 
 def save_paths(ds, paths: list[str], message: str) -> Iterator[dict]:
@@ -226,5 +238,5 @@ def existing_or_tracked(repo, paths: list[str]) -> list[str]:
             if t]
         present.extend(
             p for p in missing
-            if any(t == p or t.startswith(p + '/') for t in tracked))
+            if any(is_within(t, [p]) for t in tracked))
     return present

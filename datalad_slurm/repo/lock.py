@@ -51,6 +51,8 @@ def repository_lock(repo, timeout: float):
     """
     path = lock_path(repo)
     key = str(path)
+    # one deadline for the thread lock, the file lock and git's index lock
+    deadline = time.monotonic() + timeout
     with _registry_guard:
         thread_lock = _thread_locks.setdefault(key, threading.RLock())
     if not thread_lock.acquire(timeout=timeout):
@@ -60,9 +62,9 @@ def repository_lock(repo, timeout: float):
     try:
         held = _file_locks.get(key)
         if held is None:
-            lock = _acquire_file_lock(path, timeout)
+            lock = _acquire_file_lock(path, timeout, deadline)
             try:
-                _wait_for_git(repo, timeout)
+                _wait_for_git(repo, timeout, deadline)
             except LockTimeout:
                 lock.release()
                 raise
@@ -79,10 +81,11 @@ def repository_lock(repo, timeout: float):
         thread_lock.release()
 
 
-def _acquire_file_lock(path: Path, timeout: float):
+def _acquire_file_lock(path: Path, timeout: float, deadline: float):
     path.parent.mkdir(exist_ok=True)
     lock = fasteners.InterProcessLock(path)
-    if not lock.acquire(timeout=timeout, max_delay=0.05):
+    if not lock.acquire(timeout=max(0.0, deadline - time.monotonic()),
+                        max_delay=0.05):
         raise LockTimeout(
             f'the dataset is locked by another datalad-slurm process '
             f'({_holder(path)}) for more than {timeout:g} s; wait for it to '
@@ -91,11 +94,10 @@ def _acquire_file_lock(path: Path, timeout: float):
     return lock
 
 
-def _wait_for_git(repo, timeout: float):
+def _wait_for_git(repo, timeout: float, deadline: float):
     """Wait while a git process outside datalad-slurm (a user's commit in
     another shell) holds git's own index lock."""
     index_lock = Path(repo.dot_git) / 'index.lock'
-    deadline = time.monotonic() + timeout
     delay = 0.01
     while index_lock.exists():
         if time.monotonic() > deadline:

@@ -1,0 +1,81 @@
+"""The git plumbing every commit of the package is made with.
+
+Commits are built from trees with ``commit-tree`` (from a temporary index
+where files change) and the branch is moved once, with ``update-ref``
+given the expected old value: should anything else move HEAD meanwhile,
+the update fails instead of dropping a commit, and the user's own index
+is never touched.  Callers hold the repository lock.
+"""
+
+from __future__ import annotations
+
+import os
+import os.path as op
+from contextlib import contextmanager
+
+from datalad.runner import (
+    GitRunner,
+    StdOutErrCapture,
+)
+
+
+def git(repo, args: list[str], stdin: str | None = None,
+        index_file: str | None = None) -> str:
+    """Run git in `repo` and return its output; with `index_file`, against
+    that index instead of the repository's."""
+    env = dict(os.environ, GIT_INDEX_FILE=index_file) if index_file else None
+    out = GitRunner(cwd=repo.path, env=env).run(
+        ['git', *args], stdin=stdin.encode('utf-8') if stdin else None,
+        protocol=StdOutErrCapture)
+    return out['stdout']
+
+
+def head(repo) -> str:
+    """The sha of HEAD (raises on an unborn branch)."""
+    return repo.call_git_oneline(['rev-parse', '--verify', 'HEAD'],
+                                 read_only=True)
+
+
+def commit_tree(repo, tree: str, parent: str, message: str) -> str:
+    """A new commit object of `tree` on `parent`; no ref moves."""
+    return git(repo, ['commit-tree', tree, '-p', parent, '-F', '-'],
+               stdin=message).strip()
+
+
+def move_head(repo, new: str, expected: str, reason: str):
+    """Point HEAD's branch at `new`, if it still points at `expected`."""
+    git(repo, ['update-ref', '-m', f'datalad-slurm: {reason}', 'HEAD', new,
+               expected])
+
+
+class TemporaryIndex:
+    """An index of its own, started from a commit's tree, to build the
+    trees of new commits without touching the repository's index."""
+
+    def __init__(self, repo, path: str):
+        self.repo = repo
+        self.path = path
+
+    def update(self, entries: list[str]):
+        """Apply ``update-index --index-info`` lines ('mode sha stage\\tpath';
+        mode 0 removes the path)."""
+        if entries:
+            git(self.repo, ['update-index', '-z', '--index-info'],
+                stdin='\0'.join(entries) + '\0', index_file=self.path)
+
+    def write_tree(self) -> str:
+        return git(self.repo, ['write-tree'], index_file=self.path).strip()
+
+
+@contextmanager
+def temporary_index(repo, base: str):
+    """A :class:`TemporaryIndex` holding the tree of commit `base`, removed
+    afterwards."""
+    path = op.join(repo.dot_git, 'datalad-slurm', f'index.{os.getpid()}')
+    os.makedirs(op.dirname(path), exist_ok=True)
+    try:
+        git(repo, ['read-tree', base], index_file=path)
+        yield TemporaryIndex(repo, path)
+    finally:
+        if op.exists(path):
+            os.unlink(path)
