@@ -32,16 +32,18 @@ def array_job_of(target: str) -> str:
     return target
 
 
-def assume_own_task_complete(job: JobStatus, task_id: int | None):
+def own_task_finished(job: JobStatus, task_id: int | None,
+                      exit_status: int | None):
     """``datalad finish $SLURM_JOB_ID`` as a job script's last line: the
-    script got there, so its work is done, though Slurm still sees the job
-    running."""
+    script got there, so its work has ended (with `exit_status`, if the
+    script passed one), though Slurm still sees the job running.  Slurm's
+    own word on the task is kept as it is."""
     own = next((t for t in job.tasks if t.task_id == task_id), None)
     if own is None:
-        add_task(job, TaskStatus(task_id=task_id,
-                                             state='COMPLETED', exit_code=0))
-    else:
-        own.state, own.exit_code = 'COMPLETED', 0
+        # not reported yet; this process runs inside it
+        own = TaskStatus(task_id=task_id, state='RUNNING')
+        add_task(job, own)
+    own.finished_inside, own.inside_exit = True, exit_status
     if task_id in job.missing_tasks:
         job.missing_tasks.remove(task_id)
 

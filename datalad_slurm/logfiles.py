@@ -8,14 +8,16 @@ from .repo.paths import is_outside
 from .slurm import cli
 from .slurm.jobspec import (
     log_patterns,
+    script_head,
     placeholder_values,
     resolve_pattern,
 )
 
 
 def log_files(ds, argv: list[str], job_id: int, *, timeout: float) -> dict:
-    """Slurm facts for the schedule record: the job's array task ids, its
-    cluster, and its stdout/stderr files relative to the dataset root.
+    """Slurm facts for the schedule record: the job's array task ids, what
+    tells it from other jobs of the same id (cluster, submit time, work
+    directory), and its stdout/stderr files relative to the dataset root.
 
     Placeholders that only a running task can fill in (``%j`` of an array
     task, ``%N``) stay in ``slurm_output_patterns``, which ``finish``
@@ -26,7 +28,7 @@ def log_files(ds, argv: list[str], job_id: int, *, timeout: float) -> dict:
     script_index = _script_index(argv, job.workdir, job.command)
     if script_index is not None:
         options = argv[:script_index]
-        script_lines = _head_of(op.join(job.workdir, argv[script_index]))
+        script_lines = script_head(op.join(job.workdir, argv[script_index]))
     patterns = []
     for pattern in log_patterns(options, script_lines,
                                 is_array=job.array_tasks is not None):
@@ -47,6 +49,8 @@ def log_files(ds, argv: list[str], job_id: int, *, timeout: float) -> dict:
     return {
         'slurm_array': job.array_tasks,
         'slurm_cluster': job.cluster,
+        'slurm_submit_time': job.submit_time,
+        'slurm_workdir': job.workdir,
         'slurm_outputs': resolved,
         'slurm_output_patterns': patterns,
     }
@@ -63,11 +67,3 @@ def _script_index(argv: list[str], workdir: str, command: str | None,
         if command == path or command.startswith(path + ' '):
             return i
     return None
-
-
-def _head_of(script: str, max_lines: int = 500) -> list[str] | None:
-    try:
-        with open(script, errors='replace') as f:
-            return [line for _, line in zip(range(max_lines), f)]
-    except OSError:
-        return None

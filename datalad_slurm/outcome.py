@@ -19,7 +19,10 @@ from .slurm.jobspec import (
     placeholder_values,
     resolve_pattern,
 )
-from .slurm.status import JobStatus
+from .slurm.status import (
+    TRANSITIONAL_STATES,
+    JobStatus,
+)
 
 
 def plan_finish(ds, record: Record, job: JobStatus, own,
@@ -31,7 +34,6 @@ def plan_finish(ds, record: Record, job: JobStatus, own,
     data = finish_record(record, job, logs, outputs)
     restore = None
     if own and own[0] == record.job_id:
-        data['finished_inside_job'] = True
         restore = stop_writing_to([os.path.join(ds.path, p) for p in logs])
     title = finish_title(record.job_id, job.outcome)
     return CommitPlan(key=(title, job_status), paths=outputs + logs,
@@ -86,8 +88,35 @@ def finish_record(record: Record, job: JobStatus, logs: list[str],
     data['state'] = by_task(lambda t: t.state)
     data['exit'] = by_task(lambda t: t.exit_code)
     data['accounting'] = by_task(lambda t: dict(
-        start=t.start, end=t.end, elapsed=t.elapsed, nodes=t.nodes,
-        max_rss=t.max_rss))
+        submit=t.submit, start=t.start, end=t.end, elapsed=t.elapsed,
+        nodes=t.nodes, max_rss=t.max_rss, max_vmsize=t.max_vmsize,
+        alloc_cpus=t.alloc_cpus, total_cpu=t.total_cpu, req_mem=t.req_mem,
+        reason=t.reason, restarts=t.restarts))
+    inside = next((t for t in job.tasks if t.finished_inside), None)
+    if inside is not None:
+        # Slurm's word on this task is the running state it reported; what
+        # is known besides is that the job script got to its finish
+        data['finished_inside_job'] = True
+        data['inside_job_task'] = inside.task_id
+        data['inside_job_exit'] = inside.inside_exit
     if record.data.get('expand') in ('outputs', 'both'):
         data['outputs'] = outputs
     return data
+
+
+def record_succeeded(data: dict) -> bool:
+    """Whether a FINISH record tells of a job that completed on every task
+    with exit code 0; a task that finished itself before Slurm saw it end
+    by the exit status its script passed (none: it got to the end)."""
+    states, exits = data.get('state'), data.get('exit')
+    if not isinstance(states, dict):
+        states, exits = {'': states}, {'': exits}
+    inside = None
+    if data.get('finished_inside_job') and 'inside_job_task' in data:
+        task = data['inside_job_task']
+        inside = '' if task is None else str(task)
+    return all(
+        data.get('inside_job_exit') in (None, 0)
+        if task == inside and state in TRANSITIONAL_STATES
+        else state == 'COMPLETED' and exits.get(task) == 0
+        for task, state in states.items())

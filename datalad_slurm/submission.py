@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os.path as op
 import shlex
+import uuid
 from datetime import (
     datetime,
     timezone,
@@ -23,18 +24,15 @@ from datalad.support.globbedpaths import GlobbedPaths
 from datalad.utils import chpwd
 
 from . import config
-from .logfiles import log_files
 from .records import journal
-from .records.format import (
-    SCHEDULE,
-    compose_message,
-    schedule_title,
-)
+from .records.format import SCHEDULE
 from .records.index import JobIndex
-from .repo.commit import (
-    commit_empty,
-    identity_problem,
+from .recording import (
+    complete,
+    mark_comment,
+    recover_orphans,
 )
+from .repo.commit import identity_problem
 from .repo.lock import (
     LockTimeout,
     repository_lock,
@@ -48,8 +46,14 @@ from .repo.worktree import (
     unsaved_changes,
 )
 from .slurm import cli
-from .slurm.jobspec import log_patterns
-from .slurm.status import SlurmError
+from .slurm.jobspec import (
+    script_head,
+    sets_option,
+)
+from .slurm.status import (
+    SlurmError,
+    SlurmTimeout,
+)
 
 lgr = logging.getLogger('datalad.slurm.submission')
 
@@ -185,6 +189,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                 'expand': expand, 'chain': chain, 'message': message,
                 'submitted': datetime.now(timezone.utc).isoformat(
                     timespec='seconds'),
+                'submission': uuid.uuid4().hex,
             }
             yield from _submit(ds, record, kind, argv,
                                outputs + list(extra_outputs), status)
@@ -206,11 +211,17 @@ def _submit(ds, record: dict, kind: str, argv: list[str],
         if res['status'] == 'ok':
             prepared.append(res['path'])
 
-    entry = journal.begin(ds.repo, kind, record, record['message'], argv)
+    cwd = op.join(ds.path, record['pwd'])
+    marked = _with_mark(argv, cwd, record['submission'])
+    entry = journal.begin(ds.repo, kind, record, record['message'],
+                          marked or argv, marked=marked is not None)
     try:
-        job_id = cli.submit(
-            argv, cwd=op.join(ds.path, record['pwd']),
-            timeout=config.get(ds, config.QUERY_TIMEOUT))
+        job_id = cli.submit(entry.argv, cwd=cwd,
+                            timeout=config.get(ds, config.QUERY_TIMEOUT))
+    except SlurmTimeout:
+        # Slurm may have accepted the job: the outputs stay writable, and
+        # the entry is looked up by its mark, now or by a later command
+        entry.unknown()
     except SlurmError as e:
         entry.done()
         restore(ds, prepared)
@@ -218,78 +229,18 @@ def _submit(ds, record: dict, kind: str, argv: list[str],
             status='error', message=('sbatch refused the job: %s', str(e)),
             exception=CapturedException(e), **status)
         return
-    entry.submitted(job_id)
-    try:
-        sha, title = _record(ds, entry)
-    except Exception as e:
-        ce = CapturedException(e)
-        yield get_status_dict(
-            status='error', slurm_job_id=job_id, exception=ce,
-            message=('job %s was submitted, but its schedule commit failed '
-                     '(%s); the submission is journaled, and the next '
-                     'schedule, finish or reschedule records it once the '
-                     'cause is fixed', job_id, ce),
-            **status)
-        return
-    yield get_status_dict(
-        status='ok', message=title, commit=sha, slurm_job_id=job_id,
-        outputs=record['outputs'], **status)
+    else:
+        entry.submitted(job_id)
+    yield from complete(ds, entry, status)
 
 
-def _record(ds, entry: journal.Entry) -> tuple[str, str]:
-    """Make the schedule commit of a submitted job; return (sha, title)."""
-    data = dict(entry.data)
-    try:
-        data.update(log_files(
-            ds, entry.argv, entry.job_id,
-            timeout=config.get(ds, config.QUERY_TIMEOUT)))
-    except SlurmError as e:
-        # Slurm forgot the job (recovery long after a crash): keep what the
-        # submission itself tells; finish resolves the patterns with sacct
-        lgr.warning('Recording job %s without asking Slurm: %s',
-                    entry.job_id, e)
-        patterns = log_patterns(entry.argv, None, is_array=False)
-        data.update(slurm_array=None, slurm_cluster=None, slurm_outputs=[],
-                    slurm_output_patterns=[
-                        op.normpath(op.join(data['pwd'], p))
-                        for p in patterns if not op.isabs(p)])
-    title = schedule_title(entry.job_id)
-    sha = commit_empty(ds.repo, compose_message(entry.kind, title, data,
-                                                entry.message))
-    entry.done()
-    return sha, title
-
-
-def recover_orphans(ds, action: str) -> Iterator[dict]:
-    """Complete the records of submissions whose process died between
-    sbatch and the schedule commit.  Call with the repository lock held.
-    """
-    orphans = journal.orphans(ds.repo)
-    if not orphans:
-        return
-    index = JobIndex(ds.repo).refresh()
-    for entry in orphans:
-        status = dict(action=action, ds=ds, logger=lgr,
-                      slurm_job_id=entry.job_id)
-        if entry.job_id is None:
-            kept = entry.set_aside()
-            yield get_status_dict(
-                status='error',
-                message=('a submission of %r (pid %s) ended while sbatch ran, '
-                         'so whether Slurm accepted it is unknown: look for '
-                         'the job with squeue, cancel it or schedule it '
-                         'again; the journal entry is kept in %s',
-                         ' '.join(entry.argv), entry.pid, str(kept)),
-                **status)
-            continue
-        if index.find_job(entry.job_id) != (None, None):
-            # committed, then the process died before forgetting the entry
-            entry.done()
-            continue
-        sha, title = _record(ds, entry)
-        yield get_status_dict(
-            status='ok', commit=sha,
-            message=('recovered the schedule commit of job %s, whose '
-                     'submitting process (pid %s) ended before recording it',
-                     entry.job_id, entry.pid),
-            **status)
+def _with_mark(argv: list[str], cwd: str, mark: str) -> list[str] | None:
+    """`argv` with the submission's mark as the job's ``--comment``, by
+    which Slurm can be asked whether it accepted a submission sbatch gave
+    no answer for; None where the user sets a comment of their own."""
+    # the job script is among the arguments that are files
+    scripts = [script_head(op.join(cwd, arg)) for arg in argv[1:]
+               if op.isfile(op.join(cwd, arg))]
+    if sets_option(argv, scripts, '--comment'):
+        return None
+    return [argv[0], f'--comment={mark_comment(mark)}', *argv[1:]]

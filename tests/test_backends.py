@@ -1,12 +1,17 @@
-"""The pyslurm backend maps Slurm's answers to the same job states as the
-command-line backend, and is chosen only where it matches the cluster.
+"""The pyslurm backend maps Slurm's answers to the same runs and job states
+as the command-line backend, and is chosen only where it matches the
+cluster.
 
-pyslurm only builds against a matching libslurm, which Debian's Slurm 22.05
-has none of; a stand-in with pyslurm's documented attributes takes its
-place here.
+The mapping is checked against what a real pyslurm 22.5.3 (built from its
+repository's tag for Slurm 22.05, which is not on PyPI) and sacct said of
+the same real jobs (tests/data/pyslurm-22.05.json); the tests run without
+pyslurm.
 """
 
+import json
 import sys
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -17,68 +22,111 @@ from datalad_slurm.slurm import (
     pyslurmdb,
 )
 from datalad_slurm.slurm.status import (
-    JobStatus,
+    Expected,
     SlurmError,
+    SlurmTimeout,
 )
 
 
-def pyslurm_job(job_id, state, exit_code=0, signal=0, array_id=0,
-                task=None):
-    return SimpleNamespace(
-        id=job_id, array_id=array_id, array_task_id=task, state=state,
-        exit_code=exit_code, exit_code_signal=signal,
-        start_time=1700000000, end_time=1700000060, elapsed_time=60,
-        nodelist='node1', stats=SimpleNamespace(max_resident_memory=2048))
+CAPTURED = json.loads(
+    (Path(__file__).parent / 'data' / 'pyslurm-22.05.json').read_text())
 
 
-def fake_pyslurm(version, jobs=()):
+def as_pyslurm(record: dict):
+    """A captured record with the attribute access of a pyslurm.db.Job."""
+    job = SimpleNamespace(**{k: v for k, v in record.items() if k != 'steps'})
+    job.steps = {name: SimpleNamespace(stats=SimpleNamespace(**step['stats']))
+                 for name, step in record['steps'].items()}
+    return job
+
+
+def fake_pyslurm(version, records=()):
+    jobs = [as_pyslurm(r) for r in records]
+
     def load(db_filter):
-        return [j for j in jobs if (j.array_id or j.id) in db_filter.ids]
+        return {j.id: j for j in jobs if (j.array_id or j.id) in db_filter.ids}
     return SimpleNamespace(
         __version__=version,
         db=SimpleNamespace(Jobs=SimpleNamespace(load=load),
                            JobFilter=lambda ids: SimpleNamespace(ids=ids)))
 
 
-@pytest.mark.parametrize('state, exit_code, signal, phase', [
-    ('COMPLETED', 0, 0, 'complete'),
-    ('COMPLETED', 3, 0, 'failed'),
-    ('FAILED', 3, 0, 'failed'),
-    ('CANCELLED', 0, 15, 'failed'),
-    ('TIMEOUT', 0, 0, 'failed'),
-    ('OUT_OF_MEMORY', 0, 0, 'failed'),
-    ('RUNNING', 0, 0, 'running'),
-    ('PENDING', 0, 0, 'running'),
-    ('REQUEUED', 0, 0, 'running'),
-])
-def test_states_map_alike(state, exit_code, signal, phase):
-    task = pyslurmdb.task_from_pyslurm(
-        pyslurm_job(5, state, exit_code, signal))
-    status = JobStatus(5, tasks=[task])
-    assert status.phase == phase
-    # the CLI backend reads the same job from sacct's line
-    from_cli = JobStatus(5)
-    cli._merge_sacct(
-        f'5|5|{state}|{exit_code}:{signal}|2023-11-14T22:13:20|'
-        f'2023-11-14T22:14:20|00:01:00|node1|', {5: from_cli})
-    assert from_cli.phase == phase
-    assert (task.state, task.exit_code, task.start, task.end, task.elapsed,
-            task.nodes) == (from_cli.tasks[0].state, from_cli.tasks[0].exit_code,
-                            from_cli.tasks[0].start, from_cli.tasks[0].end,
-                            from_cli.tasks[0].elapsed,
-                            from_cli.tasks[0].nodes)
+@pytest.fixture
+def utc(monkeypatch):
+    # sacct printed the captured times in the cluster's zone, UTC
+    monkeypatch.setenv('TZ', 'UTC')
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
-def test_array_tasks_map_alike():
-    jobs = [pyslurm_job(100 + t, 'COMPLETED', array_id=100, task=t)
-            for t in range(3)]
-    backend = pyslurmdb.PyslurmBackend(fake_pyslurm('22.05.0', jobs))
-    status = backend.query([100], timeout=10,
-                           expected_tasks={100: [0, 1, 2]})[100]
-    assert status.phase == 'complete'
+COMPARED = ('state', 'exit_code', 'raw_job_id', 'submit', 'start', 'end',
+            'elapsed', 'nodes', 'max_rss', 'max_vmsize', 'req_mem', 'reason',
+            'workdir', 'cluster')
+
+
+@pytest.mark.parametrize('captured', CAPTURED['jobs'],
+                         ids=[j['scenario'] for j in CAPTURED['jobs']])
+def test_pyslurm_and_sacct_agree(captured, utc):
+    """Both backends read the same jobs alike, run by run."""
+    from_pyslurm = {run.task_id: run for record in captured['pyslurm']
+                    for run in pyslurmdb.runs_of(as_pyslurm(record))}
+    # the capture asked sacct for one more field (Comment)
+    sacct = '\n'.join(line.rsplit('|', 1)[0] for line in captured['sacct'])
+    from_sacct = {task: runs[-1] for (_, task), runs
+                  in cli.parse_sacct(sacct).items()}
+    assert from_pyslurm.keys() == from_sacct.keys()
+    for task, run in from_sacct.items():
+        theirs = from_pyslurm[task]
+        assert {f: getattr(theirs, f) for f in COMPARED} == \
+            {f: getattr(run, f) for f in COMPARED}, task
+        if run.nodes:
+            # pyslurm counts no CPUs for a job that never ran
+            assert theirs.alloc_cpus == run.alloc_cpus
+
+
+def test_array_task_zero_is_kept(utc):
+    """pyslurm reads task id 0 as unset; the job is not running for ever
+    once slurmctld has forgotten it."""
+    captured = next(j for j in CAPTURED['jobs']
+                    if j['scenario'] == 'd_array_0-2')
+    backend = pyslurmdb.PyslurmBackend(
+        fake_pyslurm('22.5.3', captured['pyslurm']))
+    status = backend.query([519], timeout=10,
+                           expected={519: Expected(tasks=[0, 1, 2])})[519]
     assert [t.task_id for t in status.tasks] == [0, 1, 2]
-    assert status.tasks[0].max_rss == '2048K'
+    assert status.phase == 'complete'
     assert status.describe() == '0-2:COMPLETED'
+
+
+def test_pyslurm_errors_are_slurm_errors():
+    def load(db_filter):
+        raise RuntimeError('Failed to get Jobs from slurmdbd')
+    broken = SimpleNamespace(__version__='22.5.3', db=SimpleNamespace(
+        Jobs=SimpleNamespace(load=load),
+        JobFilter=lambda ids: SimpleNamespace(ids=ids)))
+    with pytest.raises(SlurmError, match='Failed to get Jobs'):
+        pyslurmdb.PyslurmBackend(broken).query([1], timeout=10)
+
+
+def test_pyslurm_obeys_the_query_timeout():
+    def load(db_filter):
+        time.sleep(5)
+    slow = SimpleNamespace(__version__='22.5.3', db=SimpleNamespace(
+        Jobs=SimpleNamespace(load=load),
+        JobFilter=lambda ids: SimpleNamespace(ids=ids)))
+    started = time.monotonic()
+    with pytest.raises(SlurmTimeout):
+        pyslurmdb.PyslurmBackend(slow).query([1], timeout=0.5)
+    assert time.monotonic() - started < 4
+
+
+@pytest.mark.parametrize('seconds, elapsed', [
+    (None, '00:00:00'), (0, '00:00:00'), (59, '00:00:59'),
+    (93784, '1-02:03:04')])
+def test_pyslurm_elapsed_as_sacct_prints_it(seconds, elapsed):
+    assert pyslurmdb._duration(seconds) == elapsed
 
 
 @pytest.fixture

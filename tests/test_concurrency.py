@@ -12,6 +12,7 @@ import pytest
 from datalad.api import Dataset
 from datalad.utils import get_dataset_root
 
+from datalad_slurm.records.history import read_record
 from datalad_slurm.repo.lock import (
     LockTimeout,
     lock_path,
@@ -122,8 +123,10 @@ def test_submission_interrupted_during_sbatch_is_reported(ds):
     """Killed while sbatch ran: whether Slurm took the job is unknown, so
     the user is told, once, and nothing is guessed."""
     from datalad_slurm.records import journal
+    # a user's own --comment: no mark to look the submission up by
     entry = journal.begin(ds.repo, 'SCHEDULE', {'outputs': ['o']}, None,
-                          ['sbatch', 'jobs/write.sh'])
+                          ['sbatch', '--comment=mine', 'jobs/write.sh'],
+                          marked=False)
     before = snapshot(ds)
     res = call(ds.finish)
     errors = [r for r in res if r['status'] == 'error']
@@ -143,12 +146,35 @@ def test_journal_entry_of_a_committed_job_is_dropped(ds):
     res = only(call(ds.schedule, ['sbatch', '--hold', 'jobs/write.sh'],
                     outputs=['o']), 'schedule')
     try:
-        entry = journal.begin(ds.repo, 'SCHEDULE', {'outputs': ['o']}, None,
-                              ['sbatch', 'jobs/write.sh'])
-        entry.submitted(res['slurm_job_id'])
+        recorded = read_record(ds.repo, res['commit']).data
+        entry = journal.begin(ds.repo, 'SCHEDULE', recorded, None,
+                              ['sbatch', 'jobs/write.sh'], marked=True)
         before = snapshot(ds)
         call(ds.finish)
         assert not entry.path.exists()
         assert snapshot(ds) == before
+    finally:
+        subprocess.run(['scancel', str(res['slurm_job_id'])], check=True)
+
+
+def test_orphan_with_a_reused_job_id_is_recorded(ds):
+    """Job ids are reused: an orphaned submission whose id an earlier,
+    committed job had is no duplicate of it, and gets its own commit."""
+    from datalad_slurm.records import journal
+    res = only(call(ds.schedule, ['sbatch', '--hold', 'jobs/write.sh'],
+                    outputs=['o']), 'schedule')
+    try:
+        earlier = read_record(ds.repo, res['commit']).data
+        orphan = dict(earlier, outputs=['o2'], submission='a-later-one')
+        entry = journal.begin(ds.repo, 'SCHEDULE', orphan, None,
+                              ['sbatch', 'jobs/write.sh'], marked=True)
+        entry.submitted(res['slurm_job_id'])
+        recovered = [r for r in call(ds.finish) if r.get('commit')
+                     and r['status'] == 'ok']
+        assert len(recovered) == 1, recovered
+        assert not entry.path.exists()
+        again = read_record(ds.repo, recovered[0]['commit'])
+        assert again.data['submission'] == 'a-later-one'
+        assert again.data['outputs'] == ['o2']
     finally:
         subprocess.run(['scancel', str(res['slurm_job_id'])], check=True)

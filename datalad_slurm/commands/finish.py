@@ -17,6 +17,7 @@ from datalad.interface.base import (
 from datalad.interface.results import get_status_dict
 from datalad.log import log_progress
 from datalad.support.constraints import (
+    EnsureInt,
     EnsureNone,
     EnsureStr,
 )
@@ -27,10 +28,11 @@ from datalad.utils import ensure_list
 from .. import config
 from ..injob import (
     array_job_of,
-    assume_own_task_complete,
+    own_task_finished,
     own_job,
 )
 from ..outcome import plan_finish
+from ..recording import recover_orphans
 from ..records import journal
 from ..records.format import (
     FINISH,
@@ -58,10 +60,10 @@ from ..repo.lock import (
 )
 from ..slurm import backends
 from ..slurm.status import (
+    Expected,
     JobStatus,
     SlurmError,
 )
-from ..submission import recover_orphans
 from .helpdoc import indented_doc
 
 lgr = logging.getLogger('datalad.slurm.finish')
@@ -100,6 +102,9 @@ class Finish(Interface):
         dict(text="Show the open jobs and Slurm's word on each",
              code_cmd="datalad finish --list-open-jobs",
              code_py="finish(list_open_jobs=True)"),
+        dict(text="As the last line of a job script: record the job, with "
+                  "the exit status of its work",
+             code_cmd="datalad finish --exit-status $? $SLURM_JOB_ID"),
         dict(text="Close failed jobs too, recording their failure",
              code_cmd="datalad finish --close-failed-jobs",
              code_py="finish(close_failed_jobs=True)"),
@@ -136,6 +141,16 @@ class Finish(Interface):
             are unknown to Slurm, with a FINISH commit that records the
             failure and saves the Slurm log files and what the job left of
             its outputs."""),
+        exit_status=Parameter(
+            args=("--exit-status",),
+            metavar="CODE",
+            doc="""inside a job script, the exit status of the job's work
+            (e.g. [CMD: $? CMD][PY: the status of the last step PY]), for a
+            job that finishes itself before Slurm has seen it end: recorded
+            in the FINISH record, and a non-zero status makes the job count
+            as failed. Without it, a job script that gets to its
+            finish counts as having done its work.""",
+            constraints=EnsureInt() | EnsureNone()),
     )
 
     @staticmethod
@@ -147,18 +162,19 @@ class Finish(Interface):
             dataset=None,
             since=None,
             list_open_jobs=False,
-            close_failed_jobs=False):
+            close_failed_jobs=False,
+            exit_status=None):
         yield from finish(
             jobs, dataset=dataset, since=since,
             list_open_jobs=list_open_jobs,
-            close_failed_jobs=close_failed_jobs)
+            close_failed_jobs=close_failed_jobs, exit_status=exit_status)
 
     custom_result_renderer = staticmethod(render_result)
     custom_result_summary_renderer = staticmethod(render_tables)
 
 
 def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
-           close_failed_jobs=False):
+           close_failed_jobs=False, exit_status=None):
     """Generator behind :class:`Finish`; see there."""
     ds = require_dataset(dataset, check_installed=True,
                          purpose='finish Slurm jobs')
@@ -169,6 +185,14 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
             status='impossible',
             message='--list-open-jobs changes nothing, so it cannot close '
                     'failed jobs; give one of them',
+            **status)
+        return
+    if exit_status is not None and own_job() is None:
+        yield get_status_dict(
+            status='impossible',
+            message=('--exit-status %s tells how a job\'s own work ended, '
+                     'but this process runs in no Slurm job; leave it out',
+                     exit_status),
             **status)
         return
     problem = config.problem(ds)
@@ -209,8 +233,8 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
         statuses = backends.select(ds).query(
             [r.job_id for r in selected],
             timeout=config.get(ds, config.QUERY_TIMEOUT),
-            expected_tasks={r.job_id: r.data.get('slurm_array')
-                            for r in selected})
+            expected={r.job_id: Expected.of_record(r.data)
+                      for r in selected})
     except SlurmError as e:
         yield get_status_dict(
             status='error',
@@ -220,7 +244,7 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
 
     own = own_job()
     if own and own[0] in statuses and not list_open_jobs:
-        assume_own_task_complete(statuses[own[0]], own[1])
+        own_task_finished(statuses[own[0]], own[1], exit_status)
 
     ready = []
     for record in selected:

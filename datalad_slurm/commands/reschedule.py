@@ -24,6 +24,7 @@ from datalad.support.exceptions import CapturedException
 from datalad.support.param import Parameter
 
 from .. import config
+from ..outcome import record_succeeded
 from ..records.format import (
     FINISH,
     RESCHEDULE,
@@ -246,7 +247,7 @@ def _refusal(ds, finished: Record, with_failed_jobs: bool,
             message=('job %s was recorded in another dataset (%s); '
                      'reschedule it there', finished.job_id,
                      data.get('dsid')))
-    if not with_failed_jobs and not succeeded(data):
+    if not with_failed_jobs and not record_succeeded(data):
         return dict(
             status='notneeded' if in_range else 'impossible',
             slurm_job_id=finished.job_id,
@@ -254,16 +255,6 @@ def _refusal(ds, finished: Record, with_failed_jobs: bool,
                      'to submit it again anyway', finished.job_id,
                      data.get('state')))
     return None
-
-
-def succeeded(data: dict) -> bool:
-    """Whether a FINISH record tells of a job that completed on every
-    task with exit code 0."""
-    states, exits = data.get('state'), data.get('exit')
-    if not isinstance(states, dict):
-        states, exits = {'': states}, {'': exits}
-    return all(s == 'COMPLETED' and exits.get(t) == 0
-               for t, s in states.items())
 
 
 def _fixed_log_files(data: dict) -> list[str]:

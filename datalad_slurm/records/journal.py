@@ -1,21 +1,41 @@
-"""The submission journal: no job is orphaned by a crash.
+"""The submission journal: no job is orphaned by a crash or a timeout.
 
-Before sbatch is called, the schedule record is written to a file under
-``.git/datalad-slurm/journal/``; the job id is added the moment sbatch
-returns, and the file is removed once the schedule commit exists.  Entries
-are only written and removed under the repository lock, so an entry seen by
-a holder of the lock belongs to a process that died in between, and the
-next datalad-slurm command completes its record.
+Each submission is a small state machine kept in a file under
+``.git/datalad-slurm/journal/``:
+
+``prepared``
+  written before sbatch runs, with the schedule record and the unique
+  mark the submission carries into Slurm;
+``submitted``
+  sbatch returned a job id;
+``unknown``
+  sbatch did not answer in time (or its process died while it ran): Slurm
+  may have accepted the job, and the mark tells later;
+and *committed*: the schedule commit exists and the file is removed.
+
+Entries are written and removed under the repository lock, so an entry a
+holder of the lock sees belongs to a process that has ended or given up,
+and :func:`datalad_slurm.submission.complete` finishes it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import (
+    dataclass,
+    field,
+)
 from pathlib import Path
+
+lgr = logging.getLogger('datalad.slurm.journal')
+
+PREPARED = 'prepared'
+SUBMITTED = 'submitted'
+UNKNOWN = 'unknown'
 
 
 @dataclass
@@ -28,18 +48,35 @@ class Entry:
     argv: list[str]
     pid: int
     started: float
+    state: str = PREPARED
+    # whether the mark (data['submission']) went to Slurm with the job
+    marked: bool = False
+    _fields = ('kind', 'data', 'message', 'argv', 'pid', 'started', 'state',
+               'marked')
 
     @property
     def job_id(self) -> int | None:
         return self.data.get('slurm_job_id')
 
+    @property
+    def mark(self) -> str | None:
+        return self.data.get('submission')
+
     def submitted(self, job_id: int):
-        """Note the job id sbatch returned."""
+        """Note the job id sbatch returned (or that Slurm told for the
+        mark)."""
         self.data['slurm_job_id'] = job_id
+        self.state = SUBMITTED
+        _write(self.path, self._content())
+
+    def unknown(self):
+        """sbatch gave no answer: whether Slurm has the job is unknown."""
+        self.state = UNKNOWN
         _write(self.path, self._content())
 
     def done(self):
-        """The schedule commit exists: forget the entry."""
+        """The schedule commit exists, or nothing was submitted: forget
+        the entry."""
         self.path.unlink(missing_ok=True)
 
     def set_aside(self) -> Path:
@@ -51,8 +88,14 @@ class Entry:
         return target
 
     def _content(self) -> dict:
-        return dict(kind=self.kind, data=self.data, message=self.message,
-                    argv=self.argv, pid=self.pid, started=self.started)
+        return {name: getattr(self, name) for name in self._fields}
+
+
+@dataclass
+class Unreadable:
+    """A journal entry that could not be read; it is left in place."""
+    path: Path
+    error: Exception = field(repr=False)
 
 
 def journal_dir(repo) -> Path:
@@ -60,7 +103,7 @@ def journal_dir(repo) -> Path:
 
 
 def begin(repo, kind: str, data: dict, message: str | None,
-          argv: list[str]) -> Entry:
+          argv: list[str], marked: bool) -> Entry:
     """Write down a submission about to be made."""
     directory = journal_dir(repo)
     directory.mkdir(parents=True, exist_ok=True)
@@ -69,7 +112,7 @@ def begin(repo, kind: str, data: dict, message: str | None,
     os.close(fd)
     entry = Entry(path=Path(name), kind=kind, data=dict(data),
                   message=message, argv=list(argv), pid=os.getpid(),
-                  started=time.time())
+                  started=time.time(), marked=marked)
     _write(entry.path, entry._content())
     return entry
 
@@ -77,24 +120,48 @@ def begin(repo, kind: str, data: dict, message: str | None,
 def has_entries(repo) -> bool:
     """Whether any submission is journaled; safe without the lock."""
     directory = journal_dir(repo)
-    return directory.is_dir() and any(directory.glob('submission-*.json'))
+    return directory.is_dir() and any(directory.glob('submission-*'))
 
 
-def orphans(repo) -> list[Entry]:
+def orphans(repo) -> list[Entry | Unreadable]:
     """Entries left behind; call with the repository lock held."""
     directory = journal_dir(repo)
     if not directory.is_dir():
         return []
-    entries = []
+    _settle_writes(directory)
+    entries: list[Entry | Unreadable] = []
     for path in sorted(directory.glob('submission-*.json')):
         try:
-            content = json.loads(path.read_text())
-            entries.append(Entry(path=path, **content))
-        except (ValueError, TypeError, OSError):
-            # a crash while the entry was first written: nothing was
-            # submitted yet (sbatch comes after a complete entry)
+            text = path.read_text()
+        except OSError as e:
+            entries.append(Unreadable(path, e))
+            continue
+        if not text:
+            # mkstemp made the file, the process died before the first
+            # write: sbatch only runs after a complete entry
             path.unlink(missing_ok=True)
+            continue
+        try:
+            content = json.loads(text)
+            entries.append(Entry(path=path, **content))
+        except (ValueError, TypeError) as e:
+            entries.append(Unreadable(path, e))
     return entries
+
+
+def _settle_writes(directory: Path):
+    """Finish the writes a crash interrupted: a complete temporary file is
+    newer than its entry (it may hold the job id sbatch returned), a
+    partial one is dropped."""
+    for tmp in directory.glob('submission-*.tmp'):
+        try:
+            json.loads(tmp.read_text())
+        except ValueError:
+            tmp.unlink(missing_ok=True)
+        except OSError as e:
+            lgr.warning('Cannot read %s: %s', tmp, e)
+        else:
+            os.replace(tmp, tmp.with_suffix('.json'))
 
 
 def _write(path: Path, content: dict):

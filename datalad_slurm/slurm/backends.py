@@ -22,6 +22,7 @@ from .. import config
 from . import cli
 from .pyslurmdb import PyslurmBackend
 from .status import (
+    Expected,
     JobStatus,
     SlurmError,
 )
@@ -34,10 +35,9 @@ class CliBackend:
     name = 'cli'
 
     def query(self, job_ids: Iterable[int], *, timeout: float,
-              expected_tasks: dict | None = None,
+              expected: dict[int, Expected] | None = None,
               ) -> dict[int, JobStatus]:
-        return cli.query(job_ids, timeout=timeout,
-                         expected_tasks=expected_tasks)
+        return cli.query(job_ids, timeout=timeout, expected=expected)
 
 
 def select(ds) -> CliBackend | PyslurmBackend:
@@ -57,6 +57,7 @@ def select(ds) -> CliBackend | PyslurmBackend:
     except ImportError as e:
         usable, why = False, f'pyslurm cannot be imported ({e})'
     if usable:
+        lgr.debug('Asking Slurm through pyslurm %s', pyslurm.__version__)
         return PyslurmBackend(pyslurm)
     if choice == 'pyslurm':
         raise SlurmError(

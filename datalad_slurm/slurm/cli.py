@@ -8,10 +8,12 @@ sees :class:`JobStatus` objects and never parses Slurm's output itself.
 from __future__ import annotations
 
 import functools
+import getpass
 import logging
 import re
 import subprocess
 from dataclasses import dataclass
+from datetime import datetime
 from typing import (
     Iterable,
     Sequence,
@@ -21,16 +23,22 @@ from looseversion import LooseVersion
 
 from .jobspec import expand_task_ids
 from .status import (
+    CLOCK_SKEW,
+    Expected,
     JobStatus,
     SlurmError,
+    SlurmTimeout,
     TaskStatus,
     add_task,
+    pick_run,
 )
 
 lgr = logging.getLogger('datalad.slurm.cli')
 
-SACCT_FIELDS = ('JobID', 'JobIDRaw', 'State', 'ExitCode', 'Start', 'End',
-                'Elapsed', 'NodeList', 'MaxRSS')
+SACCT_FIELDS = ('JobID', 'JobIDRaw', 'State', 'ExitCode', 'Submit', 'Start',
+                'End', 'Elapsed', 'NodeList', 'MaxRSS', 'MaxVMSize',
+                'AllocCPUS', 'TotalCPU', 'ReqMem', 'Reason', 'WorkDir',
+                'Cluster')
 
 # sacct and squeue take job ids as one comma-separated argument; keep it far
 # below the kernel's argument size limit.
@@ -58,7 +66,7 @@ def call(argv: Sequence[str], *, timeout: float, cwd: str | None = None,
             f'{argv[0]} not found: is this a Slurm cluster node, and is '
             f'Slurm on PATH?') from e
     except subprocess.TimeoutExpired as e:
-        raise SlurmError(
+        raise SlurmTimeout(
             f'{argv[0]} did not answer within {timeout:g} s; Slurm may be '
             f'overloaded or unreachable, try again later (timeout: '
             f'datalad.slurm.query-timeout)') from e
@@ -122,10 +130,12 @@ class Submitted:
     workdir: str
     # the job script's path and arguments, joined by spaces
     command: str | None
+    # when slurmctld accepted the job, in its local time
+    submit_time: str | None
 
 
 _SUBMITTED_FIELDS = ('ArrayTaskID', 'Cluster', 'Name', 'UserName',
-                     'WorkDir', 'Command')
+                     'WorkDir', 'Command', 'SubmitTime')
 
 
 def describe_submitted(job_id: int, *, timeout: float) -> Submitted:
@@ -144,32 +154,36 @@ def describe_submitted(job_id: int, *, timeout: float) -> Submitted:
     return Submitted(
         job_id=job_id,
         array_tasks=tasks or None,
-        cluster=_value(first['Cluster']),
+        cluster=value_of(first['Cluster']),
         name=first['Name'],
         user=first['UserName'],
         workdir=first['WorkDir'],
         command=None if first['Command'] in ('', '(null)') else
-        first['Command'])
+        first['Command'],
+        submit_time=value_of(first['SubmitTime']))
 
 
 def query(job_ids: Iterable[int], *, timeout: float,
-          expected_tasks: dict[int, list[int] | None] | None = None,
+          expected: dict[int, Expected] | None = None,
           ) -> dict[int, JobStatus]:
     """Ask Slurm about many jobs at once.
 
     One ``sacct`` call per :data:`MAX_IDS_PER_QUERY` jobs; jobs that sacct
     does not know (it lags behind just-submitted jobs and forgets old ones)
-    or sees running are asked of ``squeue``.  A job neither knows is
+    or sees running are asked of ``squeue``.  Of the runs Slurm reports
+    under a job's id, only the recorded job's count (see
+    :class:`~.status.Identity`); a job nobody reports under its identity is
     returned without tasks (phase 'lost').
 
     Parameters
     ----------
-    expected_tasks
-      Array task ids per job as recorded at submission; tasks sacct did not
-      report are listed in ``JobStatus.missing_tasks``.
+    expected
+      What each job's schedule record says of it: array task ids (tasks
+      Slurm did not report are listed in ``JobStatus.missing_tasks``) and
+      its identity.
     """
     ids = sorted(set(int(i) for i in job_ids))
-    expected_tasks = expected_tasks or {}
+    expected = expected or {}
     statuses = {i: JobStatus(i) for i in ids}
     for chunk in _chunks(ids, MAX_IDS_PER_QUERY):
         out = call(['sacct', '--parsable2', '--noheader', '--duplicates',
@@ -177,34 +191,49 @@ def query(job_ids: Iterable[int], *, timeout: float,
                     '--format=' + ','.join(SACCT_FIELDS),
                     '--jobs=' + ','.join(map(str, chunk))],
                    timeout=timeout)
-        _merge_sacct(out, statuses)
-    return complete_with_squeue(statuses, expected_tasks, timeout=timeout)
+        add_runs(statuses, parse_sacct(out), expected)
+    return complete_with_squeue(statuses, expected, timeout=timeout)
+
+
+def add_runs(statuses: dict[int, JobStatus],
+             runs: dict[tuple[int, int | None], list[TaskStatus]],
+             expected: dict[int, Expected]):
+    """Add to each job the current run of each of its tasks, out of all
+    runs reported under its id, oldest first."""
+    for (job_id, _), task_runs in runs.items():
+        status = statuses.get(job_id)
+        if status is None:
+            continue
+        identity = expected.get(job_id, Expected()).identity
+        run = pick_run(task_runs, identity)
+        if run is not None:
+            add_task(status, run)
 
 
 def complete_with_squeue(statuses: dict[int, JobStatus],
-                         expected_tasks: dict[int, list[int] | None], *,
+                         expected: dict[int, Expected], *,
                          timeout: float) -> dict[int, JobStatus]:
     """Ask squeue about whatever the accounting database does not know or
     still sees running: it lags behind slurmctld, by seconds for array
     tasks."""
-    _drop_untasked(statuses, expected_tasks)
+    _drop_untasked(statuses, expected)
     unknown = [i for i, s in statuses.items()
-               if not s.known or _missing(s, expected_tasks.get(i))
+               if not s.known or _missing(s, expected.get(i))
                or any(t.running for t in s.tasks)]
     for chunk in _chunks(unknown, MAX_IDS_PER_QUERY):
-        _merge_squeue(chunk, statuses, timeout=timeout)
-    _drop_untasked(statuses, expected_tasks)
+        _merge_squeue(chunk, statuses, expected, timeout=timeout)
+    _drop_untasked(statuses, expected)
     for job_id, status in statuses.items():
-        status.missing_tasks = _missing(status, expected_tasks.get(job_id))
+        status.missing_tasks = _missing(status, expected.get(job_id))
     return statuses
 
 
 def _drop_untasked(statuses: dict[int, JobStatus],
-                   expected_tasks: dict[int, list[int] | None]):
+                   expected: dict[int, Expected]):
     # Right after submission an array job can show up as one record without
     # task ids; its tasks count as not reported yet.
     for job_id, status in statuses.items():
-        if expected_tasks.get(job_id):
+        if job_id in expected and expected[job_id].tasks:
             status.tasks = [t for t in status.tasks if t.task_id is not None]
 
 
@@ -213,17 +242,23 @@ def _chunks(items: list, size: int):
         yield items[start:start + size]
 
 
-def _missing(status: JobStatus, expected: list[int] | None) -> list[int]:
-    if not expected or not status.tasks:
+def _missing(status: JobStatus, expected: Expected | None) -> list[int]:
+    if not expected or not expected.tasks or not status.tasks:
         return []
     seen = {t.task_id for t in status.tasks}
-    return [t for t in expected if t not in seen]
+    return [t for t in expected.tasks if t not in seen]
 
 
 _JOBID = re.compile(r'^(\d+)(?:_(\d+|\[[^\]]*\]))?(?:\.(.+))?$')
 
 
-def _merge_sacct(out: str, statuses: dict[int, JobStatus]):
+def parse_sacct(out: str) -> dict[tuple[int, int | None], list[TaskStatus]]:
+    """sacct's ``--parsable2 --duplicates`` lines (of :data:`SACCT_FIELDS`)
+    as runs by (job id, task id), oldest first; a run's batch step gives
+    its memory use."""
+    runs: dict[tuple[int, int | None], list[TaskStatus]] = {}
+    # the allocation lines a step line belongs to, by raw job id
+    latest: dict[str, list[TaskStatus]] = {}
     for line in out.splitlines():
         values = line.split('|')
         if len(values) != len(SACCT_FIELDS):
@@ -233,26 +268,37 @@ def _merge_sacct(out: str, statuses: dict[int, JobStatus]):
         if not match:
             continue
         job_id, task, step = match.groups()
-        status = statuses.get(int(job_id))
-        if status is None:
-            continue
+        raw = row['JobIDRaw'].split('.')[0]
         if step:
             # the batch step is where the job script's memory use shows
-            if step == 'batch' and row['MaxRSS']:
-                for t in status.tasks:
-                    if str(t.raw_job_id) == row['JobIDRaw'].split('.')[0]:
-                        t.max_rss = row['MaxRSS']
+            if step == 'batch':
+                for run in latest.get(raw, []):
+                    run.max_rss = value_of(row['MaxRSS']) or run.max_rss
+                    run.max_vmsize = value_of(row['MaxVMSize']) or \
+                        run.max_vmsize
             continue
-        state = row['State'].split()[0] if row['State'] else 'UNKNOWN'
-        exit_code = _exit_code(row['ExitCode'])
         task_ids, pending_range = _task_ids(task)
+        latest[raw] = []
         for task_id in task_ids:
-            add_task(status, TaskStatus(
-                task_id=task_id, state=state, exit_code=exit_code,
-                raw_job_id=None if pending_range else int(row['JobIDRaw']),
-                start=_value(row['Start']), end=_value(row['End']),
-                elapsed=_value(row['Elapsed']),
-                nodes=_value(row['NodeList'])))
+            run = TaskStatus(
+                task_id=task_id,
+                state=row['State'].split()[0] if row['State'] else 'UNKNOWN',
+                exit_code=_exit_code(row['ExitCode']),
+                raw_job_id=None if pending_range else int(raw),
+                submit=value_of(row['Submit']),
+                start=value_of(row['Start']), end=value_of(row['End']),
+                elapsed=value_of(row['Elapsed']),
+                nodes=value_of(row['NodeList']),
+                alloc_cpus=int(row['AllocCPUS'])
+                if row['AllocCPUS'].isdigit() else None,
+                total_cpu=value_of(row['TotalCPU']),
+                req_mem=value_of(row['ReqMem']),
+                reason=value_of(row['Reason']),
+                workdir=value_of(row['WorkDir']),
+                cluster=value_of(row['Cluster']))
+            runs.setdefault((int(job_id), task_id), []).append(run)
+            latest[raw].append(run)
+    return runs
 
 
 def _task_ids(task: str | None) -> tuple[list[int | None], bool]:
@@ -265,9 +311,10 @@ def _task_ids(task: str | None) -> tuple[list[int | None], bool]:
     return [int(task)], False
 
 
-def _value(text: str) -> str | None:
-    return None if text in ('', 'Unknown', 'None', 'None assigned', 'N/A') \
-        else text
+def value_of(text: str) -> str | None:
+    """A field of Slurm's output, None where it says there is no value."""
+    return None if text in ('', 'Unknown', 'None', 'None assigned', 'N/A',
+                            '(null)') else text
 
 
 def _exit_code(text: str) -> int | None:
@@ -280,11 +327,12 @@ def _exit_code(text: str) -> int | None:
 
 
 _SQUEUE_FIELDS = ('JobID', 'ArrayJobID', 'ArrayTaskID', 'State', 'exit_code',
-                  'StartTime', 'EndTime', 'TimeUsed', 'NodeList')
+                  'SubmitTime', 'StartTime', 'EndTime', 'TimeUsed',
+                  'NodeList', 'Reason', 'WorkDir', 'Cluster', 'RestartCnt')
 
 
-def _merge_squeue(job_ids: list[int], statuses: dict[int, JobStatus], *,
-                  timeout: float):
+def _merge_squeue(job_ids: list[int], statuses: dict[int, JobStatus],
+                  expected: dict[int, Expected], *, timeout: float):
     """Fill in what slurmctld knows (for MinJobAge after a job ended) where
     sacct knows nothing or only an older, still running state."""
     try:
@@ -297,34 +345,56 @@ def _merge_squeue(job_ids: list[int], statuses: dict[int, JobStatus], *,
         if 'Invalid job id' in str(e):
             return
         raise
+    for job_id, run in parse_squeue(out):
+        status = statuses.get(job_id)
+        if status is None:
+            continue
+        known = next((t for t in status.tasks if t.task_id == run.task_id),
+                     None)
+        if known is not None and not known.running:
+            continue
+        identity = expected.get(job_id, Expected()).identity
+        if identity is not None and not (
+                identity.begins(run) or identity.restarted(run)):
+            # slurmctld's job of that id is another one
+            continue
+        if known is not None:
+            run.restarts = max(run.restarts, known.restarts)
+        add_task(status, run)
+
+
+def parse_squeue(out: str) -> list[tuple[int, TaskStatus]]:
+    """squeue's ``--Format`` lines (of :data:`_SQUEUE_FIELDS`, each
+    ending in '|') as (array job id, run) pairs."""
+    runs = []
     for line in out.splitlines():
         row = dict(zip(_SQUEUE_FIELDS, line.split('|')))
         if not row.get('ArrayJobID', '').isdigit():
-            continue
-        status = statuses.get(int(row['ArrayJobID']))
-        if status is None:
             continue
         array_task = row['ArrayTaskID']
         pending_range = not array_task.isdigit() and array_task != 'N/A'
         task_ids = expand_task_ids(array_task) if pending_range else \
             [None if array_task == 'N/A' else int(array_task)]
-        exit_code = _wait_status_exit_code(row['exit_code'])
         for task_id in task_ids:
-            known = next((t for t in status.tasks if t.task_id == task_id),
-                         None)
-            if known is not None and not known.running:
-                continue
-            add_task(status, TaskStatus(
-                task_id=task_id, state=row['State'], exit_code=exit_code,
+            runs.append((int(row['ArrayJobID']), TaskStatus(
+                task_id=task_id, state=row['State'],
+                exit_code=_wait_status_exit_code(row['exit_code']),
                 raw_job_id=None if pending_range else int(row['JobID']),
-                start=_value(row['StartTime']), end=_value(row['EndTime']),
+                submit=value_of(row['SubmitTime']),
+                start=value_of(row['StartTime']), end=value_of(row['EndTime']),
                 elapsed=_elapsed(row['TimeUsed']),
-                nodes=_value(row['NodeList'])))
+                nodes=value_of(row['NodeList']),
+                reason=value_of(row['Reason']),
+                workdir=value_of(row['WorkDir']),
+                cluster=value_of(row['Cluster']),
+                restarts=int(row['RestartCnt'])
+                if row['RestartCnt'].isdigit() else 0)))
+    return runs
 
 
 def _elapsed(text: str) -> str | None:
     """squeue's "M:SS" or "[D-]H:MM:SS" in sacct's "[D-]HH:MM:SS"."""
-    if not _value(text):
+    if not value_of(text):
         return None
     days, _, clock = text.rpartition('-')
     parts = clock.split(':')
@@ -340,3 +410,27 @@ def _wait_status_exit_code(text: str) -> int | None:
         return None
     status = int(text)
     return -1 if status & 0x7f else status >> 8
+
+
+def find_marked(comment: str, *, since: float, timeout: float) -> int | None:
+    """The id of the job submitted with ``--comment=COMMENT``, or None if
+    neither slurmctld (squeue) nor the accounting database (sacct, where it
+    stores comments) knows one.  `since`: when the submission began (epoch
+    seconds), which bounds the database search."""
+    me = getpass.getuser()
+    out = call(['squeue', '--noheader', '--states=all', f'--user={me}',
+                '--Format=ArrayJobID:0|,Comment:0|'], timeout=timeout)
+    for line in out.splitlines():
+        job_id, _, rest = line.partition('|')
+        if rest.rstrip('|') == comment and job_id.isdigit():
+            return int(job_id)
+    start = datetime.fromtimestamp(since - CLOCK_SKEW).strftime(
+        '%Y-%m-%dT%H:%M:%S')
+    out = call(['sacct', '--parsable2', '--noheader', '--allocations',
+                f'--user={me}', f'--starttime={start}',
+                '--format=JobID,Comment'], timeout=timeout)
+    for line in out.splitlines():
+        job_id, _, text = line.partition('|')
+        if text == comment:
+            return int(job_id.partition('_')[0])
+    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from typing import Iterable
 
 
 def expand_task_ids(spec: str) -> list[int]:
@@ -136,6 +137,30 @@ def _log_options(tokens: list[str]) -> dict[str, str]:
         elif token in _LOG_OPTIONS:
             found.setdefault(_LOG_OPTIONS[token], next(tokens, ''))
     return found
+
+
+def sets_option(argv: list[str], script_lines: Iterable[list[str] | None],
+                name: str) -> bool:
+    """Whether the long option `name` (e.g. '--comment') is given on the
+    command line or in the ``#SBATCH`` lines of any of the scripts."""
+    for tokens in [argv[1:]] + [_directives(lines or [])
+                                for lines in script_lines]:
+        for token in tokens:
+            if token == '--':
+                break
+            if token == name or token.startswith(name + '='):
+                return True
+    return False
+
+
+def script_head(path: str, max_lines: int = 500) -> list[str] | None:
+    """The first lines of a job script, where its ``#SBATCH`` lines are;
+    None if it cannot be read."""
+    try:
+        with open(path, errors='replace') as f:
+            return [line for _, line in zip(range(max_lines), f)]
+    except OSError:
+        return None
 
 
 def _directives(lines: list[str]) -> list[str]:

@@ -7,6 +7,10 @@ from dataclasses import (
     dataclass,
     field,
 )
+from datetime import (
+    datetime,
+    timedelta,
+)
 from typing import Iterable
 
 # Slurm states in which a job has not ended yet; a job in any of them is
@@ -37,9 +41,41 @@ class SlurmError(RuntimeError):
     """A Slurm program failed, could not be found, or did not answer."""
 
 
+class SlurmTimeout(SlurmError):
+    """A Slurm program did not answer in time: what it was asked to do may
+    have been done, or not."""
+
+
+# States that end one run of a job that Slurm may start again (requeue):
+# under the same id, a new run follows.
+RESTARTING_STATES = frozenset({
+    'REQUEUED', 'REQUEUE_HOLD', 'REQUEUE_FED', 'PREEMPTED', 'NODE_FAIL',
+    'BOOT_FAIL',
+})
+
+# Clocks of the machines involved may disagree by this many seconds.
+CLOCK_SKEW = 300
+
+
+def slurm_time(text: str | None) -> datetime | None:
+    """A time as Slurm's tools print it (local time, no zone), or as the
+    records keep it (ISO 8601, possibly with a zone), as local naive time.
+    """
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone().replace(tzinfo=None)
+    return value
+
+
 @dataclass
 class TaskStatus:
-    """What Slurm knows of one job, or of one task of an array job."""
+    """What Slurm knows of one run of a job, or of one task of an array
+    job."""
     task_id: int | None
     state: str
     exit_code: int | None = None
@@ -49,14 +85,111 @@ class TaskStatus:
     elapsed: str | None = None
     nodes: str | None = None
     max_rss: str | None = None
+    max_vmsize: str | None = None
+    alloc_cpus: int | None = None
+    total_cpu: str | None = None
+    req_mem: str | None = None
+    reason: str | None = None
+    # what tells this job from another one Slurm gave the same id
+    submit: str | None = None
+    workdir: str | None = None
+    cluster: str | None = None
+    # how often Slurm started the job again (requeue)
+    restarts: int = 0
+    # the job's own `datalad finish` got here: its work has ended, with
+    # this exit status if the script passed one
+    finished_inside: bool = False
+    inside_exit: int | None = None
 
     @property
     def running(self) -> bool:
-        return self.state in TRANSITIONAL_STATES
+        return self.state in TRANSITIONAL_STATES and not self.finished_inside
 
     @property
     def succeeded(self) -> bool:
+        if self.finished_inside:
+            return self.inside_exit in (None, 0)
         return self.state == 'COMPLETED' and self.exit_code == 0
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the schedule record tells of a job beyond its id (ids are
+    reused: MaxJobId wraps, a cluster's state is reset, a federation shares
+    one database): when slurmctld accepted it, where it runs, on which
+    cluster."""
+    submit: datetime | None
+    workdir: str | None
+    cluster: str | None
+
+    @classmethod
+    def of_record(cls, data: dict) -> 'Identity | None':
+        """None for a record made before these were recorded."""
+        if 'slurm_workdir' not in data:
+            return None
+        return cls(
+            submit=slurm_time(data.get('slurm_submit_time') or
+                              data.get('submitted')),
+            workdir=data.get('slurm_workdir'),
+            cluster=data.get('slurm_cluster'))
+
+    def same_place(self, run: TaskStatus) -> bool:
+        return all(mine is None or theirs is None or mine == theirs
+                   for mine, theirs in ((self.workdir, run.workdir),
+                                        (self.cluster, run.cluster)))
+
+    def begins(self, run: TaskStatus) -> bool:
+        """Whether `run` is this job's first run."""
+        submitted = slurm_time(run.submit)
+        return self.same_place(run) and (
+            self.submit is None or submitted is None or
+            abs((submitted - self.submit).total_seconds()) <= CLOCK_SKEW)
+
+    def restarted(self, run: TaskStatus) -> bool:
+        """Whether `run` may be a later run of this job: requeued, with its
+        submit time moved to the requeue."""
+        submitted = slurm_time(run.submit)
+        return run.restarts > 0 and self.same_place(run) and (
+            self.submit is None or submitted is None or
+            submitted >= self.submit - timedelta(seconds=CLOCK_SKEW))
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a schedule record says of its job, to read Slurm's answers
+    with: the array task ids, and the job's identity."""
+    tasks: list[int] | None = None
+    identity: Identity | None = None
+
+    @classmethod
+    def of_record(cls, data: dict) -> 'Expected':
+        return cls(tasks=data.get('slurm_array'),
+                   identity=Identity.of_record(data))
+
+
+def pick_run(runs: list[TaskStatus], identity: Identity | None,
+             ) -> TaskStatus | None:
+    """The current run of the recorded job among all runs Slurm reports
+    under its id (sacct ``--duplicates``, oldest first): the run that began
+    as recorded, followed by the runs that requeues started.  Without an
+    identity (old records), the last run."""
+    if identity is None:
+        return runs[-1] if runs else None
+    chain: list[TaskStatus] = []
+    for run in runs:
+        if not chain:
+            if identity.begins(run):
+                chain.append(run)
+        elif chain[-1].state in RESTARTING_STATES and \
+                identity.same_place(run):
+            chain.append(run)
+        else:
+            # a job that reused the id after this one ended
+            break
+    if not chain:
+        return None
+    chain[-1].restarts = max(chain[-1].restarts, len(chain) - 1)
+    return chain[-1]
 
 
 @dataclass
@@ -122,6 +255,7 @@ def _compress_ids(ids: Iterable[int | None]) -> str:
         else:
             runs.append([i, i])
     return ','.join(str(a) if a == b else f'{a}-{b}' for a, b in runs)
+
 
 def add_task(status: JobStatus, new: TaskStatus):
     # with --duplicates a requeued job appears several times; the last
