@@ -412,7 +412,13 @@ def _commit_finished(ds, index: JobIndex, ready: list, own):
             if not sha:
                 plan.failed()
             title, job_status = plan.key
-            yield from problems
+            for problem in problems:
+                # about the job, whatever step of saving it failed
+                yield get_status_dict(**dict(
+                    job_status, status=problem['status'],
+                    path=problem.get('path') or ds.path,
+                    message=problem.get('message') or
+                    problem.get('error_message')))
             if sha:
                 yield get_status_dict(status='ok', message=title, commit=sha,
                                       **job_status)

@@ -1,0 +1,404 @@
+"""Failure paths on the real cluster: nothing recorded wrong, nothing lost
+silently, no crash on ordinary settings."""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+from datalad_slurm import config
+from datalad_slurm.records import journal
+from datalad_slurm.records.history import read_record
+from datalad_slurm.repo.commit import commit_empty
+from datalad_slurm.repo.lock import (
+    LockTimeout,
+    repository_lock,
+)
+from datalad_slurm.records.format import (
+    compose_message,
+    schedule_title,
+)
+
+from conftest import (
+    call,
+    git,
+    only,
+    scancel,
+    schedule_and_wait,
+    snapshot,
+    wait_for_jobs,
+    write_script,
+)
+
+SLURMCTLD_PID = '/run/datalad-slurm-cluster/slurmctld.pid'
+
+
+def branch(ds) -> str:
+    return git(ds, 'rev-parse', '--abbrev-ref', 'HEAD').strip()
+
+
+# -- configuration ----------------------------------------------------------
+
+@pytest.mark.parametrize('item, far, near', [
+    (config.LOCK_TIMEOUT, '100', '50'),
+    (config.QUERY_TIMEOUT, '100', '50'),
+    (config.BACKEND, 'auto', 'cli'),
+])
+def test_item_in_two_scopes_nearest_wins(ds, tmp_path, monkeypatch, item,
+                                          far, near):
+    """A site's global default and a dataset's own value: no crash, the
+    dataset's wins, and `datalad -c` beats both."""
+    monkeypatch.setenv('HOME', str(tmp_path))
+    subprocess.run(['git', 'config', '--global', item, far], check=True)
+    ds.config.set(item, near, scope='local')
+    ds.config.reload(force=True)
+    assert str(config.get(ds, item)).rstrip('.0') == near.rstrip('.0')
+    assert only(call(ds.finish, list_open_jobs=True))['status'] == \
+        'notneeded'
+    out = subprocess.run(
+        ['datalad', '-c', f'{item}={near}', 'finish', '--list-open-jobs'],
+        cwd=ds.path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert 'Traceback' not in out.stderr
+
+
+def test_unusable_setting_is_refused(ds):
+    ds.config.set(config.LOCK_TIMEOUT, 'soon', scope='local')
+    before = snapshot(ds)
+    res = only(call(ds.schedule, ['sbatch', 'jobs/write.sh'],
+                    outputs=['out']))
+    assert res['status'] == 'impossible'
+    assert 'datalad.slurm.lock-timeout' in res['message']
+    assert only(call(ds.finish))['status'] == 'impossible'
+    assert snapshot(ds) == before
+
+
+# -- bad input --------------------------------------------------------------
+
+def test_unbalanced_quote_is_impossible(ds):
+    before = snapshot(ds)
+    res = only(call(ds.schedule, "sbatch 'jobs/write.sh", outputs=['o']))
+    assert res['status'] == 'impossible'
+    assert 'quotes' in res['message']
+    assert snapshot(ds) == before
+
+
+def test_contradictory_options_are_refused(ds):
+    schedule_and_wait(ds, ['sbatch', 'jobs/write.sh'], outputs=['out'])
+    before = snapshot(ds)
+    res = only(call(ds.finish, list_open_jobs=True, close_failed_jobs=True))
+    assert res['status'] == 'impossible'
+    res = only(call(ds.reschedule, 'HEAD', since=''))
+    assert res['status'] == 'impossible'
+    assert '--since' in res['message'][0]
+    res = only(call(ds.finish, exit_status=0))
+    assert res['status'] == 'impossible'
+    assert snapshot(ds) == before
+
+
+def test_input_that_cannot_be_got_is_reported_by_schedule(ds):
+    before = snapshot(ds)
+    res = call(ds.schedule, ['sbatch', 'jobs/write.sh'],
+               inputs=['no/such/input'], outputs=['out'])
+    failed = [r for r in res if r['status'] in ('impossible', 'error')]
+    assert failed and all(r['action'] == 'schedule' for r in failed), res
+    assert snapshot(ds) == before
+
+
+# -- committing -------------------------------------------------------------
+
+def test_failing_annex_add_closes_no_job(ds):
+    """git-annex failing as a whole gives no per-file records: every path
+    counts as failed, and the job stays open."""
+    scheduled = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh'],
+                                  outputs=['out'])
+    ds.config.set('annex.largefiles', 'largerthan=nonsense', scope='local')
+    head = git(ds, 'rev-parse', 'HEAD')
+    res = call(ds.finish)
+    assert {r['status'] for r in res} == {'error'}, res
+    assert all(r['slurm_job_id'] == scheduled['slurm_job_id'] for r in res)
+    assert 'annex' in res[0]['message']
+    assert git(ds, 'rev-parse', 'HEAD') == head
+    ds.config.unset('annex.largefiles', scope='local')
+    res = only(call(ds.finish), 'finish')
+    assert (res['status'], res['slurm_job_id']) == \
+        ('ok', scheduled['slurm_job_id'])
+
+
+def test_branch_that_cannot_move_reports_nothing_ok(ds):
+    """Results come once the branch has moved: when it cannot, no job is
+    reported ok, and all stay open."""
+    for i in range(2):
+        schedule_and_wait(ds, ['sbatch', 'jobs/write.sh', f'o{i}/r'],
+                          outputs=[f'o{i}'])
+    lock = ds.pathobj / '.git' / 'refs' / 'heads' / f'{branch(ds)}.lock'
+    lock.write_text('')
+    try:
+        head = git(ds, 'rev-parse', 'HEAD')
+        res = [r for r in call(ds.finish) if r['action'] == 'finish']
+        assert [r['status'] for r in res] == ['error', 'error'], res
+        assert git(ds, 'rev-parse', 'HEAD') == head
+    finally:
+        lock.unlink()
+    res = [r for r in call(ds.finish) if r['action'] == 'finish']
+    assert [r['status'] for r in res] == ['ok', 'ok']
+
+
+def test_self_finish_failure_reaches_the_job_log(ds):
+    """A job whose own finish fails says so in its log, which finish had
+    silenced to save it."""
+    write_script(ds, 'jobs/self.sh', '''
+        mkdir -p out
+        echo done > out/r
+        while [ ! -e go ]; do sleep 0.2; done
+        datalad finish "$SLURM_JOB_ID"
+        ''')
+    ds.save(result_renderer='disabled')
+    res = only(call(ds.schedule, ['sbatch', 'jobs/self.sh'],
+                    outputs=['out']), 'schedule')
+    lock = ds.pathobj / '.git' / 'refs' / 'heads' / f'{branch(ds)}.lock'
+    lock.write_text('')
+    try:
+        (ds.pathobj / 'go').write_text('')
+        wait_for_jobs(res['slurm_job_id'])
+    finally:
+        lock.unlink()
+        (ds.pathobj / 'go').unlink()
+    log = (ds.pathobj / f'slurm-{res["slurm_job_id"]}.out').read_text()
+    assert 'could not finish job' in log, log
+
+
+def test_self_finish_records_what_slurm_said(ds):
+    """The FINISH record of a job finishing itself keeps Slurm's running
+    state, and the exit status the script passed."""
+    write_script(ds, 'jobs/self.sh', '''
+        mkdir -p out
+        echo done > out/r
+        datalad finish --exit-status $? "$SLURM_JOB_ID"
+        ''')
+    ds.save(result_renderer='disabled')
+    res = only(call(ds.schedule, ['sbatch', 'jobs/self.sh'],
+                    outputs=['out']), 'schedule')
+    wait_for_jobs(res['slurm_job_id'])
+    record = read_record(ds.repo, 'HEAD')
+    assert record.kind == 'FINISH', git(ds, 'log', '--oneline')
+    assert record.data['state'] in ('RUNNING', 'COMPLETING')
+    assert record.data['finished_inside_job'] is True
+    assert record.data['inside_job_exit'] == 0
+    assert git(ds, 'log', '-1', '--format=%s').endswith(': Complete\n')
+    # a job that finished itself well counts as complete
+    report = only(call(ds.reschedule, report=True))
+    assert report['status'] == 'ok'
+
+
+def test_self_finish_with_failed_work_is_not_complete(ds):
+    write_script(ds, 'jobs/self.sh', '''
+        mkdir -p out
+        false
+        datalad finish --exit-status $? "$SLURM_JOB_ID"
+        exit 0
+        ''')
+    ds.save(result_renderer='disabled')
+    res = only(call(ds.schedule, ['sbatch', 'jobs/self.sh'],
+                    outputs=['out']), 'schedule')
+    wait_for_jobs(res['slurm_job_id'])
+    log = (ds.pathobj / f'slurm-{res["slurm_job_id"]}.out').read_text()
+    assert 'ended unsuccessfully' in log, log
+    assert read_record(ds.repo, 'HEAD').kind == 'SCHEDULE'
+
+
+# -- the wrong job ----------------------------------------------------------
+
+def test_another_job_of_the_same_id_is_not_taken(ds, tmp_path):
+    """A record made after a job of the same id ended, from another
+    directory: that job's run is not this one's, so it is lost."""
+    scheduled = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh'],
+                                  outputs=['out'])
+    job_id = scheduled['slurm_job_id']
+    record = dict(read_record(ds.repo, scheduled['commit']).data,
+                  outputs=['other'], slurm_workdir=str(tmp_path / 'else'),
+                  slurm_submit_time='2099-01-01T00:00:00',
+                  submission='another')
+    assert only(call(ds.finish), 'finish')['status'] == 'ok'
+    commit_empty(ds.repo, compose_message('SCHEDULE', schedule_title(job_id),
+                                          record))
+    res = only(call(ds.finish), 'finish')
+    assert res['status'] == 'error'
+    assert 'knows no job' in res['message'][0]
+
+
+def test_requeued_job_is_still_the_recorded_one(ds):
+    write_script(ds, 'jobs/slow.sh', '''
+        mkdir -p out
+        sleep 3
+        echo "run ${SLURM_RESTART_COUNT:-0}" > out/r
+        ''')
+    ds.save(result_renderer='disabled')
+    res = only(call(ds.schedule, ['sbatch', '--requeue', 'jobs/slow.sh'],
+                    outputs=['out']), 'schedule')
+    job_id = str(res['slurm_job_id'])
+    deadline = time.monotonic() + 60
+    while subprocess.run(['squeue', '-h', '-j', job_id, '-o', '%T'],
+                         capture_output=True, text=True
+                         ).stdout.strip() != 'RUNNING':
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    subprocess.run(['scontrol', 'requeue', job_id], check=True)
+    # Slurm holds a requeued job back for two minutes: start it now, once
+    # it is pending again
+    while subprocess.run(['squeue', '-h', '-j', job_id, '-o', '%T'],
+                         capture_output=True, text=True
+                         ).stdout.strip() != 'PENDING':
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    subprocess.run(['scontrol', 'update', f'jobid={job_id}',
+                    'StartTime=now'], check=True)
+    wait_for_jobs(res['slurm_job_id'])
+    res = only(call(ds.finish), 'finish')
+    assert res['status'] == 'ok', res
+    record = read_record(ds.repo, 'HEAD')
+    assert record.data['accounting']['restarts'] == 1
+    assert (ds.pathobj / 'out' / 'r').read_text() == 'run 1\n'
+
+
+# -- the journal ------------------------------------------------------------
+
+def test_sbatch_timeout_is_unknown_not_refused(ds):
+    """sbatch that gives no answer (slurmctld stopped) may still have
+    submitted the job: the outputs stay writable, the entry is kept, and a
+    later command records the job if Slurm has it."""
+    ds.config.set(config.QUERY_TIMEOUT, '2', scope='local')
+    pid = int(open(SLURMCTLD_PID).read())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        res = call(ds.schedule, ['sbatch', 'jobs/write.sh'],
+                   outputs=['out'])
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert [r['status'] for r in res] == ['error'], res
+    assert 'looks for it again' in res[0]['message'][0]
+    assert git(ds, 'log', '-1', '--format=%s') == 'add job script\n'
+    entry, = journal.orphans(ds.repo)
+    assert entry.state == journal.UNKNOWN
+    ds.config.set(config.QUERY_TIMEOUT, '30', scope='local')
+    # whether slurmctld took the job depends on how far sbatch had got
+    time.sleep(3)
+    taken = f'datalad-slurm:{entry.mark}' in subprocess.run(
+        ['squeue', '-h', '--states=all', '-O', 'Comment:0'],
+        capture_output=True, text=True).stdout
+    res = call(ds.finish)
+    recovered = [r for r in res if 'recovered' in str(r.get('message'))]
+    if taken:
+        assert len(recovered) == 1, res
+        assert not journal.orphans(ds.repo)
+        scancel(read_record(ds.repo, recovered[0]['commit']).job_id)
+    else:
+        assert not recovered
+        assert [e.state for e in journal.orphans(ds.repo)] == \
+            [journal.UNKNOWN]
+
+
+def test_unknown_submission_is_found_by_its_mark(ds):
+    """Slurm accepted a job whose sbatch answer never came: recovery asks
+    Slurm for the submission's mark, and records the job once."""
+    mark = uuid.uuid4().hex
+    entry = journal.begin(
+        ds.repo, 'SCHEDULE',
+        {'cmd': 'sbatch jobs/write.sh', 'dsid': ds.id, 'pwd': '.',
+         'inputs': [], 'extra_inputs': [], 'outputs': ['out'],
+         'expand': None, 'chain': [], 'message': None,
+         'submission': mark}, None,
+        ['sbatch', f'--comment=datalad-slurm:{mark}', '--hold',
+         'jobs/write.sh'], marked=True)
+    entry.unknown()
+    job_id = int(subprocess.run(
+        ['sbatch', '--parsable', *entry.argv[1:]], cwd=ds.path, check=True,
+        capture_output=True, text=True).stdout.strip())
+    try:
+        recovered = [r for r in call(ds.finish) if r.get('commit')]
+        assert [r['slurm_job_id'] for r in recovered] == [job_id]
+        assert not journal.orphans(ds.repo)
+        record = read_record(ds.repo, recovered[0]['commit'])
+        assert record.data['submission'] == mark
+        assert only(call(ds.finish, list_open_jobs=True))['slurm_job_id'] \
+            == job_id
+    finally:
+        scancel(job_id)
+
+
+def test_unreadable_entry_is_kept_and_others_recovered(ds):
+    directory = journal.journal_dir(ds.repo)
+    directory.mkdir(parents=True)
+    unreadable = directory / 'submission-broken.json'
+    unreadable.mkdir()
+    res = call(ds.schedule, ['sbatch', '--hold', 'jobs/write.sh'],
+               outputs=['out'])
+    assert sorted(r['status'] for r in res) == ['error', 'ok'], res
+    res = next(r for r in res if r['status'] == 'ok')
+    try:
+        # reported by the next commands, and left in place
+        assert unreadable.exists()
+        errors = [r for r in call(ds.finish) if r['status'] == 'error']
+        assert any('cannot read' in r['message'][0] for r in errors), errors
+        assert unreadable.exists()
+    finally:
+        scancel(res['slurm_job_id'])
+
+
+def test_interrupted_write_is_settled(ds):
+    """Killed between writing the job id and renaming it into place: the
+    complete temporary file wins over the entry it was to replace."""
+    res = only(call(ds.schedule, ['sbatch', '--hold', 'jobs/write.sh'],
+                    outputs=['out']), 'schedule')
+    try:
+        recorded = read_record(ds.repo, res['commit']).data
+        # as if the commit had not been made: drop it
+        git(ds, 'reset', '--hard', '-q', 'HEAD~1')
+        entry = journal.begin(ds.repo, 'SCHEDULE',
+                              {k: v for k, v in recorded.items()
+                               if k != 'slurm_job_id'}, None,
+                              ['sbatch', 'jobs/write.sh'], marked=True)
+        content = json.loads(entry.path.read_text())
+        content['data']['slurm_job_id'] = res['slurm_job_id']
+        content['state'] = journal.SUBMITTED
+        entry.path.with_suffix('.tmp').write_text(json.dumps(content))
+        recovered = [r for r in call(ds.finish) if r.get('commit')]
+        assert len(recovered) == 1
+        assert read_record(ds.repo, recovered[0]['commit']).job_id == \
+            res['slurm_job_id']
+        assert not list(journal.journal_dir(ds.repo).iterdir())
+    finally:
+        scancel(res['slurm_job_id'])
+
+
+# -- the lock ---------------------------------------------------------------
+
+def test_lock_keeps_one_deadline(ds):
+    """Waiting for the lock and then for git's index lock share one
+    timeout."""
+    index_lock = ds.pathobj / '.git' / 'index.lock'
+    holding = threading.Event()
+
+    def hold():
+        with repository_lock(ds.repo, 10):
+            holding.set()
+            time.sleep(0.7)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait()
+    index_lock.write_text('')
+    timer = threading.Timer(1.6, index_lock.unlink)
+    timer.start()
+    try:
+        with pytest.raises(LockTimeout):
+            with repository_lock(ds.repo, 1):
+                pass
+    finally:
+        holder.join()
+        timer.join()
