@@ -39,9 +39,8 @@ from ..records.format import (
     Record,
 )
 from ..records.history import (
+    Commits,
     UnknownRevision,
-    read_record,
-    resolve_commit,
     resolve_since,
 )
 from ..records.index import JobIndex
@@ -214,12 +213,13 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
     index = JobIndex(ds.repo, since=since).refresh()
 
     selected = []
-    for target in ensure_list(jobs):
-        record, res = _select(ds, index, str(target))
-        if res:
-            yield get_status_dict(**status, **res)
-        elif record not in selected:
-            selected.append(record)
+    with Commits(ds.repo) as commits:
+        for target in ensure_list(jobs):
+            record, res = _select(commits, index, str(target))
+            if res:
+                yield get_status_dict(**status, **res)
+            elif record not in selected:
+                selected.append(record)
     if not jobs:
         selected = index.open_jobs()
         if not selected:
@@ -289,7 +289,7 @@ def _recover(ds):
                               message=str(e), exception=CapturedException(e))
 
 
-def _select(ds, index: JobIndex, target: str):
+def _select(commits: Commits, index: JobIndex, target: str):
     """Resolve a job id or commit named by the user.
 
     Returns (record, None) for an open job, or (None, result-kwargs) for
@@ -304,7 +304,7 @@ def _select(ds, index: JobIndex, target: str):
             return None, dict(
                 status='notneeded', slurm_job_id=int(target),
                 message=('job %s was finished already', target))
-    sha = resolve_commit(ds.repo, target)
+    sha = commits.sha(target)
     if sha is None:
         return None, dict(
             status='impossible',
@@ -312,7 +312,7 @@ def _select(ds, index: JobIndex, target: str):
                      'see datalad finish --list-open-jobs', target))
     if sha in index.open:
         return index.open[sha], None
-    record = read_record(ds.repo, sha)
+    record = commits.record(sha)
     if record is None:
         return None, dict(
             status='impossible',

@@ -31,10 +31,9 @@ from ..records.format import (
     Record,
 )
 from ..records.history import (
+    Commits,
     UnknownRevision,
     iter_records,
-    read_record,
-    resolve_commit,
     resolve_since,
 )
 from ..records.index import JobIndex
@@ -208,14 +207,19 @@ def _finished_jobs(ds, revision, since):
                 yield record, None
         return
 
-    revision = revision or 'HEAD'
-    sha = resolve_commit(ds.repo, revision)
+    with Commits(ds.repo) as commits:
+        yield from _named_job(ds, commits, revision or 'HEAD')
+
+
+def _named_job(ds, commits: Commits, revision: str):
+    """The FINISH record of the job `revision` names, or a refusal."""
+    sha = commits.sha(revision)
     if sha is None:
         yield None, dict(status='impossible',
                          message=('%r names no commit of this dataset',
                                   revision))
         return
-    record = read_record(ds.repo, sha)
+    record = commits.record(sha)
     if record is None:
         yield None, dict(
             status='impossible',
@@ -232,7 +236,7 @@ def _finished_jobs(ds, revision, since):
                          '(datalad finish) before scheduling it again',
                          record.job_id, sha[:8]))
             return
-        record = read_record(ds.repo, finished['finish'])
+        record = commits.record(finished['finish'])
     yield record, None
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Iterator
 
-from datalad.support.exceptions import CommandError
-
 from .format import (
     GREP_PATTERN,
     Record,
@@ -43,31 +41,52 @@ def iter_records(repo, revision_range: str = 'HEAD') -> Iterator[Record]:
             yield record
 
 
-def read_record(repo, revision: str) -> Record | None:
-    """The record of one commit, or None if it has none (or if `revision`
-    names no commit)."""
-    commit = _commit(repo, revision)
-    if commit is None:
-        return None
-    return parse_message(commit.message, commit=commit.hexsha)
+class Commits:
+    """The single-commit questions of one command, answered through one
+    GitPython repository: one long-lived ``git cat-file`` process instead
+    of a git call per question.  GitPython is imported only when a
+    question comes, since importing it costs more than a schedule's whole
+    use of git."""
 
+    def __init__(self, repo):
+        self.repo = repo
+        self._gitpython = None
 
-def resolve_commit(repo, revision: str) -> str | None:
-    """Full sha of `revision`, or None if it names no commit."""
-    commit = _commit(repo, revision)
-    return commit.hexsha if commit is not None else None
+    def __enter__(self) -> 'Commits':
+        return self
 
+    def __exit__(self, *exc):
+        if self._gitpython is not None:
+            self._gitpython.close()
+            self._gitpython = None
 
-def _commit(repo, revision: str):
-    # GitPython reads single objects through one long-lived cat-file process
-    # instead of a git call per question; imported here, since importing it
-    # costs more than a schedule's whole use of git
-    import git
-    with git.Repo(repo.path) as gitpython:
+    def _commit(self, revision: str):
+        import git
+        if self._gitpython is None:
+            self._gitpython = git.Repo(self.repo.path)
         try:
-            return gitpython.commit(revision)
+            return self._gitpython.commit(revision)
         except (ValueError, git.BadName, git.BadObject):
             return None
+
+    def sha(self, revision: str) -> str | None:
+        """Full sha of `revision`, or None if it names no commit."""
+        commit = self._commit(revision)
+        return commit.hexsha if commit is not None else None
+
+    def record(self, revision: str) -> Record | None:
+        """The record of one commit, or None if it has none (or if
+        `revision` names no commit)."""
+        commit = self._commit(revision)
+        if commit is None:
+            return None
+        return parse_message(commit.message, commit=commit.hexsha)
+
+
+def read_record(repo, revision: str) -> Record | None:
+    """The record of one commit (see :meth:`Commits.record`)."""
+    with Commits(repo) as commits:
+        return commits.record(revision)
 
 
 class UnknownRevision(ValueError):
@@ -84,23 +103,8 @@ def resolve_since(repo, since: str) -> str | None:
     """
     if not since:
         return None
-    sha = resolve_commit(repo, since)
-    if sha is None:
-        raise UnknownRevision(f'--since {since!r} names no commit of this '
-                              f'dataset')
-    return sha
-
-
-def head(repo) -> str | None:
-    """The sha of HEAD, or None on an unborn branch."""
     try:
-        return repo.call_git_oneline(['rev-parse', '--verify', '--quiet',
-                                      'HEAD'], read_only=True)
-    except CommandError:
-        return None
-
-
-def is_ancestor(repo, ancestor: str, descendant: str) -> bool:
-    return repo.call_git_success(
-        ['merge-base', '--is-ancestor', ancestor, descendant],
-        read_only=True)
+        return repo.get_hexsha(since)
+    except ValueError as e:
+        raise UnknownRevision(f'--since {since!r} names no commit of this '
+                              f'dataset') from e

@@ -15,11 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .history import (
-    head,
-    is_ancestor,
-    iter_records,
-)
+from .history import iter_records
 from .format import Record
 
 lgr = logging.getLogger('datalad.slurm.index')
@@ -51,10 +47,10 @@ class JobIndex:
 
     def refresh(self) -> 'JobIndex':
         """Bring the index up to date with the current HEAD."""
-        current = head(self.repo)
+        current = self.repo.get_hexsha()
         if current is None or current == self.head:
             return self
-        if self.head and is_ancestor(self.repo, self.head, current):
+        if self.head and self.repo.is_ancestor(self.head, current):
             self._scan(f'{self.head}..{current}')
         else:
             self.open.clear()

@@ -55,7 +55,7 @@ def commit_empty(repo, message: str) -> str:
     Built with plumbing rather than ``git commit --allow-empty`` so that
     whatever else is staged in the index stays out of the commit.
     """
-    parent = plumbing.head(repo)
+    parent = repo.get_hexsha()
     sha = plumbing.commit_tree(repo, f'{parent}^{{tree}}', parent, message)
     plumbing.move_head(repo, sha, parent, message.splitlines()[0])
     return sha
@@ -110,7 +110,7 @@ def _commit_from_index(ds, plans: list[CommitPlan], progress):
                       files=deleted)
     staged = _staged_entries(repo, paths)
 
-    original = plumbing.head(repo)
+    original = repo.get_hexsha()
     parent = original
     null_sha = '0' * len(original)
     done = []

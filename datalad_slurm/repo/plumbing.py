@@ -30,12 +30,6 @@ def git(repo, args: list[str], stdin: str | None = None,
     return out['stdout']
 
 
-def head(repo) -> str:
-    """The sha of HEAD (raises on an unborn branch)."""
-    return repo.call_git_oneline(['rev-parse', '--verify', 'HEAD'],
-                                 read_only=True)
-
-
 def commit_tree(repo, tree: str, parent: str, message: str) -> str:
     """A new commit object of `tree` on `parent`; no ref moves."""
     return git(repo, ['commit-tree', tree, '-p', parent, '-F', '-'],
