@@ -82,7 +82,8 @@ def complete(ds, entry: journal.Entry, status: dict, *,
     else:
         message = title
     yield get_status_dict(status='ok', message=message, commit=sha,
-                          outputs=entry.data['outputs'], **status)
+                          outputs=entry.data['outputs'],
+                          recovered=recovering, **status)
 
 
 def _find(ds, entry: journal.Entry, status: dict, timeout: float):

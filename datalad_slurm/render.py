@@ -38,6 +38,7 @@ def render_tables(results):
 _LIST_COLUMNS = (
     ('JOB', lambda r: r.get('slurm_job_id')),
     ('STATE', lambda r: r.get('slurm_state')),
+    ('WAITS FOR', lambda r: r.get('waits_for')),
     ('COMMIT', lambda r: (r.get('commit') or '')[:8]),
     ('OUTPUTS', lambda r: ' '.join(r.get('outputs') or [])),
 )
@@ -45,6 +46,7 @@ _LIST_COLUMNS = (
 _REPORT_COLUMNS = (
     ('COMMIT', lambda r: (r.get('commit') or '')[:8]),
     ('JOB', lambda r: r.get('slurm_job_id')),
+    ('AFTER', lambda r: ','.join(map(str, r.get('depends_on') or []))),
     ('PWD', lambda r: r.get('pwd')),
     ('COMMAND', lambda r: r.get('cmd')),
     ('OUTPUTS', lambda r: ' '.join(r.get('outputs') or [])),

@@ -24,6 +24,11 @@ from datalad.support.globbedpaths import GlobbedPaths
 from datalad.utils import chpwd
 
 from . import config
+from .dependencies import (
+    DependencyError,
+    find_dependencies,
+    with_dependencies,
+)
 from .records import journal
 from .records.format import SCHEDULE
 from .records.index import JobIndex
@@ -89,6 +94,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                message: str | None, chain: list[str], kind: str = SCHEDULE,
                expand: str | None = None, explicit: bool = False,
                extra_outputs: list[str] = (), action: str = 'schedule',
+               after: list[str] = (),
                ) -> Iterator[dict]:
     """Prepare the work tree, submit `cmd` and commit its schedule record.
 
@@ -108,6 +114,9 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
       SCHEDULE or RESCHEDULE.
     explicit
       Accept a dataset with unsaved changes.
+    after
+      Open jobs (ids or schedule commits) to start after, besides those
+      whose outputs are among the inputs.
     """
     root = ds.path
     pwd_abs = op.normpath(op.join(root, pwd))
@@ -151,11 +160,19 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
         yield get_status_dict(status='impossible', message=str(e), **status)
         return
 
+    try:
+        depends = find_dependencies(ds.repo, index, inputs, list(after))
+    except DependencyError as e:
+        yield get_status_dict(status='impossible', message=str(e), **status)
+        return
+
     failed = False
-    # DataLad's commands take relative paths relative to the working dir
+    # DataLad's commands take relative paths relative to the working dir;
+    # inputs open jobs write do not exist yet
     with chpwd(root):
         for res in prepare_inputs(
-                root, GlobbedPaths(inputs, pwd=root) if inputs else None,
+                root, GlobbedPaths(depends.to_get, pwd=root)
+                if depends.to_get else None,
                 extra_inputs=GlobbedPaths(extra_inputs, pwd=root)
                 if extra_inputs else None):
             if res['status'] in ('impossible', 'error'):
@@ -183,6 +200,10 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                              'choose other outputs', '; '.join(conflicts)),
                     **status)
                 return
+            depends = depends.still_open(index)
+            if depends.jobs:
+                argv = with_dependencies(argv, pwd_abs,
+                                         [r.job_id for r in depends.jobs])
             record = {
                 'cmd': cmd, 'dsid': ds.id, 'pwd': pwd, 'inputs': inputs,
                 'extra_inputs': extra_inputs, 'outputs': outputs,
@@ -190,6 +211,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                 'submitted': datetime.now(timezone.utc).isoformat(
                     timespec='seconds'),
                 'submission': uuid.uuid4().hex,
+                'depends_on': depends.commits,
             }
             yield from _submit(ds, record, kind, argv,
                                outputs + list(extra_outputs), status)

@@ -223,9 +223,11 @@ def test_list_open_jobs_renderings(ds):
         out = _datalad(ds, 'finish', '--list-open-jobs')
         assert out.returncode == 0, out.stderr
         lines = out.stdout.splitlines()
-        assert lines[0].split() == ['JOB', 'STATE', 'COMMIT', 'OUTPUTS']
+        assert lines[0].split() == ['JOB', 'STATE', 'WAITS', 'FOR', 'COMMIT',
+                                    'OUTPUTS']
         assert lines[1].split() == [
-            str(held['slurm_job_id']), 'PENDING', held['commit'][:8], 'held']
+            str(held['slurm_job_id']), 'PENDING', '(JobHeldUser)',
+            held['commit'][:8], 'held']
         assert lines[2].split() == [
             str(done['slurm_job_id']), '0-1:COMPLETED', done['commit'][:8],
             'arr']

@@ -130,7 +130,8 @@ def test_report_rendering(ds):
     out = subprocess.run(['datalad', 'reschedule', '--report'], cwd=ds.path,
                          capture_output=True, text=True, check=True).stdout
     header, row = out.splitlines()[:2]
-    assert header.split() == ['COMMIT', 'JOB', 'PWD', 'COMMAND', 'OUTPUTS']
+    assert header.split() == ['COMMIT', 'JOB', 'AFTER', 'PWD', 'COMMAND',
+                              'OUTPUTS']
     assert 'sbatch jobs/write.sh' in row
 
 

@@ -15,8 +15,8 @@ from datalad.interface.base import (
     eval_results,
 )
 from datalad.interface.results import get_status_dict
-from datalad.log import log_progress
 from datalad.support.constraints import (
+    EnsureFloat,
     EnsureInt,
     EnsureNone,
     EnsureStr,
@@ -26,18 +26,17 @@ from datalad.support.param import Parameter
 from datalad.utils import ensure_list
 
 from .. import config
+from ..finishing import (
+    finish_round,
+    query,
+)
 from ..injob import (
     array_job_of,
-    own_task_finished,
     own_job,
 )
-from ..outcome import plan_finish
 from ..recording import recover_orphans
 from ..records import journal
-from ..records.format import (
-    FINISH,
-    Record,
-)
+from ..records.format import FINISH
 from ..records.history import (
     Commits,
     UnknownRevision,
@@ -49,20 +48,13 @@ from ..render import (
     render_result,
     render_tables,
 )
-from ..repo.commit import (
-    commit_plans,
-    identity_problem,
-)
+from ..repo.commit import identity_problem
 from ..repo.lock import (
     LockTimeout,
     repository_lock,
 )
-from ..slurm import backends
-from ..slurm.status import (
-    Expected,
-    JobStatus,
-    SlurmError,
-)
+from ..slurm.status import SlurmError
+from ..waiting import wait_and_finish
 from .helpdoc import indented_doc
 
 lgr = logging.getLogger('datalad.slurm.finish')
@@ -104,6 +96,9 @@ class Finish(Interface):
         dict(text="As the last line of a job script: record the job, with "
                   "the exit status of its work",
              code_cmd="datalad finish --exit-status $? $SLURM_JOB_ID"),
+        dict(text="Wait for a pipeline's jobs, finishing each as it ends",
+             code_cmd="datalad finish --wait",
+             code_py="finish(wait=True)"),
         dict(text="Close failed jobs too, recording their failure",
              code_cmd="datalad finish --close-failed-jobs",
              code_py="finish(close_failed_jobs=True)"),
@@ -140,6 +135,20 @@ class Finish(Interface):
             are unknown to Slurm, with a FINISH commit that records the
             failure and saves the Slurm log files and what the job left of
             its outputs."""),
+        wait=Parameter(
+            args=("--wait",),
+            action="store_true",
+            doc="""wait for the jobs (all open ones if none are given) to
+            end, finishing each as it ends (after the jobs it depends
+            on), with one Slurm query per round; jobs that can never run
+            are reported, not waited for."""),
+        wait_timeout=Parameter(
+            args=("--wait-timeout",),
+            metavar="SECONDS",
+            doc="""with [CMD: --wait CMD][PY: `wait=True` PY], stop
+            waiting after this many seconds and report the jobs still
+            running.""",
+            constraints=EnsureFloat() | EnsureNone()),
         exit_status=Parameter(
             args=("--exit-status",),
             metavar="CODE",
@@ -162,28 +171,32 @@ class Finish(Interface):
             since=None,
             list_open_jobs=False,
             close_failed_jobs=False,
+            wait=False,
+            wait_timeout=None,
             exit_status=None):
         yield from finish(
             jobs, dataset=dataset, since=since,
             list_open_jobs=list_open_jobs,
-            close_failed_jobs=close_failed_jobs, exit_status=exit_status)
+            close_failed_jobs=close_failed_jobs, wait=wait,
+            wait_timeout=wait_timeout, exit_status=exit_status)
 
     custom_result_renderer = staticmethod(render_result)
     custom_result_summary_renderer = staticmethod(render_tables)
 
 
 def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
-           close_failed_jobs=False, exit_status=None):
+           close_failed_jobs=False, wait=False, wait_timeout=None,
+           exit_status=None):
     """Generator behind :class:`Finish`; see there."""
     ds = require_dataset(dataset, check_installed=True,
                          purpose='finish Slurm jobs')
     action = LIST_ACTION if list_open_jobs else 'finish'
     status = dict(action=action, ds=ds, logger=lgr)
-    if list_open_jobs and close_failed_jobs:
+    if list_open_jobs and (close_failed_jobs or wait):
         yield get_status_dict(
             status='impossible',
             message='--list-open-jobs changes nothing, so it cannot close '
-                    'failed jobs; give one of them',
+                    'failed jobs or wait to finish them; give one of them',
             **status)
         return
     if exit_status is not None and own_job() is None:
@@ -229,52 +242,63 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
     if not selected:
         return
 
+    if wait and not list_open_jobs:
+        failed = set()
+
+        def one_round(records):
+            statuses = yield from _ask_slurm(ds, records, status)
+            if statuses is None:
+                return []
+            return (yield from finish_round(
+                ds, index.refresh(), records, statuses, status,
+                close_failed=close_failed_jobs, own=own_job(),
+                exit_status=exit_status, waiting=True, failed=failed))
+        yield from wait_and_finish(selected, one_round, status,
+                                   timeout=wait_timeout)
+        return
+
+    statuses = yield from _ask_slurm(ds, selected, status)
+    if statuses is None:
+        return
+    if list_open_jobs:
+        yield from _list(index, selected, statuses, status)
+        return
+    yield from finish_round(
+        ds, index, selected, statuses, status,
+        close_failed=close_failed_jobs, own=own_job(),
+        exit_status=exit_status)
+
+
+def _ask_slurm(ds, records, status):
+    """Slurm's word on the jobs, or None after yielding why there is none.
+    """
     try:
-        statuses = backends.select(ds).query(
-            [r.job_id for r in selected],
-            timeout=config.get(ds, config.QUERY_TIMEOUT),
-            expected={r.job_id: Expected.of_record(r.data)
-                      for r in selected})
+        return query(ds, records)
     except SlurmError as e:
         yield get_status_dict(
             status='error',
             message=('could not ask Slurm about the jobs: %s', str(e)),
             exception=CapturedException(e), **status)
-        return
+        return None
 
-    own = own_job()
-    if own and own[0] in statuses and not list_open_jobs:
-        own_task_finished(statuses[own[0]], own[1], exit_status)
 
-    ready = []
-    for record in selected:
+def _list(index: JobIndex, records, statuses, status):
+    for record in records:
         job = statuses[record.job_id]
-        job_status = dict(status, slurm_job_id=record.job_id,
-                          slurm_state=job.describe())
-        if list_open_jobs:
-            yield get_status_dict(
-                status='ok', commit=record.commit,
-                outputs=record.data.get('outputs', []),
-                message=('job %s: %s', record.job_id, job.describe()),
-                **job_status)
-            continue
-        res = _verdict(record, job, close_failed_jobs, job_status,
-                       inside=bool(own and own[0] == record.job_id))
-        if res:
-            yield res
-        else:
-            ready.append((record, job, job_status))
-    if not ready:
-        return
-    try:
-        yield from _commit_finished(ds, index, ready, own)
-    except Exception as e:
-        ce = CapturedException(e)
+        waits = [str(index.open[c].job_id)
+                 for c in record.data.get('depends_on') or []
+                 if c in index.open]
+        reasons = sorted({t.reason for t in job.tasks
+                          if t.state == 'PENDING' and t.reason})
         yield get_status_dict(
-            status='error',
-            message=('could not finish jobs %s: %s',
-                     ', '.join(str(r.job_id) for r, _, _ in ready), ce),
-            exception=ce, **status)
+            status='ok', commit=record.commit,
+            outputs=record.data.get('outputs', []),
+            slurm_job_id=record.job_id, slurm_state=job.describe(),
+            depends_on=record.data.get('depends_on') or [],
+            waits_for=' '.join(filter(None, [
+                ','.join(waits), ' '.join(f'({r})' for r in reasons)])),
+            message=('job %s: %s', record.job_id, job.describe()),
+            **status)
 
 
 def _recover(ds):
@@ -326,99 +350,3 @@ def _select(commits: Commits, index: JobIndex, target: str):
         status='impossible', slurm_job_id=record.job_id,
         message=('job %s (commit %s) is not open on this branch, or was '
                  'scheduled before --since', record.job_id, sha[:8]))
-
-
-def _verdict(record: Record, job: JobStatus, close_failed: bool,
-             status: dict, inside: bool = False) -> dict | None:
-    """The result for a job that is not to be committed, or None.  `inside`:
-    this process runs in the job (one of its array tasks)."""
-    phase = job.phase
-    if phase == 'running' and inside:
-        # not an error: that would fail the task finishing itself
-        return get_status_dict(
-            status='notneeded',
-            message=('other tasks of array job %s are still running (%s); '
-                     'the last task to end, or a later datalad finish, '
-                     'records the job', record.job_id, job.describe()),
-            **status)
-    if phase == 'running':
-        return get_status_dict(
-            status='impossible',
-            message=('job %s is still running (%s); finish it when it has '
-                     'ended', record.job_id, job.describe()),
-            **status)
-    if phase == 'complete' or close_failed:
-        return None
-    if phase == 'lost':
-        why = ('Slurm (sacct, squeue) knows no job %s any more',
-               record.job_id)
-    else:
-        why = ('job %s ended unsuccessfully (%s)', record.job_id,
-               job.describe())
-    return get_status_dict(
-        status='error',
-        message=(why[0] + '; read its log files (%s), and close it with '
-                 '--close-failed-jobs or submit it again', *why[1:],
-                 ', '.join(record.data.get('slurm_outputs') or []) or
-                 'none recorded'),
-        **status)
-
-
-def _commit_finished(ds, index: JobIndex, ready: list, own):
-    """Make the FINISH commits of the jobs in `ready`, (record, job,
-    result fields) triples, under one hold of the repository lock; `own`
-    is the job this process runs in, if any."""
-    with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
-        # another process may have finished some of them meanwhile
-        index.refresh()
-        plans = []
-        for record, job, job_status in ready:
-            if record.commit not in index.open:
-                yield get_status_dict(
-                    status='notneeded',
-                    message=('job %s was finished meanwhile by another '
-                             'process', record.job_id),
-                    **job_status)
-                continue
-            try:
-                plans.append(plan_finish(ds, record, job, own, job_status))
-            except Exception as e:
-                ce = CapturedException(e)
-                yield get_status_dict(
-                    status='error', exception=ce,
-                    message=('could not finish job %s: %s', record.job_id,
-                             ce),
-                    **job_status)
-
-        progress = f'datalad-slurm-finish-{id(plans)}'
-        log_progress(lgr.info, progress, 'Committing finished jobs',
-                     total=len(plans), label='Finishing', unit=' jobs')
-        try:
-            done = commit_plans(ds, plans, progress=lambda plan: log_progress(
-                lgr.info, progress, 'Committed %s', plan.key[0], update=1,
-                increment=True))
-        except Exception as e:
-            # nothing is in the history: every job stays open
-            ce = CapturedException(e)
-            done = [(plan, None, [get_status_dict(
-                status='error', exception=ce,
-                message=('could not finish job %s: %s',
-                         plan.key[1]['slurm_job_id'], ce),
-                **plan.key[1])]) for plan in plans]
-        finally:
-            log_progress(lgr.info, progress, 'Committed finished jobs')
-        # the branch has moved (or not) already: report what is true now
-        for plan, sha, problems in done:
-            if not sha:
-                plan.failed()
-            title, job_status = plan.key
-            for problem in problems:
-                # about the job, whatever step of saving it failed
-                yield get_status_dict(**dict(
-                    job_status, status=problem['status'],
-                    path=problem.get('path') or ds.path,
-                    message=problem.get('message') or
-                    problem.get('error_message')))
-            if sha:
-                yield get_status_dict(status='ok', message=title, commit=sha,
-                                      **job_status)

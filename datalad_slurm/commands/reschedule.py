@@ -162,19 +162,25 @@ def reschedule(revision=None, *, dataset=None, since=None, report=False,
                               message='no finished jobs to reschedule',
                               **status)
 
+    job_ids = {f.data['schedule_commit']: f.job_id for f in jobs}
+    # the new schedule commit of each job submitted again, by its old one:
+    # a pipeline's new steps wait for each other, not for the old ones
+    renewed: dict[str, str] = {}
     for finished in jobs:
         data = finished.data
         schedule_commit = data['schedule_commit']
+        depends_on = data.get('depends_on') or []
         if report:
             yield get_status_dict(
                 status='ok', commit=schedule_commit,
                 slurm_job_id=data['slurm_job_id'], cmd=data['cmd'],
                 pwd=data['pwd'], outputs=data['outputs'],
+                depends_on=[job_ids.get(c, c[:8]) for c in depends_on],
                 message=('would submit job %s again', data['slurm_job_id']),
                 **status)
             continue
         try:
-            yield from submit_job(
+            for res in submit_job(
                 ds, data['cmd'], pwd=data['pwd'], inputs=data['inputs'],
                 extra_inputs=data.get('extra_inputs') or [],
                 outputs=data['outputs'],
@@ -182,7 +188,12 @@ def reschedule(revision=None, *, dataset=None, since=None, report=False,
                 message=message or data.get('message'),
                 chain=list(data.get('chain') or []) + [schedule_commit],
                 kind=RESCHEDULE, expand=data.get('expand'),
-                action='reschedule')
+                action='reschedule',
+                after=[renewed[c] for c in depends_on if c in renewed]):
+                if res['status'] == 'ok' and res.get('commit') and \
+                        not res.get('recovered'):
+                    renewed[schedule_commit] = res['commit']
+                yield res
         except Exception as e:
             ce = CapturedException(e)
             yield get_status_dict(

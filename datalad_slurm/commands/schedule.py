@@ -66,6 +66,13 @@ class Schedule(Interface):
     is still open (scheduled, not yet finished): two jobs writing the same
     files could not be told apart.
 
+    A job whose inputs are (or contain, or lie in) outputs of open jobs
+    depends on them: those inputs are not retrieved (they do not exist
+    yet), and Slurm starts the job only once those jobs have completed
+    (``--dependency=afterok``, every task of an array), and cancels it
+    should one of them fail (``--kill-on-invalid-dep=yes``).  A pipeline
+    is thus one schedule per step, all submitted at once.
+
     Paths are given relative to the current directory and recorded
     relative to the dataset root.  The command may use the placeholders of
     :command:`datalad run`, such as "{inputs}" and "{outputs}".
@@ -77,6 +84,13 @@ class Schedule(Interface):
                       "sbatch jobs/gold.sbatch",
              code_py="schedule(['sbatch', 'jobs/gold.sbatch'], "
                      "inputs=['data/raw'], outputs=['models/gold'])"),
+        dict(text="A pipeline: the second step reads what the first one "
+                  "writes, and starts once it has completed",
+             code_cmd="datalad schedule -o prep sbatch jobs/prep.sh && "
+                      "datalad schedule -i prep -o fit sbatch jobs/fit.sh",
+             code_py="schedule(['sbatch', 'jobs/prep.sh'], "
+                     "outputs=['prep']); schedule(['sbatch', "
+                     "'jobs/fit.sh'], inputs=['prep'], outputs=['fit'])"),
         dict(text="Schedule an array job of ten tasks, with a message",
              code_cmd="datalad schedule -m 'silver sweep' -o models/silver "
                       "sbatch --array=0-9 jobs/silver.sbatch",
@@ -124,6 +138,15 @@ class Schedule(Interface):
             inputs when the job is scheduled, outputs when it is
             finished.""",
             constraints=EnsureChoice(None, "inputs", "outputs", "both")),
+        after=Parameter(
+            args=("--after",),
+            metavar="JOB_OR_COMMIT",
+            action='append',
+            doc="""start the job only after this open job (a Slurm job id
+            or schedule commit) has completed, for an order the paths do
+            not show. Jobs whose outputs are among the inputs are waited
+            for anyway. [CMD: This option can be given more than once.
+            CMD]"""),
         explicit=Parameter(
             args=("--explicit",),
             action="store_true",
@@ -143,17 +166,18 @@ class Schedule(Interface):
             inputs=None,
             outputs=None,
             expand=None,
+            after=None,
             explicit=False,
             message=None):
         yield from schedule(
             cmd, dataset=dataset, inputs=inputs, outputs=outputs,
-            expand=expand, explicit=explicit, message=message)
+            expand=expand, after=after, explicit=explicit, message=message)
 
     custom_result_renderer = staticmethod(render_result)
 
 
 def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
-             explicit=False, message=None):
+             after=None, explicit=False, message=None):
     """Generator behind :class:`Schedule`; see there."""
     ds = require_dataset(dataset, check_installed=True,
                          purpose='schedule a Slurm job')
@@ -183,4 +207,5 @@ def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
         ds, normalize_command(cmd),
         pwd=op.relpath(pwd, ds.path),
         inputs=paths['inputs'], extra_inputs=[], outputs=paths['outputs'],
-        message=message, chain=[], expand=expand, explicit=explicit)
+        message=message, chain=[], expand=expand, explicit=explicit,
+        after=ensure_list(after))

@@ -146,6 +146,22 @@ class Claimed:
         return bool(self._glob and self._glob.match(path))
 
 
+def lies_within(spec: str, output: str) -> bool:
+    """Whether everything `spec` (a path or glob) may name lies within what
+    `output` (a path or glob) may match: `spec` is, or is below, it."""
+    ps, po = _parts(spec), _parts(output)
+    if len(ps) < len(po):
+        return False
+    for x, y in zip(ps, po):
+        # a wildcard of `spec` lies within only the same wildcard
+        if is_glob(y) and not is_glob(x):
+            if not fnmatch.fnmatchcase(x, y):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
 def overlap(a: str, b: str) -> bool:
     """Whether two root-relative outputs (paths or globs) may name a common
     path: one is, or lies within, what the other may match.  Compared

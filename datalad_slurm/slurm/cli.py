@@ -252,6 +252,9 @@ def _missing(status: JobStatus, expected: Expected | None) -> list[int]:
 _JOBID = re.compile(r'^(\d+)(?:_(\d+|\[[^\]]*\]))?(?:\.(.+))?$')
 
 
+_MEMORY = re.compile(r'[\d.]+[KMGTPE]?[nc]?')
+
+
 def parse_sacct(out: str) -> dict[tuple[int, int | None], list[TaskStatus]]:
     """sacct's ``--parsable2 --duplicates`` lines (of :data:`SACCT_FIELDS`)
     as runs by (job id, task id), oldest first; a run's batch step gives
@@ -292,7 +295,9 @@ def parse_sacct(out: str) -> dict[tuple[int, int | None], list[TaskStatus]]:
                 alloc_cpus=int(row['AllocCPUS'])
                 if row['AllocCPUS'].isdigit() else None,
                 total_cpu=value_of(row['TotalCPU']),
-                req_mem=value_of(row['ReqMem']),
+                # right after a job ends sacct can print junk ('16?') here
+                req_mem=row['ReqMem'] if _MEMORY.fullmatch(row['ReqMem'])
+                else None,
                 reason=value_of(row['Reason']),
                 workdir=value_of(row['WorkDir']),
                 cluster=value_of(row['Cluster']))

@@ -174,3 +174,66 @@ def _directives(lines: list[str]) -> list[str]:
         elif line and not line.startswith('#'):
             break
     return tokens
+
+
+# sbatch's short options that take a value, and its long options that take
+# none (every other long option takes one, as --opt=V or --opt V)
+_SHORT_WITH_VALUE = frozenset('AabCcDdeFGiJLMmNnopqStwx')
+_LONG_FLAGS = frozenset({
+    '--contiguous', '--exclusive', '--get-user-env', '--help', '--hold',
+    '--ignore-pbs', '--no-kill', '--no-requeue', '--overcommit',
+    '--oversubscribe', '--parsable', '--quiet', '--reboot', '--requeue',
+    '--spread-job', '--test-only', '--usage', '--use-min-nodes',
+    '--verbose', '--version', '--wait',
+})
+
+
+def script_index(argv: list[str]) -> int:
+    """Where sbatch's own options end in `argv`: the index of the job
+    script (or len(argv) for a ``--wrap`` job)."""
+    i = 1
+    while i < len(argv):
+        token = argv[i]
+        if token == '--':
+            return i + 1
+        if token.startswith('--'):
+            takes_value = '=' not in token and token not in _LONG_FLAGS
+            i += 2 if takes_value else 1
+        elif token.startswith('-') and len(token) > 1:
+            # '-o file' or '-ofile'; flags may be bundled ('-Hv')
+            takes_value = token[-1] in _SHORT_WITH_VALUE and \
+                len(token) == 2
+            i += 2 if takes_value else 1
+        else:
+            return i
+    return len(argv)
+
+
+def take_option(argv: list[str], long: str, short: str | None = None,
+                ) -> tuple[list[str], list[str]]:
+    """The values of one sbatch option given before the job script, and
+    `argv` without it."""
+    end = script_index(argv)
+    values, kept = [], [argv[0]]
+    i = 1
+    while i < end:
+        token = argv[i]
+        if token.startswith(long + '='):
+            values.append(token[len(long) + 1:])
+        elif token == long or (short and token == short):
+            values.append(argv[i + 1] if i + 1 < len(argv) else '')
+            i += 1
+        elif short and token.startswith(short) and len(token) > 2 and \
+                not token.startswith('--'):
+            values.append(token[2:])
+        else:
+            kept.append(token)
+        i += 1
+    return values, kept + argv[end:]
+
+
+def directive_values(script_lines: list[str] | None, long: str,
+                     short: str | None = None) -> list[str]:
+    """The values of one option in a job script's ``#SBATCH`` lines."""
+    tokens = ['sbatch', *_directives(script_lines or [])]
+    return take_option(tokens + ['script'], long, short)[0]
