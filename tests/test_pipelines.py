@@ -144,20 +144,43 @@ def test_failed_step_cancels_its_dependent(ds):
 
 
 def test_dependent_waits_for_the_finish_of_its_dependency(ds):
-    """B completed but A (failed) is not closed: B is not committed."""
+    """B has completed, but A it depends on is not finished yet: B's FINISH
+    commit must not come first."""
+    step_script(ds, 'a', 'mkdir -p a; echo a > a/x\n')
+    step_script(ds, 'b', 'mkdir -p b; cat a/x > b/x\n')
+    ds.save(result_renderer='disabled')
+    a = schedule(ds, 'a', outputs=['a'])
+    b = schedule(ds, 'b', inputs=['a'], outputs=['b'])
+    wait_for_jobs(a['slurm_job_id'], b['slurm_job_id'])
+    before = snapshot(ds)
+    res = only(call(ds.finish, str(b['slurm_job_id'])), 'finish')
+    assert res['status'] == 'impossible', res
+    assert f'job {a["slurm_job_id"]} it depends on' in \
+        res['message'][0] % res['message'][1:]
+    assert snapshot(ds) == before
+    # one call commits both, in order
+    res = [r for r in call(ds.finish) if r['action'] == 'finish']
+    assert [(r['status'], r['slurm_job_id']) for r in res] == [
+        ('ok', a['slurm_job_id']), ('ok', b['slurm_job_id'])]
+
+
+def test_wait_does_not_wait_for_a_job_that_can_never_run(ds):
     step_script(ds, 'a', 'mkdir -p a; echo a > a/x; exit 1\n')
     step_script(ds, 'b', 'mkdir -p b; echo b > b/x\n')
     ds.save(result_renderer='disabled')
     a = schedule(ds, 'a', outputs=['a'])
-    # a user's own dependency that lets B run whatever A did
-    b = only(call(ds.schedule, ['sbatch', f'--dependency=afterany:'
-                                f'{a["slurm_job_id"]}', 'jobs/b.sh'],
-                  outputs=['b'], after=[a['commit']]), 'schedule')
-    assert f'afterany:{a["slurm_job_id"]}' in dependency(b['slurm_job_id'])
-    scancel(a['slurm_job_id'])
-    wait_for_jobs(a['slurm_job_id'], b['slurm_job_id'])
-    res = {r['slurm_job_id']: r for r in call(ds.finish, b['slurm_job_id'])}
-    assert res[b['slurm_job_id']]['status'] in ('impossible', 'error')
+    # the user keeps Slurm from cancelling it: it would pend for ever
+    b = only(call(ds.schedule, ['sbatch', '--kill-on-invalid-dep=no',
+                                'jobs/b.sh'], inputs=['a'], outputs=['b']),
+             'schedule')
+    try:
+        res = {r['slurm_job_id']: r for r in call(
+            ds.finish, wait=True, wait_timeout=60) if r.get('slurm_job_id')}
+        assert res[a['slurm_job_id']]['status'] == 'error'
+        assert res[b['slurm_job_id']]['status'] == 'impossible'
+        assert 'will never run' in res[b['slurm_job_id']]['message'][0]
+    finally:
+        scancel(b['slurm_job_id'])
 
 
 def test_after_by_commit_and_job_id(ds):
