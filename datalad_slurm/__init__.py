@@ -16,6 +16,7 @@ command_suite = (
         ('datalad_slurm.commands.finish', 'Finish', 'finish', 'finish'),
         ('datalad_slurm.commands.reschedule', 'Reschedule', 'reschedule',
          'reschedule'),
+        ('datalad_slurm.commands.jobs', 'Jobs', 'jobs', 'jobs'),
     ]
 )
 

@@ -5,16 +5,23 @@ from __future__ import annotations
 from datalad.interface.utils import generic_result_renderer
 from datalad.ui import ui
 
+from .report import (
+    COLUMNS,
+    overview,
+)
+
 LIST_ACTION = 'list-open-jobs'
 REPORT_ACTION = 'reschedule-report'
-TABLE_ACTIONS = (LIST_ACTION, REPORT_ACTION)
+JOBS_ACTION = 'jobs'
+TABLE_ACTIONS = (LIST_ACTION, REPORT_ACTION, JOBS_ACTION)
 
 
 def render_result(res, **kwargs):
     """Per-result renderer: tables are drawn by :func:`render_tables` once
     all results are in; 'notneeded' results are shown too, since "job 12
     was finished already" is an answer the user asked for."""
-    if res.get('action') in TABLE_ACTIONS and res.get('status') == 'ok':
+    if res.get('action') in TABLE_ACTIONS and res.get('status') == 'ok' \
+            and 'slurm_job_id' in res:
         return
     if res.get('status') == 'notneeded':
         ui.message('{action}(notneeded): {msg}'.format(
@@ -24,15 +31,19 @@ def render_result(res, **kwargs):
 
 
 def render_tables(results):
-    """Summary renderer: one aligned table per table action."""
+    """Summary renderer: one aligned table per table action; the jobs
+    report ends with its summary line."""
     for action, columns in ((LIST_ACTION, _LIST_COLUMNS),
-                            (REPORT_ACTION, _REPORT_COLUMNS)):
-        rows = [r for r in results
-                if r.get('action') == action and r.get('status') == 'ok']
+                            (REPORT_ACTION, _REPORT_COLUMNS),
+                            (JOBS_ACTION, COLUMNS)):
+        rows = [r for r in results if r.get('action') == action and
+                r.get('status') == 'ok' and 'slurm_job_id' in r]
         if rows:
             ui.message(format_table(
                 [title for title, _ in columns],
                 [[_cell(get(r)) for _, get in columns] for r in rows]))
+            if action == JOBS_ACTION:
+                ui.message(overview(rows))
 
 
 _LIST_COLUMNS = (

@@ -9,7 +9,7 @@ import datalad.api
 from datalad.api import Dataset
 from datalad.interface.base import Interface
 
-COMMANDS = ('schedule', 'finish', 'reschedule')
+COMMANDS = ('schedule', 'finish', 'reschedule', 'jobs')
 
 
 def test_entry_point_loads():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Iterator
 
+from ..repo.plumbing import git
 from .format import (
     GREP_PATTERN,
     Record,
@@ -18,25 +19,38 @@ _COMMIT_SEP = '\x1e'
 _FIELD_SEP = '\x1f'
 
 
+def iter_messages(repo, revision_range: str = 'HEAD',
+                  ) -> Iterator[tuple[str, str]]:
+    """Yield (sha, message) of all datalad-slurm commits in
+    `revision_range`, oldest first; nothing parsed yet."""
+    # one read of git's output (GitRepo.call_git goes line by line)
+    out = git(repo, [
+        'log', '--no-color', '--extended-regexp',
+        f'--grep={GREP_PATTERN}',
+        f'--format=%H{_FIELD_SEP}%B{_COMMIT_SEP}',
+        revision_range, '--'])
+    for entry in reversed(out.split(_COMMIT_SEP)):
+        entry = entry.strip('\n')
+        if entry:
+            sha, _, message = entry.partition(_FIELD_SEP)
+            yield sha, message
+
+
+def parse_or_warn(message: str, sha: str) -> Record | None:
+    """The record of a message; None, with a warning, for a broken one."""
+    try:
+        return parse_message(message, commit=sha)
+    except RecordError as e:
+        lgr.warning('Ignoring %s', e)
+        return None
+
+
 def iter_records(repo, revision_range: str = 'HEAD') -> Iterator[Record]:
     """Yield the records of all datalad-slurm commits in `revision_range`,
     oldest first.  Commits with broken records are skipped with a warning.
     """
-    out = repo.call_git([
-        'log', '--no-color', '--extended-regexp',
-        f'--grep={GREP_PATTERN}',
-        f'--format=%H{_FIELD_SEP}%B{_COMMIT_SEP}',
-        revision_range, '--'], read_only=True)
-    entries = [e.strip('\n') for e in out.split(_COMMIT_SEP)]
-    for entry in reversed(entries):
-        if not entry:
-            continue
-        sha, _, message = entry.partition(_FIELD_SEP)
-        try:
-            record = parse_message(message, commit=sha)
-        except RecordError as e:
-            lgr.warning('Ignoring %s', e)
-            continue
+    for sha, message in iter_messages(repo, revision_range):
+        record = parse_or_warn(message, sha)
         if record is not None:
             yield record
 

@@ -11,23 +11,32 @@ from __future__ import annotations
 
 import os
 import os.path as op
+import subprocess
 from contextlib import contextmanager
 
-from datalad.runner import (
-    GitRunner,
-    StdOutErrCapture,
-)
+from datalad.support.exceptions import CommandError
 
 
 def git(repo, args: list[str], stdin: str | None = None,
         index_file: str | None = None) -> str:
     """Run git in `repo` and return its output; with `index_file`, against
-    that index instead of the repository's."""
+    that index instead of the repository's.
+
+    Raises
+    ------
+    CommandError
+    """
     env = dict(os.environ, GIT_INDEX_FILE=index_file) if index_file else None
-    out = GitRunner(cwd=repo.path, env=env).run(
-        ['git', *args], stdin=stdin.encode('utf-8') if stdin else None,
-        protocol=StdOutErrCapture)
-    return out['stdout']
+    # read in one go: DataLad's runner passes large outputs (a history's
+    # records) through a thread and a queue, chunk by chunk
+    argv = ['git', *args]
+    proc = subprocess.run(argv, cwd=repo.path, env=env, input=stdin,
+                          capture_output=True, encoding='utf-8',
+                          errors='surrogateescape')
+    if proc.returncode:
+        raise CommandError(cmd=argv, code=proc.returncode, stdout=proc.stdout,
+                           stderr=proc.stderr, cwd=repo.path)
+    return proc.stdout
 
 
 def commit_tree(repo, tree: str, parent: str, message: str) -> str:

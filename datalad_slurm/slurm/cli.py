@@ -12,6 +12,7 @@ import getpass
 import logging
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import (
@@ -185,6 +186,34 @@ def query(job_ids: Iterable[int], *, timeout: float,
     ids = sorted(set(int(i) for i in job_ids))
     expected = expected or {}
     statuses = {i: JobStatus(i) for i in ids}
+    _ask_sacct(statuses, ids, expected, timeout)
+    complete_with_squeue(statuses, expected, timeout=timeout)
+    # jobs that ended a moment ago: slurmctld knows, the database not yet;
+    # its record (CPU time, memory) is worth one more second
+    lagging = [i for i, s in statuses.items()
+               if any(t.from_squeue and not t.running for t in s.tasks)]
+    if lagging:
+        time.sleep(SACCT_LAG)
+        fresh = {i: JobStatus(i) for i in lagging}
+        _ask_sacct(fresh, lagging, expected, timeout)
+        _drop_untasked(fresh, expected)
+        for job_id, status in fresh.items():
+            known = {t.task_id: t for t in statuses[job_id].tasks}
+            for task in status.tasks:
+                if not task.running:
+                    # the database may still lack the request
+                    if task.req_mem is None and task.task_id in known:
+                        task.req_mem = known[task.task_id].req_mem
+                    add_task(statuses[job_id], task)
+    return statuses
+
+
+# seconds the accounting database may lag behind slurmctld
+SACCT_LAG = 1.0
+
+
+def _ask_sacct(statuses: dict[int, JobStatus], ids: list[int],
+               expected: dict[int, Expected], timeout: float):
     for chunk in _chunks(ids, MAX_IDS_PER_QUERY):
         out = call(['sacct', '--parsable2', '--noheader', '--duplicates',
                     '--starttime=1970-01-01',
@@ -192,7 +221,6 @@ def query(job_ids: Iterable[int], *, timeout: float,
                     '--jobs=' + ','.join(map(str, chunk))],
                    timeout=timeout)
         add_runs(statuses, parse_sacct(out), expected)
-    return complete_with_squeue(statuses, expected, timeout=timeout)
 
 
 def add_runs(statuses: dict[int, JobStatus],
@@ -217,9 +245,10 @@ def complete_with_squeue(statuses: dict[int, JobStatus],
     still sees running: it lags behind slurmctld, by seconds for array
     tasks."""
     _drop_untasked(statuses, expected)
+    # and, right after the end, sacct may not have the memory request yet
     unknown = [i for i, s in statuses.items()
                if not s.known or _missing(s, expected.get(i))
-               or any(t.running for t in s.tasks)]
+               or any(t.running or t.req_mem is None for t in s.tasks)]
     for chunk in _chunks(unknown, MAX_IDS_PER_QUERY):
         _merge_squeue(chunk, statuses, expected, timeout=timeout)
     _drop_untasked(statuses, expected)
@@ -333,7 +362,8 @@ def _exit_code(text: str) -> int | None:
 
 _SQUEUE_FIELDS = ('JobID', 'ArrayJobID', 'ArrayTaskID', 'State', 'exit_code',
                   'SubmitTime', 'StartTime', 'EndTime', 'TimeUsed',
-                  'NodeList', 'Reason', 'WorkDir', 'Cluster', 'RestartCnt')
+                  'NodeList', 'Reason', 'WorkDir', 'Cluster', 'RestartCnt',
+                  'MinMemory')
 
 
 def _merge_squeue(job_ids: list[int], statuses: dict[int, JobStatus],
@@ -357,6 +387,8 @@ def _merge_squeue(job_ids: list[int], statuses: dict[int, JobStatus],
         known = next((t for t in status.tasks if t.task_id == run.task_id),
                      None)
         if known is not None and not known.running:
+            if known.req_mem is None and _same_run(known, run):
+                known.req_mem = run.req_mem
             continue
         identity = expected.get(job_id, Expected()).identity
         if identity is not None and not (
@@ -366,6 +398,10 @@ def _merge_squeue(job_ids: list[int], statuses: dict[int, JobStatus],
         if known is not None:
             run.restarts = max(run.restarts, known.restarts)
         add_task(status, run)
+
+
+def _same_run(a: TaskStatus, b: TaskStatus) -> bool:
+    return a.raw_job_id == b.raw_job_id and a.submit == b.submit
 
 
 def parse_squeue(out: str) -> list[tuple[int, TaskStatus]]:
@@ -393,7 +429,10 @@ def parse_squeue(out: str) -> list[tuple[int, TaskStatus]]:
                 workdir=value_of(row['WorkDir']),
                 cluster=value_of(row['Cluster']),
                 restarts=int(row['RestartCnt'])
-                if row['RestartCnt'].isdigit() else 0)))
+                if row['RestartCnt'].isdigit() else 0,
+                req_mem=row['MinMemory'] if _MEMORY.fullmatch(
+                    row['MinMemory']) else None,
+                from_squeue=True)))
     return runs
 
 

@@ -237,3 +237,20 @@ def directive_values(script_lines: list[str] | None, long: str,
     """The values of one option in a job script's ``#SBATCH`` lines."""
     tokens = ['sbatch', *_directives(script_lines or [])]
     return take_option(tokens + ['script'], long, short)[0]
+
+
+def expand_hostlist(hostlist: str) -> list[str]:
+    """The node names of a Slurm host list such as ``node[1-3,5],gpu01``."""
+    names = []
+    for part in re.findall(r'[^,\[]+(?:\[[^\]]*\][^,\[]*)*', hostlist):
+        match = re.fullmatch(r'([^\[]*)\[([^\]]*)\](.*)', part)
+        if not match:
+            names.append(part)
+            continue
+        prefix, ranges, rest = match.groups()
+        for item in ranges.split(','):
+            first, _, last = item.partition('-')
+            for i in range(int(first), int(last or first) + 1):
+                names.extend(f'{prefix}{str(i).zfill(len(first))}{tail}'
+                             for tail in expand_hostlist(rest) or [''])
+    return names

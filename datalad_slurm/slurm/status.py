@@ -96,6 +96,8 @@ class TaskStatus:
     cluster: str | None = None
     # how often Slurm started the job again (requeue)
     restarts: int = 0
+    # slurmctld's word (squeue), without the accounting sacct adds
+    from_squeue: bool = False
     # the job's own `datalad finish` got here: its work has ended, with
     # this exit status if the script passed one
     finished_inside: bool = False
