@@ -1,4 +1,10 @@
-"""Fixtures for tests against the real local Slurm cluster (tools/slurm-up).
+"""Fixtures of the test suite.
+
+Tests that need the real local Slurm cluster (tools/slurm-up) ask for the
+``slurm_cluster`` fixture, or for ``ds``, which needs it; they are marked
+``cluster`` and fail, each, with a clear message where there is none.
+The others (records, index, paths, parsers) run anywhere with plain
+``pytest -m 'not cluster'``, without root.
 """
 
 from __future__ import annotations
@@ -21,17 +27,24 @@ from datalad_slurm.slurm import cli as slurm
 JOB_WAIT = 120
 
 
-@pytest.fixture(scope='session', autouse=True)
+@pytest.fixture(scope='session')
 def slurm_cluster():
-    """The local Slurm cluster; the suite fails at once without one."""
+    """The local Slurm cluster; a test asking for it fails without one."""
     if not shutil.which('sbatch'):
-        pytest.exit('no Slurm on PATH: run tools/slurm-up (tools/test does)',
-                    returncode=2)
+        pytest.fail('no Slurm on PATH: run tools/slurm-up (tools/test does), '
+                    "or run only the tests that need none: pytest -m 'not "
+                    "cluster'", pytrace=False)
     try:
         slurm.call(['scontrol', 'ping'], timeout=30)
     except slurm.SlurmError as e:
-        pytest.exit(f'Slurm does not answer ({e}): run tools/slurm-up',
-                    returncode=2)
+        pytest.fail(f'Slurm does not answer ({e}): run tools/slurm-up',
+                    pytrace=False)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if 'slurm_cluster' in getattr(item, 'fixturenames', ()):
+            item.add_marker(pytest.mark.cluster)
 
 
 @pytest.fixture(autouse=True)
@@ -43,10 +56,16 @@ def git_identity(monkeypatch):
 
 
 @pytest.fixture
-def ds(tmp_path) -> Dataset:
+def ds(slurm_cluster, dataset) -> Dataset:
+    """:func:`dataset`, on the local Slurm cluster."""
+    return dataset
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Dataset:
     """A fresh annex dataset with a saved job script ``jobs/write.sh`` that
     writes ``$1`` (default: out/result.txt) and exits with ``$2`` (default
-    0)."""
+    0); no Slurm needed."""
     dataset = create(tmp_path / 'ds', result_renderer='disabled')
     write_script(dataset, 'jobs/write.sh', '''
         target=${1:-out/result.txt}

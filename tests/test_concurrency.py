@@ -94,13 +94,13 @@ def _stress(*args):
     return summaries
 
 
-def test_parallel_schedules_with_distinct_outputs():
+def test_parallel_schedules_with_distinct_outputs(slurm_cluster):
     summary, = _stress('--scenario', 'distinct', '--jobs', '12',
                        '--parallel', '4')
     assert summary['schedules'] == summary['slurm_jobs'] == 12
 
 
-def test_parallel_schedules_with_overlapping_outputs():
+def test_parallel_schedules_with_overlapping_outputs(slurm_cluster):
     summary, = _stress('--scenario', 'overlap', '--jobs', '12',
                        '--parallel', '4')
     assert summary['accepted'] == summary['groups'] == 3
@@ -108,13 +108,13 @@ def test_parallel_schedules_with_overlapping_outputs():
     assert summary['slurm_jobs'] == 3
 
 
-def test_jobs_finishing_themselves_while_finish_runs_outside():
+def test_jobs_finishing_themselves_while_finish_runs_outside(slurm_cluster):
     summary, = _stress('--scenario', 'self-finish', '--jobs', '8',
                        '--parallel', '4')
     assert summary['finishes'] == 8
 
 
-def test_crashes_are_recovered():
+def test_crashes_are_recovered(slurm_cluster):
     summary, = _stress('--scenario', 'crash', '--jobs', '16')
     assert summary['schedules'] == summary['finishes'] == 2
 

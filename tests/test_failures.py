@@ -260,7 +260,7 @@ def test_requeued_job_is_still_the_recorded_one(ds):
                     'StartTime=now'], check=True)
     wait_for_jobs(res['slurm_job_id'])
     res = only(call(ds.finish), 'finish')
-    assert res['status'] == 'ok', res
+    assert res['status'] == 'ok', res['message']
     record = read_record(ds.repo, 'HEAD')
     assert record.data['accounting']['restarts'] == 1
     assert (ds.pathobj / 'out' / 'r').read_text() == 'run 1\n'

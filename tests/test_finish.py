@@ -279,7 +279,7 @@ def test_job_slurm_forgot_is_reported_lost(ds):
         f'[DATALAD FINISH] Processed batch job {lost_id}: Lost\n'
 
 
-def test_text_goes_to_git_as_configured(tmp_path):
+def test_text_goes_to_git_as_configured(slurm_cluster, tmp_path):
     """Outputs go to git or git-annex exactly as the dataset says."""
     ds = api.create(tmp_path / 'text2git', cfg_proc='text2git',
                     result_renderer='disabled')
@@ -296,7 +296,7 @@ def test_text_goes_to_git_as_configured(tmp_path):
     assert git(ds, 'status', '--porcelain') == ''
 
 
-def test_dataset_without_annex(tmp_path):
+def test_dataset_without_annex(slurm_cluster, tmp_path):
     ds = api.create(tmp_path / 'plain', annex=False,
                     result_renderer='disabled')
     write_script(ds, 'jobs/write.sh', '''

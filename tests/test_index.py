@@ -4,6 +4,8 @@ missing, corrupt or stale, and never the source of truth."""
 import json
 from pathlib import Path
 
+import pytest
+
 from datalad_slurm.repo.commit import commit_empty
 from datalad_slurm.records.index import JobIndex
 from datalad_slurm.records.format import (
@@ -15,6 +17,13 @@ from datalad_slurm.records.format import (
 )
 
 from conftest import git
+
+
+
+@pytest.fixture
+def ds(dataset):
+    """The index needs no Slurm: records are made by hand."""
+    return dataset
 
 
 def _schedule(ds, job_id):

@@ -8,7 +8,7 @@ from pathlib import Path
 TOOLS = Path(__file__).resolve().parent.parent / 'tools'
 
 
-def test_bench_quick():
+def test_bench_quick(slurm_cluster):
     out = subprocess.run([sys.executable, str(TOOLS / 'bench'), '--quick',
                           '--json', '--timeout', '300'],
                          capture_output=True, text=True)
