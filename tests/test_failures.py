@@ -233,9 +233,10 @@ def test_another_job_of_the_same_id_is_not_taken(ds, tmp_path):
 
 
 def test_requeued_job_is_still_the_recorded_one(ds):
+    # the first run waits to be requeued, the second one is quick
     write_script(ds, 'jobs/slow.sh', '''
+        if [ "${SLURM_RESTART_COUNT:-0}" = 0 ]; then sleep 60; fi
         mkdir -p out
-        sleep 3
         echo "run ${SLURM_RESTART_COUNT:-0}" > out/r
         ''')
     ds.save(result_renderer='disabled')
