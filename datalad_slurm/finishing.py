@@ -193,8 +193,19 @@ def _commit_finished(ds, index: JobIndex, ready: list, own):
     with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
         # another process may have finished some of them meanwhile
         index.refresh()
-        plans = []
+        plans, not_planned = [], set()
         for record, job, job_status in ready:
+            waited_for = [c for c in record.data.get('depends_on') or []
+                          if c in not_planned]
+            if waited_for:
+                not_planned.add(record.commit)
+                yield get_status_dict(
+                    status='impossible',
+                    message=('job %s must be finished after job %s, which '
+                             'could not be', record.job_id,
+                             _job_ids(index, waited_for)),
+                    **job_status)
+                continue
             if record.commit not in index.open:
                 yield get_status_dict(
                     status='notneeded',
@@ -205,6 +216,7 @@ def _commit_finished(ds, index: JobIndex, ready: list, own):
             try:
                 plans.append(plan_finish(ds, record, job, own, job_status))
             except Exception as e:
+                not_planned.add(record.commit)
                 ce = CapturedException(e)
                 yield get_status_dict(
                     status='error', exception=ce,

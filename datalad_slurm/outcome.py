@@ -38,7 +38,8 @@ def plan_finish(ds, record: Record, job: JobStatus, own,
     title = finish_title(record.job_id, job.outcome)
     return CommitPlan(key=(title, job_status), paths=outputs + logs,
                       message=compose_message(FINISH, title, data),
-                      on_failure=restore)
+                      on_failure=restore, name=record.commit,
+                      requires=tuple(record.data.get('depends_on') or ()))
 
 
 def output_paths(ds, record: Record) -> list[str]:

@@ -28,6 +28,9 @@ class CommitPlan:
     message: str
     # called when the commit is not made
     on_failure: Callable[[], None] | None = None
+    # what names this plan, and the plans it must not be committed without
+    name: str | None = None
+    requires: tuple[str, ...] = ()
 
     def failed(self):
         if self.on_failure:
@@ -87,10 +90,12 @@ def commit_plans(ds, plans: list[CommitPlan],
     if not plans:
         return []
     if _touches_subdatasets(ds, plans):
-        done = []
+        done, failed = [], set()
         for plan in plans:
-            problems = list(save_paths(
+            problems = _missing_requirements(plan, failed) or list(save_paths(
                 ds, existing_or_tracked(ds.repo, plan.paths), plan.message))
+            if problems:
+                failed.add(plan.name)
             done.append((plan, None if problems else ds.repo.get_hexsha(),
                          problems))
             progress(plan)
@@ -113,11 +118,13 @@ def _commit_from_index(ds, plans: list[CommitPlan], progress):
     original = repo.get_hexsha()
     parent = original
     null_sha = '0' * len(original)
-    done = []
+    done, not_made = [], set()
     with plumbing.temporary_index(repo, original) as index:
         for plan in plans:
-            problems = [failed[p] for p in plan.paths if p in failed]
+            problems = _missing_requirements(plan, not_made) or \
+                [failed[p] for p in plan.paths if p in failed]
             if problems:
+                not_made.add(plan.name)
                 done.append((plan, None, problems))
                 continue
             index.update(
@@ -137,6 +144,16 @@ def _commit_from_index(ds, plans: list[CommitPlan], progress):
                 f'could not move the branch to the new commits: '
                 f'{(e.stderr or str(e)).strip()}') from e
     return done
+
+
+def _missing_requirements(plan: CommitPlan, not_made: set) -> list[dict]:
+    """A problem if a plan this one requires was not committed."""
+    missing = [r for r in plan.requires if r in not_made]
+    if not missing:
+        return []
+    return [dict(status='impossible', message=(
+        f'not committed: it must come after {", ".join(m[:8] for m in missing)}'
+        f', which could not be committed'))]
 
 
 def _stage(ds, paths: list[str]) -> dict[str, dict]:
