@@ -356,9 +356,10 @@ def test_array_tasks_finishing_themselves(ds):
     job = wait_for_jobs(scheduled['slurm_job_id'])[scheduled['slurm_job_id']]
     assert job.phase == 'complete', job
     # tasks that ended at the same moment may have left it to us
-    call(ds.finish)
+    res = call(ds.finish)
     finishes = git(ds, 'log', '--format=%s', '--grep',
                    r'^\[DATALAD FINISH\]').splitlines()
     assert finishes == [f'[DATALAD FINISH] Processed batch job '
-                        f'{scheduled["slurm_job_id"]}: Complete']
+                        f'{scheduled["slurm_job_id"]}: Complete'], \
+        [(r['status'], r.get('message')) for r in res]
     assert git(ds, 'status', '--porcelain') == ''

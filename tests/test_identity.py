@@ -100,3 +100,18 @@ def test_batch_step_gives_memory_use():
     run, = sacct_runs('a_plain_mem50M')[(516, None)]
     assert (run.max_rss, run.max_vmsize, run.req_mem, run.alloc_cpus) == \
         ('67820K', '72128K', '100M', 1)
+
+
+def test_task_still_in_the_pending_range_and_done():
+    """The database can list a task in its array's pending range and as
+    the task that ran: the later line is the task's state."""
+    lines = [line.rsplit('|', 1)[0] for line in
+             CAPTURED['e2_array_throttle_pending_task0_running']['sacct']
+             if line.startswith('565_[')]
+    lines += [line.rsplit('|', 1)[0] for line in
+              CAPTURED['e2_array_throttle_final']['sacct']
+              if line.startswith('565_1')]
+    runs = cli.parse_sacct('\n'.join(lines))[(565, 1)]
+    assert [r.state for r in runs] == ['PENDING', 'COMPLETED']
+    run = pick_run(runs, identity('2026-12-01T09:14:38'))
+    assert (run.state, run.restarts) == ('COMPLETED', 0)

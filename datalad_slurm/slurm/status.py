@@ -185,6 +185,10 @@ def pick_run(runs: list[TaskStatus], identity: Identity | None,
         elif chain[-1].state in RESTARTING_STATES and \
                 identity.same_place(run):
             chain.append(run)
+        elif chain[-1].running and identity.begins(run):
+            # the same run again, further on: sacct can still list a task
+            # in its array's pending range when the task has run already
+            chain[-1] = run
         else:
             # a job that reused the id after this one ended
             break
