@@ -5,7 +5,6 @@ jobs write), or named with ``--after``, carried to Slurm as
 
 from __future__ import annotations
 
-import os.path as op
 from dataclasses import (
     dataclass,
     field,
@@ -21,7 +20,6 @@ from .repo.paths import (
 from .slurm.jobspec import (
     directive_values,
     script_index,
-    script_head,
     sets_option,
     take_option,
 )
@@ -100,16 +98,15 @@ def _open_job(index: JobIndex, commits: Commits, target: str) -> Record:
         f'schedule commit; see datalad finish --list-open-jobs)')
 
 
-def with_dependencies(argv: list[str], cwd: str, job_ids: list[int],
-                      ) -> list[str]:
+def with_dependencies(argv: list[str], lines: list[str] | None,
+                      job_ids: list[int]) -> list[str]:
     """`argv` that makes Slurm start the job only after `job_ids` completed
     (every task, for an array), and cancel it should one of them fail; a
-    dependency the user gave is kept, combined with ours (all must hold).
-    """
+    dependency the user gave (on the command line, or in the ``#SBATCH``
+    `lines` of the job script) is kept, combined with ours (all must
+    hold)."""
     given, argv = take_option(argv, '--dependency', '-d')
     start = script_index(argv)
-    script = argv[start] if start < len(argv) else None
-    lines = script_head(op.join(cwd, script)) if script else None
     if not given:
         # an #SBATCH line would lose to the command line: carry it over
         given = directive_values(lines, '--dependency', '-d')

@@ -52,7 +52,7 @@ from .repo.worktree import (
 )
 from .slurm import cli
 from .slurm.jobspec import (
-    script_head,
+    job_script_head,
     sets_option,
 )
 from .slurm.status import (
@@ -200,9 +200,10 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                              'choose other outputs', '; '.join(conflicts)),
                     **status)
                 return
+            script_lines = job_script_head(argv, pwd_abs)
             depends = depends.still_open(index)
             if depends.jobs:
-                argv = with_dependencies(argv, pwd_abs,
+                argv = with_dependencies(argv, script_lines,
                                          [r.job_id for r in depends.jobs])
             record = {
                 'cmd': cmd, 'dsid': ds.id, 'pwd': pwd, 'inputs': inputs,
@@ -213,7 +214,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                 'submission': uuid.uuid4().hex,
                 'depends_on': depends.commits,
             }
-            yield from _submit(ds, record, kind, argv,
+            yield from _submit(ds, record, kind, argv, script_lines,
                                outputs + list(extra_outputs), status)
     except (LockTimeout, SlurmError) as e:
         yield get_status_dict(status='error', message=str(e),
@@ -221,7 +222,8 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
 
 
 def _submit(ds, record: dict, kind: str, argv: list[str],
-            writable: list[str], status: dict) -> Iterator[dict]:
+            script_lines: list[str] | None, writable: list[str],
+            status: dict) -> Iterator[dict]:
     """Make outputs writable, submit, commit: the critical section, run
     with the repository lock held."""
     prepared = []
@@ -234,7 +236,7 @@ def _submit(ds, record: dict, kind: str, argv: list[str],
             prepared.append(res['path'])
 
     cwd = op.join(ds.path, record['pwd'])
-    marked = _with_mark(argv, cwd, record['submission'])
+    marked = _with_mark(argv, script_lines, record['submission'])
     entry = journal.begin(ds.repo, kind, record, record['message'],
                           marked or argv, marked=marked is not None)
     try:
@@ -256,13 +258,12 @@ def _submit(ds, record: dict, kind: str, argv: list[str],
     yield from complete(ds, entry, status)
 
 
-def _with_mark(argv: list[str], cwd: str, mark: str) -> list[str] | None:
+def _with_mark(argv: list[str], script_lines: list[str] | None,
+               mark: str) -> list[str] | None:
     """`argv` with the submission's mark as the job's ``--comment``, by
     which Slurm can be asked whether it accepted a submission sbatch gave
-    no answer for; None where the user sets a comment of their own."""
-    # the job script is among the arguments that are files
-    scripts = [script_head(op.join(cwd, arg)) for arg in argv[1:]
-               if op.isfile(op.join(cwd, arg))]
-    if sets_option(argv, scripts, '--comment'):
+    no answer for; None where the user sets a comment of their own (on the
+    command line or in the job script's `script_lines`)."""
+    if sets_option(argv, [script_lines], '--comment'):
         return None
     return [argv[0], f'--comment={mark_comment(mark)}', *argv[1:]]

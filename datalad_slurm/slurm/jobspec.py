@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os.path
 import re
 import shlex
 from typing import Iterable
@@ -230,6 +231,15 @@ def take_option(argv: list[str], long: str, short: str | None = None,
             kept.append(token)
         i += 1
     return values, kept + argv[end:]
+
+
+def job_script_head(argv: list[str], cwd: str) -> list[str] | None:
+    """The first lines of the job script `argv` submits (relative to
+    `cwd`); None for a ``--wrap`` job or a script that cannot be read."""
+    start = script_index(argv)
+    if start >= len(argv):
+        return None
+    return script_head(os.path.join(cwd, argv[start]))
 
 
 def directive_values(script_lines: list[str] | None, long: str,
