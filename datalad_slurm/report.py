@@ -4,7 +4,6 @@ for (``seff``'s CPU and memory efficiency)."""
 
 from __future__ import annotations
 
-import re
 import statistics
 from typing import Iterable
 
@@ -18,39 +17,18 @@ from .records.history import (
     iter_messages,
     parse_or_warn,
 )
-from .slurm.status import slurm_time
+from .slurm.jobspec import (
+    seconds,
+    size_bytes,
+)
+from .slurm.status import (
+    describe_states,
+    slurm_time,
+)
 
 OPEN, COMPLETE, FAILED = 'open', 'complete', 'failed'
 _FINISH_TAG = f'[DATALAD {FINISH}]'
 STATES = (OPEN, COMPLETE, FAILED)
-
-_DURATION = re.compile(
-    r'^(?:(?P<d>\d+)-)?(?:(?P<h>\d+):)?(?P<m>\d+):(?P<s>\d+(?:\.\d+)?)$')
-_SIZE = re.compile(r'^(?P<n>[\d.]+)(?P<unit>[KMGTPE]?)(?P<per>[nc]?)$')
-_UNITS = {'': 1, 'K': 2 ** 10, 'M': 2 ** 20, 'G': 2 ** 30, 'T': 2 ** 40,
-          'P': 2 ** 50, 'E': 2 ** 60}
-
-
-def seconds(text: str | None) -> float | None:
-    """Slurm's durations ('[D-][HH:]MM:SS[.mmm]') in seconds."""
-    match = _DURATION.match(text or '')
-    if not match:
-        return None
-    d, h, m, s = (match.group(k) for k in 'dhms')
-    return int(d or 0) * 86400 + int(h or 0) * 3600 + int(m) * 60 + float(s)
-
-
-def size_bytes(text: str | None, cpus: int | None = None) -> int | None:
-    """Slurm's memory sizes ('67820K', '4000M'; 'Mc' per CPU, 'Mn' per
-    node) in bytes; sacct's sizes without a unit are bytes."""
-    match = _SIZE.match(text or '')
-    if not match:
-        return None
-    value = float(match.group('n')) * _UNITS[match.group('unit')]
-    if match.group('per') == 'c':
-        value *= cpus or 1
-    return int(value)
-
 
 def job_summaries(repo, revision_range: str = 'HEAD') -> list[dict]:
     """One summary per job scheduled in `revision_range`, oldest first."""
@@ -101,7 +79,8 @@ def summarise(schedule: Record, finish: Record | None) -> dict:
         'array_tasks': len(schedule.data['slurm_array'])
         if schedule.data.get('slurm_array') else None,
         'job_state': state,
-        'slurm_state': _states(tasks) if tasks else None,
+        'slurm_state': describe_states(
+            (t['task'], t['state']) for t in tasks) if tasks else None,
         'submitted': schedule.data.get('slurm_submit_time')
         or schedule.data.get('submitted'),
         'started': min(starts) if starts else None,
@@ -155,26 +134,6 @@ def _tasks(data: dict) -> list[dict]:
             'reason': acct.get('reason'),
         })
     return tasks
-
-
-def _states(tasks: list[dict]) -> str:
-    if len(tasks) == 1 and tasks[0]['task'] is None:
-        return tasks[0]['state']
-    groups: dict[str, list[int]] = {}
-    for task in tasks:
-        groups.setdefault(task['state'], []).append(task['task'])
-    return ' '.join(f'{_ranges(ids)}:{state}'
-                    for state, ids in groups.items())
-
-
-def _ranges(ids: list[int]) -> str:
-    runs: list[list[int]] = []
-    for i in sorted(ids):
-        if runs and i == runs[-1][1] + 1:
-            runs[-1][1] = i
-        else:
-            runs.append([i, i])
-    return ','.join(str(a) if a == b else f'{a}-{b}' for a, b in runs)
 
 
 def overview(summaries: Iterable[dict], worst: int = 3) -> str:

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from datalad_slurm.records.history import read_record
-from datalad_slurm.report import (
+from datalad_slurm.slurm.jobspec import (
     seconds,
     size_bytes,
 )

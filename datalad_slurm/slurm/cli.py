@@ -22,7 +22,10 @@ from typing import (
 
 from looseversion import LooseVersion
 
-from .jobspec import expand_task_ids
+from .jobspec import (
+    SIZE,
+    expand_task_ids,
+)
 from .status import (
     CLOCK_SKEW,
     Expected,
@@ -281,9 +284,6 @@ def _missing(status: JobStatus, expected: Expected | None) -> list[int]:
 _JOBID = re.compile(r'^(\d+)(?:_(\d+|\[[^\]]*\]))?(?:\.(.+))?$')
 
 
-_MEMORY = re.compile(r'[\d.]+[KMGTPE]?[nc]?')
-
-
 def parse_sacct(out: str) -> dict[tuple[int, int | None], list[TaskStatus]]:
     """sacct's ``--parsable2 --duplicates`` lines (of :data:`SACCT_FIELDS`)
     as runs by (job id, task id), oldest first; a run's batch step gives
@@ -325,7 +325,7 @@ def parse_sacct(out: str) -> dict[tuple[int, int | None], list[TaskStatus]]:
                 if row['AllocCPUS'].isdigit() else None,
                 total_cpu=value_of(row['TotalCPU']),
                 # right after a job ends sacct can print junk ('16?') here
-                req_mem=row['ReqMem'] if _MEMORY.fullmatch(row['ReqMem'])
+                req_mem=row['ReqMem'] if SIZE.fullmatch(row['ReqMem'])
                 else None,
                 reason=value_of(row['Reason']),
                 workdir=value_of(row['WorkDir']),
@@ -430,7 +430,7 @@ def parse_squeue(out: str) -> list[tuple[int, TaskStatus]]:
                 cluster=value_of(row['Cluster']),
                 restarts=int(row['RestartCnt'])
                 if row['RestartCnt'].isdigit() else 0,
-                req_mem=row['MinMemory'] if _MEMORY.fullmatch(
+                req_mem=row['MinMemory'] if SIZE.fullmatch(
                     row['MinMemory']) else None,
                 from_squeue=True)))
     return runs

@@ -1,5 +1,5 @@
-"""Slurm's small languages: array task specifications and file name patterns.
-"""
+"""Slurm's small languages: array task specifications, file name patterns,
+sbatch's command line, host lists, durations and memory sizes."""
 
 from __future__ import annotations
 
@@ -264,3 +264,32 @@ def expand_hostlist(hostlist: str) -> list[str]:
                 names.extend(f'{prefix}{str(i).zfill(len(first))}{tail}'
                              for tail in expand_hostlist(rest) or [''])
     return names
+
+
+_DURATION = re.compile(
+    r'^(?:(?P<d>\d+)-)?(?:(?P<h>\d+):)?(?P<m>\d+):(?P<s>\d+(?:\.\d+)?)$')
+# memory sizes as sacct and squeue print them: '67820K', '4000Mn', '1G'
+SIZE = re.compile(r'(?P<n>[\d.]+)(?P<unit>[KMGTPE]?)(?P<per>[nc]?)')
+_UNITS = {'': 1, 'K': 2 ** 10, 'M': 2 ** 20, 'G': 2 ** 30, 'T': 2 ** 40,
+          'P': 2 ** 50, 'E': 2 ** 60}
+
+
+def seconds(text: str | None) -> float | None:
+    """Slurm's durations ('[D-][HH:]MM:SS[.mmm]') in seconds."""
+    match = _DURATION.match(text or '')
+    if not match:
+        return None
+    d, h, m, s = (match.group(k) for k in 'dhms')
+    return int(d or 0) * 86400 + int(h or 0) * 3600 + int(m) * 60 + float(s)
+
+
+def size_bytes(text: str | None, cpus: int | None = None) -> int | None:
+    """Slurm's memory sizes ('67820K', '4000M'; 'Mc' per CPU, 'Mn' per
+    node) in bytes; sacct's sizes without a unit are bytes."""
+    match = SIZE.fullmatch(text or '')
+    if not match:
+        return None
+    value = float(match.group('n')) * _UNITS[match.group('unit')]
+    if match.group('per') == 'c':
+        value *= cpus or 1
+    return int(value)

@@ -239,17 +239,24 @@ class JobStatus:
         """Compact per-task state summary, e.g. '0-2:COMPLETED 3:FAILED'."""
         if not self.tasks:
             return 'UNKNOWN'
-        if len(self.tasks) == 1 and self.tasks[0].task_id is None:
-            return self.tasks[0].state
-        groups: dict[str, list[int]] = {}
-        for task in self.tasks:
-            groups.setdefault(task.state, []).append(task.task_id)
-        if self.missing_tasks:
-            groups.setdefault('UNKNOWN', []).extend(self.missing_tasks)
-        return ' '.join(
-            f'{_compress_ids(ids)}:{state}'
-            for state, ids in sorted(groups.items(),
-                                     key=lambda i: min(x or 0 for x in i[1])))
+        return describe_states(
+            [(t.task_id, t.state) for t in self.tasks] +
+            [(i, 'UNKNOWN') for i in self.missing_tasks])
+
+
+def describe_states(tasks: Iterable[tuple[int | None, str]]) -> str:
+    """Task states as a compact summary, e.g. '0-2:COMPLETED 3:FAILED';
+    the state alone for a job that is no array."""
+    tasks = list(tasks)
+    if len(tasks) == 1 and tasks[0][0] is None:
+        return tasks[0][1]
+    groups: dict[str, list[int | None]] = {}
+    for task_id, state in tasks:
+        groups.setdefault(state, []).append(task_id)
+    return ' '.join(
+        f'{_compress_ids(ids)}:{state}'
+        for state, ids in sorted(groups.items(),
+                                 key=lambda i: min(x or 0 for x in i[1])))
 
 
 def _compress_ids(ids: Iterable[int | None]) -> str:
