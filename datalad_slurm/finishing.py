@@ -79,14 +79,14 @@ def finish_round(ds, index: JobIndex, records: list[Record],
                          record.job_id),
                 **job_status)
             continue
-        if job.phase == 'running' and waiting and not inside:
+        if job.phase in ('running', 'unknown') and waiting and not inside:
             running.append(record)
             continue
         res = _verdict(index, record, job, close_failed, job_status,
                        inside=inside, failed=failed)
         if res:
             yield res
-            if job.phase == 'running':
+            if job.phase in ('running', 'unknown'):
                 running.append(record)
             continue
         blocking = [c for c in record.data.get('depends_on') or []
@@ -159,6 +159,15 @@ def _verdict(index: JobIndex, record: Record, job: JobStatus,
             status='impossible',
             message=('job %s is still running (%s); finish it when it has '
                      'ended', record.job_id, job.describe()),
+            **status)
+    if phase == 'unknown':
+        # neither lost nor failed: nothing about it may change
+        return get_status_dict(
+            status='impossible',
+            message=('cannot tell now whether job %s has ended: %s, and '
+                     'slurmctld does not list it (any more); finish it '
+                     'again once the database is back', record.job_id,
+                     job.unanswered),
             **status)
     if phase == 'complete' or close_failed:
         return None

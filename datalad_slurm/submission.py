@@ -250,7 +250,7 @@ def _submit(ds, record: dict, kind: str, argv: list[str],
         entry.done()
         restore(ds, prepared)
         yield get_status_dict(
-            status='error', message=('sbatch refused the job: %s', str(e)),
+            status='error', message=('sbatch did not submit the job: %s', str(e)),
             exception=CapturedException(e), **status)
         return
     else:

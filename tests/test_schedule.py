@@ -197,12 +197,12 @@ def test_sbatch_refusal_is_reported(ds):
     before = snapshot(ds)
     res = _assert_refused(
         ds, call(ds.schedule, ['sbatch', 'jobs/missing.sh'], outputs=['out']),
-        'error', 'sbatch refused the job', 'missing.sh')
+        'error', 'sbatch did not submit the job', 'missing.sh')
     assert res['status'] == 'error'
     res = _assert_refused(
         ds, call(ds.schedule, ['sbatch', '--no-such-option', 'jobs/write.sh'],
                  outputs=['out']),
-        'error', 'sbatch refused the job', 'no-such-option')
+        'error', 'sbatch did not submit the job', 'no-such-option')
     # the unlocked output was restored
     assert snapshot(ds) == before
     assert (ds.pathobj / 'out' / 'result.txt').is_symlink()

@@ -28,6 +28,7 @@ from .jobspec import (
 )
 from .status import (
     CLOCK_SKEW,
+    AccountingUnavailable,
     Expected,
     JobStatus,
     SlurmError,
@@ -75,10 +76,31 @@ def call(argv: Sequence[str], *, timeout: float, cwd: str | None = None,
             f'overloaded or unreachable, try again later (timeout: '
             f'datalad.slurm.query-timeout)') from e
     if proc.returncode:
-        raise SlurmError(
-            proc.stderr.strip() or
-            f'{argv[0]} exited with code {proc.returncode}')
+        raise failure(argv[0], proc.stderr, proc.returncode)
     return proc.stdout
+
+
+def failure(program: str, stderr: str, code: int) -> SlurmError:
+    """The error for a Slurm program that failed: for a daemon that cannot
+    be reached, one that names it and what to do."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    said = lines[-1] if lines else f'{program} exited with code {code}'
+    if 'authentication' in stderr.lower() or 'munge' in stderr.lower():
+        # sacct too says "Problem talking to the database" then
+        return SlurmError(
+            f'Slurm refused to authenticate this request ({said}); munged, '
+            f'which signs every request to Slurm, must be running on this '
+            f'machine with the cluster\'s key: ask the cluster\'s admins, '
+            f'or try again once it is back')
+    if 'Problem talking to the database' in stderr:
+        return AccountingUnavailable(
+            f'Slurm\'s accounting database (slurmdbd) cannot be reached '
+            f'({said})')
+    if 'Unable to contact slurm controller' in stderr:
+        return SlurmError(
+            f'the Slurm controller (slurmctld) cannot be reached ({said}); '
+            f'try again once it is back (scontrol ping tells)')
+    return SlurmError('\n'.join(lines) or said)
 
 
 # squeue --Format with per-field suffixes ("Name:0|") needs this release
@@ -189,7 +211,16 @@ def query(job_ids: Iterable[int], *, timeout: float,
     ids = sorted(set(int(i) for i in job_ids))
     expected = expected or {}
     statuses = {i: JobStatus(i) for i in ids}
-    _ask_sacct(statuses, ids, expected, timeout)
+    try:
+        _ask_sacct(statuses, ids, expected, timeout)
+    except AccountingUnavailable as e:
+        # slurmctld still holds the jobs that are queued, running, or ended
+        # within MinJobAge; of the others nothing can be told now
+        lgr.warning('%s; asking slurmctld (squeue) only', e)
+        for status in statuses.values():
+            status.tasks = []
+            status.unanswered = str(e)
+        return complete_with_squeue(statuses, expected, timeout=timeout)
     complete_with_squeue(statuses, expected, timeout=timeout)
     # jobs that ended a moment ago: slurmctld knows, the database not yet;
     # its record (CPU time, memory) is worth one more second

@@ -46,6 +46,11 @@ class SlurmTimeout(SlurmError):
     have been done, or not."""
 
 
+class AccountingUnavailable(SlurmError):
+    """Slurm's accounting database (slurmdbd) cannot be reached; slurmctld
+    may still answer for the jobs it holds."""
+
+
 # States that end one run of a job that Slurm may start again (requeue):
 # under the same id, a new run follows.
 RESTARTING_STATES = frozenset({
@@ -205,6 +210,9 @@ class JobStatus:
     tasks: list[TaskStatus] = field(default_factory=list)
     # array task ids Slurm has not reported on (yet)
     missing_tasks: list[int] = field(default_factory=list)
+    # why Slurm could not be asked all it knows of the job (the accounting
+    # database was down): what it did not report is not known to be lost
+    unanswered: str | None = None
 
     @property
     def known(self) -> bool:
@@ -212,7 +220,10 @@ class JobStatus:
 
     @property
     def phase(self) -> str:
-        """One of 'running', 'complete', 'failed' or 'lost'."""
+        """One of 'running', 'complete', 'failed', 'lost', or 'unknown'
+        (what Slurm did not report could not be asked)."""
+        if self.unanswered and (not self.tasks or self.missing_tasks):
+            return 'unknown'
         if not self.tasks:
             return 'lost'
         if self.missing_tasks or any(t.running for t in self.tasks):
