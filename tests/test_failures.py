@@ -232,34 +232,6 @@ def test_another_job_of_the_same_id_is_not_taken(ds, tmp_path):
     assert 'knows no job' in res['message'][0]
 
 
-def test_requeued_job_is_still_the_recorded_one(ds):
-    # the first run waits to be requeued, the second one is quick
-    write_script(ds, 'jobs/slow.sh', '''
-        if [ "${SLURM_RESTART_COUNT:-0}" = 0 ]; then exec sleep 60; fi
-        mkdir -p out
-        echo "run ${SLURM_RESTART_COUNT:-0}" > out/r
-        ''')
-    ds.save(result_renderer='disabled')
-    res = only(call(ds.schedule, ['sbatch', '--requeue', 'jobs/slow.sh'],
-                    outputs=['out']), 'schedule')
-    job_id = str(res['slurm_job_id'])
-    deadline = time.monotonic() + 60
-    while subprocess.run(['squeue', '-h', '-j', job_id, '-o', '%T'],
-                         capture_output=True, text=True
-                         ).stdout.strip() != 'RUNNING':
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    # Slurm holds a requeued job back until its credentials expired:
-    # seconds on the local cluster (tools/slurm-up sets cred_expire)
-    subprocess.run(['scontrol', 'requeue', job_id], check=True)
-    wait_for_jobs(res['slurm_job_id'])
-    res = only(call(ds.finish), 'finish')
-    assert res['status'] == 'ok', res['message']
-    record = read_record(ds.repo, 'HEAD')
-    assert record.data['accounting']['restarts'] == 1
-    assert (ds.pathobj / 'out' / 'r').read_text() == 'run 1\n'
-
-
 # -- the journal ------------------------------------------------------------
 
 def test_sbatch_timeout_is_unknown_not_refused(ds):

@@ -115,3 +115,23 @@ def test_task_still_in_the_pending_range_and_done():
     assert [r.state for r in runs] == ['PENDING', 'COMPLETED']
     run = pick_run(runs, identity('2026-12-01T09:14:38'))
     assert (run.state, run.restarts) == ('COMPLETED', 0)
+
+
+def test_preempted_run_followed_by_one_the_database_lacks():
+    """Right after a preemption with requeue the database lists only the
+    preempted run; slurmctld has the job pending again: it is running."""
+    sacct = ('6065|6065|PREEMPTED|0:0|2026-12-01T11:49:13|'
+             '2026-12-01T11:49:13|2026-12-01T11:49:16|00:00:03|vm|||8|'
+             '00:00:00|4000M|None|/tmp/d|localcluster')
+    squeue = ('6065|6065|N/A|PENDING|0|2026-12-01T11:49:16|'
+              '2026-12-01T11:49:27|N/A|0:00||BeginTime|/tmp/d|'
+              'localcluster|1|4000M|')
+    expected = {6065: Expected(identity=identity(
+        '2026-12-01T11:49:13', '/tmp/d'))}
+    statuses = {6065: JobStatus(6065)}
+    cli.add_runs(statuses, cli.parse_sacct(sacct), expected)
+    assert statuses[6065].phase == 'failed'
+    cli.merge_squeue(statuses, cli.parse_squeue(squeue), expected)
+    task, = statuses[6065].tasks
+    assert (statuses[6065].phase, task.state, task.restarts) == \
+        ('running', 'PENDING', 1)

@@ -29,6 +29,7 @@ from .jobspec import (
 from .status import (
     CLOCK_SKEW,
     AccountingUnavailable,
+    RESTARTING_STATES,
     Expected,
     JobStatus,
     SlurmError,
@@ -280,9 +281,12 @@ def complete_with_squeue(statuses: dict[int, JobStatus],
     tasks."""
     _drop_untasked(statuses, expected)
     # and, right after the end, sacct may not have the memory request yet
+    # ... and a run that ended preempted or on a failed node may be
+    # followed by one the database does not list yet
     unknown = [i for i, s in statuses.items()
                if not s.known or _missing(s, expected.get(i))
-               or any(t.running or t.req_mem is None for t in s.tasks)]
+               or any(t.running or t.req_mem is None or
+                      t.state in RESTARTING_STATES for t in s.tasks)]
     for chunk in _chunks(unknown, MAX_IDS_PER_QUERY):
         _merge_squeue(chunk, statuses, expected, timeout=timeout)
     _drop_untasked(statuses, expected)
@@ -400,7 +404,8 @@ _SQUEUE_FIELDS = ('JobID', 'ArrayJobID', 'ArrayTaskID', 'State', 'exit_code',
 def _merge_squeue(job_ids: list[int], statuses: dict[int, JobStatus],
                   expected: dict[int, Expected], *, timeout: float):
     """Fill in what slurmctld knows (for MinJobAge after a job ended) where
-    sacct knows nothing or only an older, still running state."""
+    sacct knows nothing, only an older, still running state, or a run that
+    Slurm starts again."""
     try:
         out = call(['squeue', '--noheader', '--states=all',
                     '--jobs=' + ','.join(map(str, job_ids)),
@@ -411,13 +416,21 @@ def _merge_squeue(job_ids: list[int], statuses: dict[int, JobStatus],
         if 'Invalid job id' in str(e):
             return
         raise
-    for job_id, run in parse_squeue(out):
+    merge_squeue(statuses, parse_squeue(out), expected)
+
+
+def merge_squeue(statuses: dict[int, JobStatus],
+                 runs: list[tuple[int, TaskStatus]],
+                 expected: dict[int, Expected]):
+    """Add what squeue said (:func:`parse_squeue`) to what sacct did."""
+    for job_id, run in runs:
         status = statuses.get(job_id)
         if status is None:
             continue
         known = next((t for t in status.tasks if t.task_id == run.task_id),
                      None)
-        if known is not None and not known.running:
+        if known is not None and not known.running and \
+                known.state not in RESTARTING_STATES:
             if known.req_mem is None and _same_run(known, run):
                 known.req_mem = run.req_mem
             continue
