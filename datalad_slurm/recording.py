@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import os.path as op
+import socket
 import time
+from pathlib import Path
 from typing import Iterator
 
 from datalad.interface.results import get_status_dict
@@ -26,6 +28,7 @@ from .records.format import (
     schedule_title,
 )
 from .repo.commit import commit_empty
+from .repo.worktree import put_back
 from .slurm import cli
 from .slurm.jobspec import log_patterns
 from .slurm.status import SlurmError
@@ -50,6 +53,17 @@ def complete(ds, entry: journal.Entry, status: dict, *,
     allow; yield one result (none for an entry committed before)."""
     status = dict(status, slurm_job_id=entry.job_id)
     timeout = config.get(ds, config.QUERY_TIMEOUT)
+    if not entry.sbatch_may_have_run:
+        restored = put_back(ds, entry.writable, entry.changed_before)
+        entry.done()
+        yield get_status_dict(
+            status='notneeded',
+            message=('a submission of %r (pid %s) ended before sbatch ran: '
+                     'nothing was submitted%s', ' '.join(entry.argv),
+                     entry.pid, f'; put back {", ".join(restored)}'
+                     if restored else ''),
+            **status)
+        return
     if entry.job_id is None:
         found = yield from _find(ds, entry, status, timeout)
         if found is None:
@@ -106,7 +120,7 @@ def _find(ds, entry: journal.Entry, status: dict, timeout: float):
         found = cli.find_marked(mark_comment(entry.mark),
                                 since=entry.started, timeout=timeout)
     except SlurmError as e:
-        if entry.state != journal.UNKNOWN:
+        if entry.state == journal.PREPARED:
             entry.unknown()
         yield get_status_dict(
             status='error', exception=CapturedException(e),
@@ -119,8 +133,19 @@ def _find(ds, entry: journal.Entry, status: dict, timeout: float):
         return None
     if found is not None:
         return found
+    if _never_sent(entry):
+        restored = put_back(ds, entry.writable, entry.changed_before)
+        entry.done()
+        yield get_status_dict(
+            status='notneeded',
+            message=('a submission of %r (pid %s) ended while sbatch ran, '
+                     'and sbatch has ended too without Slurm having a job of '
+                     'it: nothing was submitted%s', argv, entry.pid,
+                     f'; put back {", ".join(restored)}' if restored else ''),
+            **status)
+        return None
     if time.time() - entry.started < UNKNOWN_GRACE:
-        if entry.state != journal.UNKNOWN:
+        if entry.state == journal.PREPARED:
             entry.unknown()
         yield get_status_dict(
             status='error',
@@ -131,16 +156,48 @@ def _find(ds, entry: journal.Entry, status: dict, timeout: float):
                      argv, mark_comment(entry.mark)),
             **status)
         return None
+    if entry.writable is not None:
+        put_back(ds, entry.writable, entry.changed_before)
     kept = entry.set_aside()
     yield get_status_dict(
         status='error',
         message=('Slurm (squeue, sacct) knows no job of the submission of %r '
                  '(--comment=%s) %d s after it was made, so it was most '
-                 'likely never accepted; schedule it again, and remove the '
-                 'journal entry kept in %s',
-                 argv, mark_comment(entry.mark), UNKNOWN_GRACE, str(kept)),
+                 'likely never accepted: its outputs are as they were; '
+                 'schedule it again, and remove the journal entry kept in '
+                 '%s', argv, mark_comment(entry.mark), UNKNOWN_GRACE,
+                 str(kept)),
         **status)
     return None
+
+
+def _never_sent(entry: journal.Entry) -> bool:
+    """Whether a submission whose process died while sbatch ran (not one
+    whose sbatch timed out) cannot have reached Slurm: sbatch outlives the
+    process that started it, and no sbatch carrying the mark runs on this
+    machine any more, for long enough that slurmctld has answered any
+    request it got."""
+    if entry.state != journal.SUBMITTING or entry.writable is None or \
+            entry.host != socket.gethostname():
+        return False
+    try:
+        if time.time() - entry.path.stat().st_mtime < SETTLE:
+            return False
+        comment = mark_comment(entry.mark).encode()
+        for cmdline in Path('/proc').glob('[0-9]*/cmdline'):
+            try:
+                if comment in cmdline.read_bytes():
+                    return False
+            except OSError:
+                continue  # ended meanwhile
+    except OSError:
+        return False
+    return True
+
+
+# Seconds after which slurmctld has answered a request sbatch sent before it
+# ended, unless slurmctld is too busy to answer sbatch in time at all.
+SETTLE = 30
 
 
 def _committed(repo, entry: journal.Entry) -> bool:

@@ -44,6 +44,7 @@ from .repo.lock import (
 )
 from .repo.paths import pwd_relative
 from .repo.worktree import (
+    changed_under,
     find_conflicts,
     restore,
     shorten,
@@ -215,7 +216,8 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                 'depends_on': depends.commits,
             }
             yield from _submit(ds, record, kind, argv, script_lines,
-                               outputs + list(extra_outputs), status)
+                               outputs + list(extra_outputs), status,
+                               explicit=explicit)
     except (LockTimeout, SlurmError) as e:
         yield get_status_dict(status='error', message=str(e),
                               exception=CapturedException(e), **status)
@@ -223,22 +225,27 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
 
 def _submit(ds, record: dict, kind: str, argv: list[str],
             script_lines: list[str] | None, writable: list[str],
-            status: dict) -> Iterator[dict]:
-    """Make outputs writable, submit, commit: the critical section, run
-    with the repository lock held."""
+            status: dict, explicit: bool) -> Iterator[dict]:
+    """Journal, make outputs writable, submit, commit: the critical
+    section, run with the repository lock held."""
+    marked = _with_mark(argv, script_lines, record['submission'])
+    # without --explicit, nothing under the outputs differs from HEAD
+    entry = journal.begin(
+        ds.repo, kind, record, record['message'], marked or argv,
+        marked=marked is not None, writable=writable,
+        changed_before=changed_under(ds, writable) if explicit else [])
     prepared = []
     for res in unlock_or_remove(ds, writable):
         if res['status'] in ('impossible', 'error'):
             yield res
             restore(ds, prepared)
+            entry.done()
             return
         if res['status'] == 'ok':
             prepared.append(res['path'])
 
     cwd = op.join(ds.path, record['pwd'])
-    marked = _with_mark(argv, script_lines, record['submission'])
-    entry = journal.begin(ds.repo, kind, record, record['message'],
-                          marked or argv, marked=marked is not None)
+    entry.submitting()
     try:
         job_id = cli.submit(entry.argv, cwd=cwd,
                             timeout=config.get(ds, config.QUERY_TIMEOUT))

@@ -126,7 +126,8 @@ def test_submission_interrupted_during_sbatch_is_reported(ds):
     # a user's own --comment: no mark to look the submission up by
     entry = journal.begin(ds.repo, 'SCHEDULE', {'outputs': ['o']}, None,
                           ['sbatch', '--comment=mine', 'jobs/write.sh'],
-                          marked=False)
+                          marked=False, writable=['o'])
+    entry.submitting()
     before = snapshot(ds)
     res = call(ds.finish)
     errors = [r for r in res if r['status'] == 'error']
@@ -148,7 +149,9 @@ def test_journal_entry_of_a_committed_job_is_dropped(ds):
     try:
         recorded = read_record(ds.repo, res['commit']).data
         entry = journal.begin(ds.repo, 'SCHEDULE', recorded, None,
-                              ['sbatch', 'jobs/write.sh'], marked=True)
+                              ['sbatch', 'jobs/write.sh'], marked=True,
+                              writable=['o'])
+        entry.submitted(recorded['slurm_job_id'])
         before = snapshot(ds)
         call(ds.finish)
         assert not entry.path.exists()
@@ -167,7 +170,8 @@ def test_orphan_with_a_reused_job_id_is_recorded(ds):
         earlier = read_record(ds.repo, res['commit']).data
         orphan = dict(earlier, outputs=['o2'], submission='a-later-one')
         entry = journal.begin(ds.repo, 'SCHEDULE', orphan, None,
-                              ['sbatch', 'jobs/write.sh'], marked=True)
+                              ['sbatch', 'jobs/write.sh'], marked=True,
+                              writable=['o2'])
         entry.submitted(res['slurm_job_id'])
         recovered = [r for r in call(ds.finish) if r.get('commit')
                      and r['status'] == 'ok']

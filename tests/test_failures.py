@@ -11,7 +11,10 @@ import uuid
 
 import pytest
 
-from datalad_slurm import config
+from datalad_slurm import (
+    config,
+    recording,
+)
 from datalad_slurm.records import journal
 from datalad_slurm.records.history import read_record
 from datalad_slurm.repo.commit import commit_empty
@@ -280,7 +283,7 @@ def test_unknown_submission_is_found_by_its_mark(ds):
          'expand': None, 'chain': [], 'message': None,
          'submission': mark}, None,
         ['sbatch', f'--comment=datalad-slurm:{mark}', '--hold',
-         'jobs/write.sh'], marked=True)
+         'jobs/write.sh'], marked=True, writable=['out'])
     entry.unknown()
     job_id = int(subprocess.run(
         ['sbatch', '--parsable', *entry.argv[1:]], cwd=ds.path, check=True,
@@ -328,7 +331,8 @@ def test_interrupted_write_is_settled(ds):
         entry = journal.begin(ds.repo, 'SCHEDULE',
                               {k: v for k, v in recorded.items()
                                if k != 'slurm_job_id'}, None,
-                              ['sbatch', 'jobs/write.sh'], marked=True)
+                              ['sbatch', 'jobs/write.sh'], marked=True,
+                              writable=['out'])
         content = json.loads(entry.path.read_text())
         content['data']['slurm_job_id'] = res['slurm_job_id']
         content['state'] = journal.SUBMITTED
@@ -340,6 +344,90 @@ def test_interrupted_write_is_settled(ds):
         assert not list(journal.journal_dir(ds.repo).iterdir())
     finally:
         scancel(res['slurm_job_id'])
+
+
+def with_unlocked_output(dataset) -> tuple[str, str]:
+    """An annexed, locked output out/r; the snapshot of the dataset with
+    it."""
+    (dataset.pathobj / 'out').mkdir()
+    (dataset.pathobj / 'out' / 'r').write_text('earlier result\n')
+    dataset.save(message='a result', result_renderer='disabled')
+    return snapshot(dataset)
+
+
+def orphan(dataset, **kwargs) -> journal.Entry:
+    mark = uuid.uuid4().hex
+    return journal.begin(
+        dataset.repo, 'SCHEDULE',
+        {'cmd': 'sbatch jobs/write.sh', 'pwd': '.', 'outputs': ['out'],
+         'submission': mark}, None,
+        ['sbatch', f'--comment=datalad-slurm:{mark}', 'jobs/write.sh'],
+        marked=True, writable=['out'], **kwargs)
+
+
+def test_killed_before_sbatch_is_undone(dataset):
+    """Killed after making its outputs writable, before sbatch ran:
+    nothing was submitted, and the outputs are put back."""
+    before = with_unlocked_output(dataset)
+    orphan(dataset)
+    call(dataset.unlock, 'out/r')
+    assert snapshot(dataset) != before
+    res = call(dataset.finish)
+    recovered = [r for r in res if 'before sbatch ran' in r['message'][0]]
+    assert [r['status'] for r in recovered] == ['notneeded'], res
+    assert snapshot(dataset) == before
+    assert not journal.has_entries(dataset.repo)
+
+
+def test_undoing_keeps_what_was_changed_before(dataset):
+    """With --explicit, an output may have differed from HEAD before the
+    submission: that change is the user's, and stays."""
+    with_unlocked_output(dataset)
+    call(dataset.unlock, 'out/r')
+    (dataset.pathobj / 'out' / 'r').write_text('edited\n')
+    orphan(dataset, changed_before=['out/r'])
+    call(dataset.finish)
+    assert (dataset.pathobj / 'out' / 'r').read_text() == 'edited\n'
+    assert not journal.has_entries(dataset.repo)
+
+
+def test_submission_slurm_never_had_is_undone(ds, monkeypatch):
+    """sbatch gave no answer, and Slurm has no job of it long after: the
+    entry is set aside, and the outputs are put back."""
+    before = with_unlocked_output(ds)
+    entry = orphan(ds)
+    call(ds.unlock, 'out/r')
+    entry.submitting()
+    monkeypatch.setattr(recording, 'UNKNOWN_GRACE', 0)
+    errors = [r for r in call(ds.finish) if r['status'] == 'error']
+    assert len(errors) == 1
+    assert 'most likely never accepted' in errors[0]['message'][0]
+    assert snapshot(ds) == before
+    assert (entry.path.parent / 'unresolved' / entry.path.name).exists()
+
+
+def test_killed_during_sbatch_without_a_job_is_undone(ds, monkeypatch):
+    """Killed while sbatch ran, and sbatch has ended since without Slurm
+    having the job: nothing was submitted.  While an sbatch with the
+    submission's mark still runs, the entry waits."""
+    before = with_unlocked_output(ds)
+    entry = orphan(ds)
+    call(ds.unlock, 'out/r')
+    entry.submitting()
+    monkeypatch.setattr(recording, 'SETTLE', 0)
+    still_sending = subprocess.Popen(
+        ['sh', '-c', 'sleep 60', 'sbatch', entry.argv[1]])
+    try:
+        errors = [r for r in call(ds.finish) if r['status'] == 'error']
+        assert 'knows no job of it yet' in errors[0]['message'][0]
+        assert journal.has_entries(ds.repo)
+    finally:
+        still_sending.kill()
+        still_sending.wait()
+    res = [r for r in call(ds.finish) if 'sbatch ran' in r['message'][0]]
+    assert [r['status'] for r in res] == ['notneeded'], res
+    assert snapshot(ds) == before
+    assert not journal.has_entries(ds.repo)
 
 
 # -- the lock ---------------------------------------------------------------

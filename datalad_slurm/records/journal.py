@@ -4,13 +4,18 @@ Each submission is a small state machine kept in a file under
 ``.git/datalad-slurm/journal/``:
 
 ``prepared``
-  written before sbatch runs, with the schedule record and the unique
-  mark the submission carries into Slurm;
+  written before anything changes, with the schedule record, the unique
+  mark the submission carries into Slurm, and the outputs about to be made
+  writable: a process that dies now has submitted nothing, and its outputs
+  are put back;
+``submitting``
+  sbatch is about to run: from here on, Slurm may have the job (a process
+  that dies now leaves sbatch running, and the mark tells later);
 ``submitted``
   sbatch returned a job id;
 ``unknown``
-  sbatch did not answer in time (or its process died while it ran): Slurm
-  may have accepted the job, and the mark tells later;
+  sbatch did not answer in time: Slurm may have accepted the job, or may
+  still, and the mark tells later;
 and *committed*: the schedule commit exists and the file is removed.
 
 Entries are written and removed under the repository lock, so an entry a
@@ -23,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import tempfile
 import time
 from dataclasses import (
@@ -34,6 +40,7 @@ from pathlib import Path
 lgr = logging.getLogger('datalad.slurm.journal')
 
 PREPARED = 'prepared'
+SUBMITTING = 'submitting'
 SUBMITTED = 'submitted'
 UNKNOWN = 'unknown'
 
@@ -51,8 +58,15 @@ class Entry:
     state: str = PREPARED
     # whether the mark (data['submission']) went to Slurm with the job
     marked: bool = False
+    # outputs (paths or globs, relative to the dataset) made writable for
+    # the job, and those of them that differed from HEAD before; None in
+    # entries of releases that wrote the entry only right before sbatch
+    writable: list[str] | None = None
+    changed_before: list[str] = field(default_factory=list)
+    # the machine the submitting process ran on
+    host: str | None = None
     _fields = ('kind', 'data', 'message', 'argv', 'pid', 'started', 'state',
-               'marked')
+               'marked', 'writable', 'changed_before', 'host')
 
     @property
     def job_id(self) -> int | None:
@@ -61,6 +75,15 @@ class Entry:
     @property
     def mark(self) -> str | None:
         return self.data.get('submission')
+
+    @property
+    def sbatch_may_have_run(self) -> bool:
+        return self.state != PREPARED or self.writable is None
+
+    def submitting(self):
+        """sbatch is about to run."""
+        self.state = SUBMITTING
+        _write(self.path, self._content())
 
     def submitted(self, job_id: int):
         """Note the job id sbatch returned (or that Slurm told for the
@@ -103,8 +126,10 @@ def journal_dir(repo) -> Path:
 
 
 def begin(repo, kind: str, data: dict, message: str | None,
-          argv: list[str], marked: bool) -> Entry:
-    """Write down a submission about to be made."""
+          argv: list[str], marked: bool, writable: list[str],
+          changed_before: list[str] = ()) -> Entry:
+    """Write down a submission about to be made, before its `writable`
+    outputs are."""
     directory = journal_dir(repo)
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=directory, prefix='submission-',
@@ -112,7 +137,10 @@ def begin(repo, kind: str, data: dict, message: str | None,
     os.close(fd)
     entry = Entry(path=Path(name), kind=kind, data=dict(data),
                   message=message, argv=list(argv), pid=os.getpid(),
-                  started=time.time(), marked=marked)
+                  started=time.time(), marked=marked,
+                  writable=list(writable),
+                  changed_before=list(changed_before),
+                  host=socket.gethostname())
     _write(entry.path, entry._content())
     return entry
 
@@ -138,7 +166,7 @@ def orphans(repo) -> list[Entry | Unreadable]:
             continue
         if not text:
             # mkstemp made the file, the process died before the first
-            # write: sbatch only runs after a complete entry
+            # write: nothing changed before a complete entry
             path.unlink(missing_ok=True)
             continue
         try:

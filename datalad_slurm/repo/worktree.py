@@ -94,3 +94,22 @@ def restore(ds, paths: list[str]):
     if paths:
         ds.repo.call_git(['checkout', 'HEAD', '--'] +
                          [op.relpath(p, ds.path) for p in paths])
+
+
+def changed_under(ds, outputs: list[str]) -> list[str]:
+    """The tracked paths within `outputs` (relative to the dataset, globs
+    allowed) that differ from HEAD."""
+    if not outputs:
+        return []
+    out = ds.repo.call_git(['diff', '--name-only', '-z', 'HEAD', '--',
+                            *outputs], read_only=True)
+    return [p for p in out.split('\0') if p]
+
+
+def put_back(ds, outputs: list[str], keep: list[str]) -> list[str]:
+    """Undo making `outputs` writable for a job never submitted, by a
+    process that died: every change under them but those in `keep`, made
+    before; returns the paths restored."""
+    changed = [p for p in changed_under(ds, outputs) if p not in set(keep)]
+    restore(ds, [op.join(ds.path, p) for p in changed])
+    return changed
