@@ -16,6 +16,7 @@ from .records.format import (
 from .repo.commit import CommitPlan
 from .repo.paths import is_glob
 from .slurm.jobspec import (
+    expand_hostlist,
     placeholder_values,
     resolve_pattern,
 )
@@ -60,9 +61,10 @@ def log_files(record: Record, job: JobStatus) -> list[str]:
     """
     files = list(record.data.get('slurm_outputs') or [])
     for task in job.tasks:
+        # %N: the node the batch script ran on, the first of the job's
         values = placeholder_values(
             record.job_id, task.task_id, task.raw_job_id,
-            node=(task.nodes or '').split(',')[0] or None)
+            node=next(iter(expand_hostlist(task.nodes or '')), None))
         for pattern in record.data.get('slurm_output_patterns') or []:
             path = resolve_pattern(pattern, values)
             if path is not None and path not in files:

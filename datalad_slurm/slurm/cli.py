@@ -14,7 +14,10 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import (
+    datetime,
+    timedelta,
+)
 from typing import (
     Iterable,
     Sequence,
@@ -37,6 +40,7 @@ from .status import (
     TaskStatus,
     add_task,
     pick_run,
+    slurm_time,
 )
 
 lgr = logging.getLogger('datalad.slurm.cli')
@@ -285,7 +289,7 @@ def complete_with_squeue(statuses: dict[int, JobStatus],
     # followed by one the database does not list yet
     unknown = [i for i, s in statuses.items()
                if not s.known or _missing(s, expected.get(i))
-               or any(t.running or t.req_mem is None or
+               or any(t.running or t.req_mem is None or _just_ended(t) or
                       t.state in RESTARTING_STATES for t in s.tasks)]
     for chunk in _chunks(unknown, MAX_IDS_PER_QUERY):
         _merge_squeue(chunk, statuses, expected, timeout=timeout)
@@ -431,8 +435,10 @@ def merge_squeue(statuses: dict[int, JobStatus],
                      None)
         if known is not None and not known.running and \
                 known.state not in RESTARTING_STATES:
-            if known.req_mem is None and _same_run(known, run):
-                known.req_mem = run.req_mem
+            if _same_run(known, run):
+                # the database lags behind in these for a few seconds
+                known.req_mem = known.req_mem or run.req_mem
+                known.nodes = run.nodes or known.nodes
             continue
         identity = expected.get(job_id, Expected()).identity
         if identity is not None and not (
@@ -442,6 +448,20 @@ def merge_squeue(statuses: dict[int, JobStatus],
         if known is not None:
             run.restarts = max(run.restarts, known.restarts)
         add_task(status, run)
+
+
+def _just_ended(task: TaskStatus) -> bool:
+    """Whether `task` ended so recently that the database may still lack
+    some of its run (all of a job's nodes, for seconds), which slurmctld
+    knows."""
+    end = slurm_time(task.end)
+    return end is not None and \
+        datetime.now() - end < timedelta(seconds=DATABASE_LAG)
+
+
+# seconds for which the database's account of a run just ended may be
+# incomplete
+DATABASE_LAG = 30
 
 
 def _same_run(a: TaskStatus, b: TaskStatus) -> bool:
