@@ -4,7 +4,8 @@ One function, :func:`complete`, takes a journal entry (see
 :mod:`.records.journal`) as far as it can go, both right after sbatch and
 when a later command finds the entry orphaned: a submission whose job id
 is unknown is looked up in Slurm by the mark it carries, a submitted one
-gets its schedule commit, and one Slurm never accepted is forgotten.
+gets its schedule commit, and one that never reached Slurm (its process
+died before sbatch ran, or sbatch ended without a job) is undone.
 Callers hold the repository lock.
 """
 

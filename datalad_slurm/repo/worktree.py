@@ -110,6 +110,7 @@ def put_back(ds, outputs: list[str], keep: list[str]) -> list[str]:
     """Undo making `outputs` writable for a job never submitted, by a
     process that died: every change under them but those in `keep`, made
     before; returns the paths restored."""
-    changed = [p for p in changed_under(ds, outputs) if p not in set(keep)]
+    keep = set(keep)
+    changed = [p for p in changed_under(ds, outputs) if p not in keep]
     restore(ds, [op.join(ds.path, p) for p in changed])
     return changed
