@@ -82,7 +82,8 @@ def test_accounting_down(ds):
     forged = forge_unknown_job(ds, ended)
     with stopped('slurmdbd'):
         res = {r['slurm_job_id']: r for r in call(ds.finish)}
-        assert res[ended['slurm_job_id']]['status'] == 'ok', res
+        assert res[ended['slurm_job_id']]['status'] == 'ok', \
+            res[ended['slurm_job_id']]['message']
         assert res[forged]['status'] == 'impossible'
         assert 'cannot tell now' in res[forged]['message'][0]
         assert 'slurmdbd' in res[forged]['message'][-1]
