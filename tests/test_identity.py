@@ -135,3 +135,17 @@ def test_preempted_run_followed_by_one_the_database_lacks():
     task, = statuses[6065].tasks
     assert (statuses[6065].phase, task.state, task.restarts) == \
         ('running', 'PENDING', 1)
+
+
+@pytest.mark.parametrize('exit_code, expected', [
+    # the raw wait status of Slurm 22.05's squeue
+    ('0', 0), ('256', 1), ('9', -1),
+    # "code:signal", as sacct prints it and later squeue releases do
+    ('0:0', 0), ('1:0', 1), ('0:9', -1),
+])
+def test_squeue_exit_code_in_either_notation(exit_code, expected):
+    line = (f'7|7|N/A|COMPLETED|{exit_code}|2026-12-01T11:49:16|'
+            f'2026-12-01T11:49:17|2026-12-01T11:49:18|0:01|vm|None|/tmp/d|'
+            f'localcluster|0|4000M|')
+    (job_id, run), = cli.parse_squeue(line)
+    assert (job_id, run.exit_code) == (7, expected)

@@ -123,12 +123,12 @@ def test_preempted_job_is_waited_for(rerun):
     """A job of a lower partition tier preempted by one of the 'urgent'
     partition (tools/slurm-up) is requeued: finish --wait waits for its
     next run, it has not failed."""
-    job_id = schedule(rerun, '--requeue', '--cpus-per-task=8',
-                      'jobs/rerun.sh')
+    # the whole node, whatever its size: the urgent job needs it back
+    job_id = schedule(rerun, '--requeue', '--exclusive', 'jobs/rerun.sh')
     wait_state(job_id, 'RUNNING')
     subprocess.run(['sbatch', '--quiet', '--partition=urgent',
-                    '--cpus-per-task=8', '--output=/dev/null',
-                    '--wrap=sleep 1'], check=True, cwd=rerun.path)
+                    '--exclusive', '--output=/dev/null', '--wrap=sleep 1'],
+                   check=True, cwd=rerun.path)
     wait_state(job_id, 'PENDING')
     res = call(rerun.finish, wait=True, wait_timeout=120)
     assert [r['status'] for r in res if r['action'] == 'finish'] == ['ok'], [r['message'] for r in res]

@@ -512,8 +512,11 @@ def _elapsed(text: str) -> str | None:
 
 
 def _wait_status_exit_code(text: str) -> int | None:
-    """squeue reports a job's raw wait status; a job killed by a signal has
-    no exit code of its own and counts as failed (-1)."""
+    """squeue reports a job's raw wait status (before Slurm 24.11) or, as
+    sacct does, "code:signal"; a job killed by a signal has no exit code of
+    its own and counts as failed (-1)."""
+    if ':' in text:
+        return _exit_code(text)
     if not text.isdigit():
         return None
     status = int(text)
