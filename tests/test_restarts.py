@@ -45,10 +45,24 @@ def wait_state(job_id: int, state: str, timeout: float = 60):
         time.sleep(0.2)
 
 
+SCHEDULED: list[int] = []
+
+
+@pytest.fixture(autouse=True)
+def cancel_leftovers():
+    """A failed test's job, still waiting for the node, would hold back
+    the jobs of the tests after it."""
+    yield
+    if SCHEDULED:
+        subprocess.run(['scancel', *map(str, SCHEDULED)], check=False)
+        SCHEDULED.clear()
+
+
 def schedule(ds, *argv: str) -> int:
     res = only(call(ds.schedule, ['sbatch', *argv], outputs=['out']),
                'schedule')
     assert res['status'] == 'ok', res
+    SCHEDULED.append(res['slurm_job_id'])
     return res['slurm_job_id']
 
 
