@@ -55,15 +55,7 @@ def complete(ds, entry: journal.Entry, status: dict, *,
     status = dict(status, slurm_job_id=entry.job_id)
     timeout = config.get(ds, config.QUERY_TIMEOUT)
     if not entry.sbatch_may_have_run:
-        restored = put_back(ds, entry.writable, entry.changed_before)
-        entry.done()
-        yield get_status_dict(
-            status='notneeded',
-            message=('a submission of %r (pid %s) ended before sbatch ran: '
-                     'nothing was submitted%s', ' '.join(entry.argv),
-                     entry.pid, f'; put back {", ".join(restored)}'
-                     if restored else ''),
-            **status)
+        yield _undone(ds, entry, 'ended before sbatch ran', status)
         return
     if entry.job_id is None:
         found = yield from _find(ds, entry, status, timeout)
@@ -135,15 +127,8 @@ def _find(ds, entry: journal.Entry, status: dict, timeout: float):
     if found is not None:
         return found
     if _never_sent(entry):
-        restored = put_back(ds, entry.writable, entry.changed_before)
-        entry.done()
-        yield get_status_dict(
-            status='notneeded',
-            message=('a submission of %r (pid %s) ended while sbatch ran, '
-                     'and sbatch has ended too without Slurm having a job of '
-                     'it: nothing was submitted%s', argv, entry.pid,
-                     f'; put back {", ".join(restored)}' if restored else ''),
-            **status)
+        yield _undone(ds, entry, 'ended while sbatch ran, and sbatch has '
+                      'ended too without Slurm having a job of it', status)
         return None
     if time.time() - entry.started < UNKNOWN_GRACE:
         if entry.state == journal.PREPARED:
@@ -170,6 +155,19 @@ def _find(ds, entry: journal.Entry, status: dict, timeout: float):
                  str(kept)),
         **status)
     return None
+
+
+def _undone(ds, entry: journal.Entry, why: str, status: dict) -> dict:
+    """Forget a submission that never reached Slurm, its outputs put back
+    as they were."""
+    restored = put_back(ds, entry.writable, entry.changed_before)
+    entry.done()
+    return get_status_dict(
+        status='notneeded',
+        message=(f'a submission of %r (pid %s) {why}: nothing was '
+                 f'submitted%s', ' '.join(entry.argv), entry.pid,
+                 f'; put back {", ".join(restored)}' if restored else ''),
+        **status)
 
 
 def _never_sent(entry: journal.Entry) -> bool:
