@@ -26,8 +26,11 @@ from .logfiles import log_files
 from .records import journal
 from .records.format import (
     compose_message,
+    parse_message,
     schedule_title,
 )
+from .records.index import JobIndex
+from .repo import plumbing
 from .repo.commit import commit_empty
 from .repo.worktree import put_back
 from .slurm import cli
@@ -49,9 +52,11 @@ def mark_comment(mark: str) -> str:
 
 
 def complete(ds, entry: journal.Entry, status: dict, *,
-             recovering: bool = False) -> Iterator[dict]:
+             recovering: bool = False, index: JobIndex | None = None,
+             ) -> Iterator[dict]:
     """Take `entry` to its schedule commit, or as far as Slurm's answers
-    allow; yield one result (none for an entry committed before)."""
+    allow; yield one result (none for an entry committed before).  An
+    `index` up to date with HEAD is kept so."""
     status = dict(status, slurm_job_id=entry.job_id)
     timeout = config.get(ds, config.QUERY_TIMEOUT)
     if not entry.sbatch_may_have_run:
@@ -68,7 +73,7 @@ def complete(ds, entry: journal.Entry, status: dict, *,
         entry.done()
         return
     try:
-        sha, title = _record(ds, entry, timeout)
+        sha, title = _record(ds, entry, timeout, index)
     except Exception as e:
         ce = CapturedException(e)
         yield get_status_dict(
@@ -210,7 +215,8 @@ def _committed(repo, entry: journal.Entry) -> bool:
          'HEAD'], read_only=True).strip())
 
 
-def _record(ds, entry: journal.Entry, timeout: float) -> tuple[str, str]:
+def _record(ds, entry: journal.Entry, timeout: float,
+            index: JobIndex | None) -> tuple[str, str]:
     """Make the schedule commit of a submitted job; return (sha, title)."""
     data = dict(entry.data)
     try:
@@ -227,9 +233,12 @@ def _record(ds, entry: journal.Entry, timeout: float) -> tuple[str, str]:
                         op.normpath(op.join(data['pwd'], p))
                         for p in patterns if not op.isabs(p)])
     title = schedule_title(entry.job_id)
-    sha = commit_empty(ds.repo, compose_message(entry.kind, title, data,
-                                                entry.message))
+    message = compose_message(entry.kind, title, data, entry.message)
+    parent = plumbing.head(ds.repo)
+    sha = commit_empty(ds.repo, message, parent)
     entry.done()
+    if index is not None:
+        index.recorded(parse_message(message, sha), parent)
     return sha, title
 
 

@@ -215,7 +215,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                 'submission': uuid.uuid4().hex,
                 'depends_on': depends.commits,
             }
-            yield from _submit(ds, record, kind, argv, script_lines,
+            yield from _submit(ds, index, record, kind, argv, script_lines,
                                outputs + list(extra_outputs), status,
                                explicit=explicit)
     except (LockTimeout, SlurmError) as e:
@@ -223,7 +223,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                               exception=CapturedException(e), **status)
 
 
-def _submit(ds, record: dict, kind: str, argv: list[str],
+def _submit(ds, index: JobIndex, record: dict, kind: str, argv: list[str],
             script_lines: list[str] | None, writable: list[str],
             status: dict, explicit: bool) -> Iterator[dict]:
     """Journal, make outputs writable, submit, commit: the critical
@@ -262,7 +262,7 @@ def _submit(ds, record: dict, kind: str, argv: list[str],
         return
     else:
         entry.submitted(job_id)
-    yield from complete(ds, entry, status)
+    yield from complete(ds, entry, status, index=index)
 
 
 def _with_mark(argv: list[str], script_lines: list[str] | None,

@@ -2,10 +2,13 @@
 missing, corrupt or stale, and never the source of truth."""
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
+from datalad.support.gitrepo import GitRepo
 
+from datalad_slurm.repo import plumbing
 from datalad_slurm.repo.commit import commit_empty
 from datalad_slurm.records.index import JobIndex
 from datalad_slurm.records.format import (
@@ -13,6 +16,7 @@ from datalad_slurm.records.format import (
     SCHEDULE,
     compose_message,
     finish_title,
+    parse_message,
     schedule_title,
 )
 
@@ -81,3 +85,46 @@ def test_since_limits_the_view_and_leaves_the_cache(ds):
     assert _open_ids(ds) == [1, 2]
     assert _open_ids(ds, since=mark) == [2]
     assert _open_ids(ds) == [1, 2]
+
+
+def test_recorded_commit_needs_no_scan(ds, monkeypatch):
+    index = JobIndex(ds.repo).refresh()
+    parent = index.head
+    message = compose_message(SCHEDULE, schedule_title(7),
+                              {'slurm_job_id': 7, 'outputs': ['o7']})
+    sha = commit_empty(ds.repo, message, parent)
+    index.recorded(parse_message(message, sha), parent)
+
+    def no_scan(*args):
+        raise AssertionError('the history was scanned')
+    monkeypatch.setattr('datalad_slurm.records.index.iter_records', no_scan)
+    again = JobIndex(ds.repo).refresh()
+    assert again.head == sha
+    assert [r.job_id for r in again.open_jobs()] == [7]
+
+
+def test_recorded_commit_on_another_head_is_left_to_the_scan(ds):
+    index = JobIndex(ds.repo).refresh()
+    stale = index.head
+    _schedule(ds, 1)
+    message = compose_message(SCHEDULE, schedule_title(2),
+                              {'slurm_job_id': 2, 'outputs': ['o2']})
+    parent = plumbing.head(ds.repo)
+    sha = commit_empty(ds.repo, message, parent)
+    index.recorded(parse_message(message, sha), parent)
+    assert index.head == stale
+    assert _open_ids(ds) == [1, 2]
+
+
+@pytest.mark.parametrize('refs', ['loose', 'packed', 'detached'])
+def test_head_read_as_git_reads_it(ds, refs):
+    if refs == 'packed':
+        git(ds, 'pack-refs', '--all')
+    elif refs == 'detached':
+        git(ds, 'checkout', '--quiet', '--detach')
+    assert plumbing.head(ds.repo) == git(ds, 'rev-parse', 'HEAD').strip()
+
+
+def test_head_of_an_unborn_branch(tmp_path):
+    subprocess.run(['git', 'init', '--quiet', str(tmp_path)], check=True)
+    assert plumbing.head(GitRepo(str(tmp_path))) is None

@@ -15,6 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..repo import plumbing
 from .history import iter_records
 from .format import Record
 
@@ -47,7 +48,7 @@ class JobIndex:
 
     def refresh(self) -> 'JobIndex':
         """Bring the index up to date with the current HEAD."""
-        current = self.repo.get_hexsha()
+        current = plumbing.head(self.repo)
         if current is None or current == self.head:
             return self
         if self.head and self.repo.is_ancestor(self.head, current):
@@ -60,6 +61,17 @@ class JobIndex:
         if self.since is None:
             self._save()
         return self
+
+    def recorded(self, record: Record, parent: str):
+        """Take in `record`, just committed on `parent`, without a scan of
+        the history: when the index is up to date with `parent`, the next
+        refresh then finds nothing to do."""
+        if self.head != parent:
+            return
+        self._scanned(record)
+        self.head = record.commit
+        if self.since is None:
+            self._save()
 
     def open_jobs(self) -> list[Record]:
         """Records of the open jobs, in history order."""
@@ -79,13 +91,16 @@ class JobIndex:
 
     def _scan(self, revision_range: str):
         for record in iter_records(self.repo, revision_range):
-            if record.is_schedule:
-                self.open[record.commit] = record
-            else:
-                schedule_commit = record.data.get('schedule_commit')
-                self.open.pop(schedule_commit, None)
-                self.finished[schedule_commit] = {
-                    'finish': record.commit, 'job': record.job_id}
+            self._scanned(record)
+
+    def _scanned(self, record: Record):
+        if record.is_schedule:
+            self.open[record.commit] = record
+        else:
+            schedule_commit = record.data.get('schedule_commit')
+            self.open.pop(schedule_commit, None)
+            self.finished[schedule_commit] = {
+                'finish': record.commit, 'job': record.job_id}
 
     def _load(self):
         try:
@@ -119,7 +134,8 @@ class JobIndex:
         fd, tmp = tempfile.mkstemp(dir=self._cache.parent, suffix='.tmp')
         try:
             with os.fdopen(fd, 'w') as f:
-                json.dump(cache, f)
+                # dumps, not dump: dump encodes in Python, chunk by chunk
+                f.write(json.dumps(cache))
             os.replace(tmp, self._cache)
         except OSError as e:
             lgr.debug('Could not write the job index: %s', e)

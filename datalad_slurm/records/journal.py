@@ -196,7 +196,8 @@ def _write(path: Path, content: dict):
     # write-then-rename, so that a crash never leaves half an entry
     tmp = path.with_suffix('.tmp')
     with open(tmp, 'w') as f:
-        json.dump(content, f)
+        # dumps, not dump: dump encodes in Python, chunk by chunk
+        f.write(json.dumps(content))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

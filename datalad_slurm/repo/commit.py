@@ -42,7 +42,7 @@ def identity_problem(repo) -> str | None:
     or None; asked before a job is submitted, not after."""
     try:
         for var in ('GIT_AUTHOR_IDENT', 'GIT_COMMITTER_IDENT'):
-            repo.call_git(['var', var], read_only=True)
+            plumbing.git(repo, ['var', var])
     except CommandError as e:
         said = (e.stderr or '').strip().splitlines()
         return (f'git has no identity to make commits with '
@@ -52,13 +52,14 @@ def identity_problem(repo) -> str | None:
     return None
 
 
-def commit_empty(repo, message: str) -> str:
-    """Commit the tree of HEAD again with `message`; return the new sha.
+def commit_empty(repo, message: str, parent: str | None = None) -> str:
+    """Commit the tree of `parent` (default: HEAD), which HEAD must point
+    at, again with `message`; return the new sha.
 
     Built with plumbing rather than ``git commit --allow-empty`` so that
     whatever else is staged in the index stays out of the commit.
     """
-    parent = repo.get_hexsha()
+    parent = parent or plumbing.head(repo)
     sha = plumbing.commit_tree(repo, f'{parent}^{{tree}}', parent, message)
     plumbing.move_head(repo, sha, parent, message.splitlines()[0])
     return sha

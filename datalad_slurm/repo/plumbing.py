@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import os.path as op
+import re
 import subprocess
 from contextlib import contextmanager
 
@@ -37,6 +38,41 @@ def git(repo, args: list[str], stdin: str | None = None,
         raise CommandError(cmd=argv, code=proc.returncode, stdout=proc.stdout,
                            stderr=proc.stderr, cwd=repo.path)
     return proc.stdout
+
+
+_SHA = re.compile(r'[0-9a-f]{40}([0-9a-f]{24})?')
+
+
+def head(repo) -> str | None:
+    """The commit HEAD points at, or None on an unborn branch.
+
+    Read from the loose ref file where there is one, as git itself does:
+    a few microseconds, where asking git costs a process per call, and
+    a command asks several times.  git writes ref files by renaming a
+    complete lock file over them, so a read sees the old or the new sha.
+    Anything else (packed or reftable refs, a worktree's branch) is left
+    to ``git rev-parse``.
+    """
+    dot_git = repo.dot_git
+    try:
+        with open(op.join(dot_git, 'HEAD')) as f:
+            target = f.read().strip()
+        if _SHA.fullmatch(target):
+            return target
+        if target.startswith('ref: refs/heads/'):
+            with open(op.join(dot_git, target[5:])) as f:
+                sha = f.read().strip()
+            if _SHA.fullmatch(sha):
+                return sha
+    except OSError:
+        pass
+    try:
+        return git(repo, ['rev-parse', '--verify', '--quiet',
+                          'HEAD^{commit}']).strip()
+    except CommandError as e:
+        if e.code == 1 and not e.stdout:
+            return None
+        raise
 
 
 def commit_tree(repo, tree: str, parent: str, message: str) -> str:

@@ -13,6 +13,7 @@ from datalad.utils import chpwd
 
 from ..records.index import JobIndex
 from ..slurm.jobspec import pattern_regex
+from . import plumbing
 from .paths import (
     Claimed,
     overlap,
@@ -22,9 +23,9 @@ from .paths import (
 def unsaved_changes(ds, index: JobIndex) -> list[str]:
     """Modified and untracked paths, except those that open jobs are
     writing (their declared outputs and log files)."""
-    out = ds.repo.call_git(
-        ['status', '--porcelain=v1', '-z', '--untracked-files=all',
-         '--ignore-submodules=none'], read_only=True)
+    out = plumbing.git(ds.repo, [
+        'status', '--porcelain=v1', '-z', '--untracked-files=all',
+        '--ignore-submodules=none'])
     entries = iter(out.split('\0'))
     changed = []
     for entry in entries:
