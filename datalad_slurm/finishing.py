@@ -14,6 +14,7 @@ from datalad.support.exceptions import CapturedException
 from . import config
 from .injob import own_task_finished
 from .outcome import plan_finish
+from .records.announcements import forget_jobs
 from .records.format import Record
 from .records.index import JobIndex
 from .repo.commit import commit_plans
@@ -46,19 +47,29 @@ def query(ds, records: list[Record]) -> dict[int, JobStatus]:
 def finish_round(ds, index: JobIndex, records: list[Record],
                  statuses: dict[int, JobStatus], status: dict, *,
                  close_failed: bool, own=None, exit_status=None,
+                 finished_inside: dict[int, list] | None = None,
                  waiting: bool = False, failed: set[str] | None = None,
                  ) -> Iterator[dict]:
     """Finish what has ended of `records`, in the order of the history, a
     job's FINISH commit after those of the jobs it depends on.  `own`: the
-    job this process runs in (see :mod:`.injob`).  `waiting`: say nothing
-    of jobs still running, or waiting for running ones.  `failed`: the
-    schedule commits of jobs seen to fail, in earlier rounds of a wait;
-    those of this round are added.
+    job this process runs in (see :mod:`.injob`), whose script got here
+    with `exit_status`.  `finished_inside`: job id -> (task id, exit
+    status) pairs of other tasks whose scripts got to their finish, which
+    silenced their output themselves.  `waiting`: say nothing of jobs
+    still running, or waiting for running ones.  `failed`: the schedule
+    commits of jobs seen to fail, in earlier rounds of a wait; those of
+    this round are added.
 
     Returns (as the generator's value) the records still running.
     """
-    if own and own[0] in statuses:
-        own_task_finished(statuses[own[0]], own[1], exit_status)
+    inside = {job: list(tasks) for job, tasks in
+              (finished_inside or {}).items()}
+    if own:
+        inside.setdefault(own[0], []).append((own[1], exit_status))
+    for job_id, tasks in inside.items():
+        for task_id, code in tasks:
+            if job_id in statuses:
+                own_task_finished(statuses[job_id], task_id, code)
     order = {sha: i for i, sha in enumerate(index.open)}
     failed = set() if failed is None else failed
     failed.update(r.commit for r in records
@@ -68,8 +79,8 @@ def finish_round(ds, index: JobIndex, records: list[Record],
         job = statuses[record.job_id]
         job_status = dict(status, slurm_job_id=record.job_id,
                           slurm_state=job.describe())
-        inside = bool(own and own[0] == record.job_id)
-        if job.phase == 'running' and not inside and _never_runs(job):
+        in_job = record.job_id in inside
+        if job.phase == 'running' and not in_job and _never_runs(job):
             yield get_status_dict(
                 status='impossible',
                 message=('job %s will never run: Slurm says a job it '
@@ -79,11 +90,11 @@ def finish_round(ds, index: JobIndex, records: list[Record],
                          record.job_id),
                 **job_status)
             continue
-        if job.phase in ('running', 'unknown') and waiting and not inside:
+        if job.phase in ('running', 'unknown') and waiting and not in_job:
             running.append(record)
             continue
         res = _verdict(index, record, job, close_failed, job_status,
-                       inside=inside, failed=failed)
+                       inside=in_job, failed=failed)
         if res:
             yield res
             if job.phase in ('running', 'unknown'):
@@ -250,6 +261,8 @@ def _commit_finished(ds, index: JobIndex, ready: list, own):
                 **plan.key[1])]) for plan in plans]
         finally:
             log_progress(lgr.info, progress, 'Committed finished jobs')
+        forget_jobs(ds.repo, {plan.key[1]['slurm_job_id']
+                              for plan, sha, _ in done if sha})
         # the branch has moved (or not) already: report what is true now
         for plan, sha, problems in done:
             if not sha:

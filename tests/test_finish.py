@@ -2,12 +2,16 @@
 
 import json
 import subprocess
+import time
 
 import datalad.api as api
 
+from datalad_slurm.records.announcements import ready_dir
 from datalad_slurm.records.history import read_record
+from datalad_slurm.repo.lock import repository_lock
 
 from conftest import (
+    JOB_WAIT,
     call,
     git,
     only,
@@ -355,11 +359,71 @@ def test_array_tasks_finishing_themselves(ds):
                                        'jobs/self.sh'], outputs=['arr'])
     job = wait_for_jobs(scheduled['slurm_job_id'])[scheduled['slurm_job_id']]
     assert job.phase == 'complete', job
-    # tasks that ended at the same moment may have left it to us
-    res = call(ds.finish)
+    # tasks that end at the same moment know of each other's announcement
     finishes = git(ds, 'log', '--format=%s', '--grep',
                    r'^\[DATALAD FINISH\]').splitlines()
     assert finishes == [f'[DATALAD FINISH] Processed batch job '
-                        f'{scheduled["slurm_job_id"]}: Complete'], \
-        [(r['status'], r.get('message')) for r in res]
+                        f'{scheduled["slurm_job_id"]}: Complete']
+    assert read_record(ds.repo, 'HEAD').data['finished_inside_job']
     assert git(ds, 'status', '--porcelain') == ''
+    assert not list(ready_dir(ds.repo).iterdir())
+
+
+def test_jobs_ending_together_are_committed_in_one_round(ds):
+    """While the lock is held, self-finishing jobs announce themselves;
+    the first to get the lock then commits them all, with one move of the
+    branch, and the others find their job done."""
+    write_script(ds, 'jobs/self.sh', '''
+        mkdir -p "out/$1"
+        echo "$SLURM_JOB_ID" > "out/$1/r"
+        datalad finish "$SLURM_JOB_ID"
+        ''')
+    ds.save(result_renderer='disabled')
+    with repository_lock(ds.repo, 60):
+        ids = [only(call(ds.schedule, ['sbatch', 'jobs/self.sh', str(i)],
+                         outputs=[f'out/{i}']), 'schedule')['slurm_job_id']
+               for i in range(3)]
+        deadline = time.monotonic() + JOB_WAIT
+        while len(list(ready_dir(ds.repo).glob('*.json'))) < 3:
+            assert time.monotonic() < deadline, 'the jobs did not announce'
+            time.sleep(0.2)
+        before = git(ds, 'rev-parse', 'HEAD').strip()
+    wait_for_jobs(*ids)
+    finishes = git(ds, 'log', '--format=%H', f'{before}..HEAD').split()
+    assert len(finishes) == 3
+    for sha in finishes:
+        record = read_record(ds.repo, sha)
+        i = ids.index(record.job_id)
+        assert committed_files(ds, sha) == [
+            f'out/{i}/r', f'slurm-{record.job_id}.out']
+    moved_to = git(ds, 'reflog', '--format=%H', '-n', '5').split()
+    assert [sha for sha in finishes if sha in moved_to] == finishes[:1]
+    assert git(ds, 'status', '--porcelain') == ''
+    assert not list(ready_dir(ds.repo).iterdir())
+
+
+def test_announcement_outlives_a_killed_finish(ds):
+    """A job whose own finish was killed after it announced the job's end
+    is committed by the next job that finishes itself."""
+    write_script(ds, 'jobs/self.sh', '''
+        mkdir -p "out/$1"
+        echo "$SLURM_JOB_ID" > "out/$1/r"
+        timeout --foreground --signal=KILL "$2" \\
+            datalad finish "$SLURM_JOB_ID" || true
+        ''')
+    ds.save(result_renderer='disabled')
+    with repository_lock(ds.repo, 60):
+        killed = only(call(ds.schedule, ['sbatch', 'jobs/self.sh', '0', '4'],
+                           outputs=['out/0']), 'schedule')['slurm_job_id']
+        wait_for_jobs(killed)
+    assert [p.name for p in ready_dir(ds.repo).iterdir()] == [
+        f'{killed}-x.json']
+    later = only(call(ds.schedule, ['sbatch', 'jobs/self.sh', '1', '60'],
+                      outputs=['out/1']), 'schedule')['slurm_job_id']
+    wait_for_jobs(later)
+    finished = {read_record(ds.repo, f'HEAD~{n}').job_id: read_record(
+        ds.repo, f'HEAD~{n}').data for n in (0, 1)}
+    assert set(finished) == {killed, later}
+    assert finished[killed]['finished_inside_job']
+    assert git(ds, 'status', '--porcelain') == ''
+    assert not list(ready_dir(ds.repo).iterdir())

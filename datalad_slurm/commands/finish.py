@@ -30,6 +30,7 @@ from ..finishing import (
     finish_round,
     query,
 )
+from ..handover import finish_inside
 from ..injob import (
     array_job_of,
     own_job,
@@ -242,6 +243,12 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
     if not selected:
         return
 
+    own = own_job()
+    if own and jobs and [r.job_id for r in selected] == [own[0]] and \
+            not (wait or list_open_jobs or close_failed_jobs):
+        yield from finish_inside(ds, selected[0], own, exit_status, status)
+        return
+
     if wait and not list_open_jobs:
         failed = set()
 
@@ -251,7 +258,7 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
                 return []
             return (yield from finish_round(
                 ds, index.refresh(), records, statuses, status,
-                close_failed=close_failed_jobs, own=own_job(),
+                close_failed=close_failed_jobs, own=own,
                 exit_status=exit_status, waiting=True, failed=failed))
         yield from wait_and_finish(selected, one_round, status,
                                    timeout=wait_timeout)
@@ -265,7 +272,7 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
         return
     yield from finish_round(
         ds, index, selected, statuses, status,
-        close_failed=close_failed_jobs, own=own_job(),
+        close_failed=close_failed_jobs, own=own,
         exit_status=exit_status)
 
 
