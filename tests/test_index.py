@@ -128,3 +128,37 @@ def test_head_read_as_git_reads_it(ds, refs):
 def test_head_of_an_unborn_branch(tmp_path):
     subprocess.run(['git', 'init', '--quiet', str(tmp_path)], check=True)
     assert plumbing.head(GitRepo(str(tmp_path))) is None
+
+
+def test_imported_commits_change_what_they_name(ds):
+    names = ['plain.txt', 'with space', 'quote"d', 'new\nline', 'ümlaut']
+    for name in names:
+        (ds.pathobj / name).write_text(name)
+    git(ds, 'add', '--', *names)
+    staged = {}
+    for line in git(ds, 'ls-files', '-z', '--stage', '--', *names).split(
+            '\0'):
+        if line:
+            entry, _, path = line.partition('\t')
+            staged[path] = entry.split()
+    git(ds, 'reset', '--quiet')
+    parent = plumbing.head(ds.repo)
+    first, second, empty = plumbing.import_commits(ds.repo, parent, [
+        ([plumbing.change_file(m, s, p) for p, (m, s, _) in staged.items()],
+         'all of them\n'),
+        ([plumbing.delete_path('with space'),
+          plumbing.delete_path('jobs')], 'two fewer\n'),
+        ([], 'nothing changes\n')])
+    assert plumbing.head(ds.repo) == parent
+    assert git(ds, 'rev-parse', f'{first}^', f'{second}^', f'{empty}^') \
+        .split() == [parent, first, second]
+    listed = git(ds, 'ls-tree', '-r', '-z', '--name-only', first).split('\0')
+    assert set(names) <= set(listed)
+    after = set(git(ds, 'ls-tree', '-r', '-z', '--name-only', second)
+                .split('\0'))
+    assert 'with space' not in after and 'jobs/write.sh' not in after
+    assert git(ds, 'rev-parse', f'{second}^{{tree}}') == \
+        git(ds, 'rev-parse', f'{empty}^{{tree}}')
+    assert git(ds, 'log', '-1', '--format=%an <%ae>|%B', empty) == \
+        'datalad-slurm tests <tests@example.com>|nothing changes\n\n'
+    assert not git(ds, 'for-each-ref', 'refs/datalad-slurm/')

@@ -5,7 +5,9 @@ import pytest
 from datalad_slurm.repo.paths import (
     Claimed,
     OutsideDataset,
+    Within,
     is_outside,
+    is_within,
     overlap,
     root_relative,
     spelled_within,
@@ -72,3 +74,17 @@ def test_dotted_names_are_inside(tmp_path):
     assert spelled_within(str(tmp_path), str(tmp_path / 'link')) == \
         str(tmp_path / 'sub')
     assert spelled_within(str(tmp_path / 'sub'), str(tmp_path)) is None
+
+
+@pytest.mark.parametrize('path', [
+    'out/1', 'out/1/a', 'out/12', 'out', 'logs/7.out', 'logs/7.outx',
+    'deep/er/still/f', 'x'])
+def test_within_agrees_with_is_within(path):
+    owned = [('a', ['out/1', 'logs/7.out']), ('b', ['out/12']),
+             ('c', ['deep/er']), ('d', ['out/1/a'])]
+    assert sorted(Within(owned).owners(path)) == [
+        owner for owner, paths in owned if is_within(path, paths)]
+
+
+def test_within_the_whole_dataset():
+    assert Within([('a', ['.']), ('b', ['x'])]).owners('x/y') == ['a', 'b']

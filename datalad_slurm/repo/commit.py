@@ -16,7 +16,10 @@ from datalad.support.exceptions import CommandError
 from datalad.utils import chpwd
 
 from . import plumbing
-from .paths import is_within
+from .paths import (
+    Within,
+    is_within,
+)
 
 
 @dataclass
@@ -110,40 +113,49 @@ def _commit_from_index(ds, plans: list[CommitPlan], progress):
     paths = list(dict.fromkeys(p for plan in plans for p in plan.paths))
     present = [p for p in paths if op.lexists(op.join(root, p))]
     failed = _stage(ds, present)
-    deleted = _deleted_files(repo, paths)
+    within = Within((n, plan.paths) for n, plan in enumerate(plans))
+    pathspecs = _pathspecs(paths)
+    deleted = [p for p in _deleted_files(repo, pathspecs)
+               if within.owners(p)]
     if deleted:
         repo.call_git(['rm', '-r', '--cached', '--quiet', '--ignore-unmatch'],
                       files=deleted)
-    staged = _staged_entries(repo, paths)
+    staged = _staged_entries(repo, pathspecs)
 
-    original = repo.get_hexsha()
-    parent = original
-    null_sha = '0' * len(original)
-    done, not_made = [], set()
-    with plumbing.temporary_index(repo, original) as index:
-        for plan in plans:
-            problems = _missing_requirements(plan, not_made) or \
-                [failed[p] for p in plan.paths if p in failed]
-            if problems:
-                not_made.add(plan.name)
-                done.append((plan, None, problems))
-                continue
-            index.update(
-                [f'{entry}\t{path}' for path, entry in staged.items()
-                 if is_within(path, plan.paths)] +
-                [f'0 {null_sha}\t{path}' for path in deleted
-                 if is_within(path, plan.paths)])
-            parent = plumbing.commit_tree(repo, index.write_tree(), parent,
-                                          plan.message)
-            done.append((plan, parent, []))
-            progress(plan)
-    if parent != original:
+    changes: list[list[str]] = [[] for _ in plans]
+    for path, entry in staged.items():
+        mode, sha, _ = entry.split()
+        for n in within.owners(path):
+            changes[n].append(plumbing.change_file(mode, sha, path))
+    for path in deleted:
+        for n in within.owners(path):
+            changes[n].append(plumbing.delete_path(path))
+
+    done, to_make, not_made = [], [], set()
+    for n, plan in enumerate(plans):
+        problems = _missing_requirements(plan, not_made) or \
+            [failed[p] for p in plan.paths if p in failed]
+        if problems:
+            not_made.add(plan.name)
+            done.append((plan, None, problems))
+        else:
+            done.append((plan, n, []))
+            to_make.append(n)
+    original = plumbing.head(repo)
+    shas = dict(zip(to_make, plumbing.import_commits(
+        repo, original, [(changes[n], plans[n].message) for n in to_make])))
+    if shas:
         try:
-            plumbing.move_head(repo, parent, original, 'finish')
+            plumbing.move_head(repo, shas[to_make[-1]], original, 'finish')
         except CommandError as e:
             raise CommitFailed(
                 f'could not move the branch to the new commits: '
                 f'{(e.stderr or str(e)).strip()}') from e
+    done = [(plan, None if problems else shas[n], problems)
+            for plan, n, problems in done]
+    for plan, sha, _ in done:
+        if sha:
+            progress(plan)
     return done
 
 
@@ -190,6 +202,18 @@ def _stage(ds, paths: list[str]) -> dict[str, dict]:
                 message=' '.join(record.get('error-messages', []))
                 or f'git annex add failed on {file}')
     return failed
+
+
+# git matches every index entry against every pathspec: beyond this many
+# paths, their top-level directories are asked for, and what git lists is
+# sorted out by the caller
+PATHSPECS = 500
+
+
+def _pathspecs(paths: list[str]) -> list[str]:
+    if len(paths) <= PATHSPECS:
+        return paths
+    return sorted({p.split('/', 1)[0] for p in paths})
 
 
 def _deleted_files(repo, paths: list[str]) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import os.path as op
+import posixpath
 import re
 from typing import Iterable
 
@@ -71,6 +72,29 @@ def is_within(path: str, parents: Iterable[str]) -> bool:
     return any(parent == '.' or path == parent or
                path.startswith(parent.rstrip('/') + '/')
                for parent in parents)
+
+
+class Within:
+    """Which owners' literal, root-relative paths a path is one of or lies
+    within, looked up along the path's parents: asking :func:`is_within`
+    of every owner would make a finish of N jobs' N files quadratic."""
+
+    def __init__(self, owned: Iterable[tuple[object, Iterable[str]]]):
+        self._owners: dict[str, list] = {}
+        for owner, paths in owned:
+            for path in paths:
+                key = path.rstrip('/') or '.'
+                if owner not in self._owners.setdefault(key, []):
+                    self._owners[key].append(owner)
+
+    def owners(self, path: str) -> list:
+        found = list(self._owners.get('.', ()))
+        while path and path != '.':
+            for owner in self._owners.get(path, ()):
+                if owner not in found:
+                    found.append(owner)
+            path = posixpath.dirname(path)
+        return found
 
 
 def _parts(spec: str) -> list[str]:

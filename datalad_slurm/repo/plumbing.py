@@ -1,10 +1,11 @@
 """The git plumbing every commit of the package is made with.
 
-Commits are built from trees with ``commit-tree`` (from a temporary index
-where files change) and the branch is moved once, with ``update-ref``
-given the expected old value: should anything else move HEAD meanwhile,
-the update fails instead of dropping a commit, and the user's own index
-is never touched.  Callers hold the repository lock.
+Commits are made as objects first, with ``commit-tree`` where the tree
+stays the same and with ``fast-import`` where files change, and the branch
+is moved once, with ``update-ref`` given the expected old value: should
+anything else move HEAD meanwhile, the update fails instead of dropping a
+commit, and the user's own index is never touched.  Callers hold the
+repository lock.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import os.path as op
 import re
 import subprocess
-from contextlib import contextmanager
 
 from datalad.support.exceptions import CommandError
 
@@ -81,40 +81,74 @@ def commit_tree(repo, tree: str, parent: str, message: str) -> str:
                stdin=message).strip()
 
 
+def import_commits(repo, parent: str,
+                   commits: list[tuple[list[str], str]]) -> list[str]:
+    """New commit objects, one on top of the other from `parent`, each
+    given as (changes, message): the changes are fast-import file commands
+    (see :func:`change_file`, :func:`delete_path`) on the tree of the
+    commit before.  No branch moves.  Returns the commits' shas.
+
+    One ``git fast-import`` process makes them all, where commit-tree
+    takes three processes a commit (update-index, write-tree,
+    commit-tree).
+    """
+    if not commits:
+        return []
+    author, committer = (git(repo, ['var', var]).strip() for var in (
+        'GIT_AUTHOR_IDENT', 'GIT_COMMITTER_IDENT'))
+    # fast-import must name a ref; this one is removed again at once
+    ref = f'refs/datalad-slurm/import-{os.getpid()}'
+    stream = []
+    for n, (changes, message) in enumerate(commits, start=1):
+        data = message.encode('utf-8')
+        stream.append(
+            b'commit %s\nmark :%d\nauthor %s\ncommitter %s\ndata %d\n%s\n'
+            % (ref.encode(), n, author.encode('utf-8'),
+               committer.encode('utf-8'), len(data), data))
+        if n == 1:
+            stream.append(b'from %s\n' % parent.encode())
+        stream.extend(c.encode('utf-8', 'surrogateescape') + b'\n'
+                      for c in changes)
+        stream.append(b'\n')
+    stream.append(b'done\n')
+    marks = op.join(repo.dot_git, 'datalad-slurm', f'marks.{os.getpid()}')
+    os.makedirs(op.dirname(marks), exist_ok=True)
+    argv = ['git', 'fast-import', '--quiet', '--done', '--force',
+            f'--export-marks={marks}']
+    try:
+        proc = subprocess.run(argv, cwd=repo.path, input=b''.join(stream),
+                              capture_output=True)
+        if proc.returncode:
+            raise CommandError(cmd=argv, code=proc.returncode,
+                               stderr=proc.stderr.decode(errors='replace'),
+                               cwd=repo.path)
+        with open(marks) as f:
+            by_mark = dict(line.split() for line in f if line.strip())
+    finally:
+        if op.exists(marks):
+            os.unlink(marks)
+        subprocess.run(['git', 'update-ref', '-d', ref], cwd=repo.path,
+                       capture_output=True)
+    return [by_mark[f':{n}'] for n in range(1, len(commits) + 1)]
+
+
+def change_file(mode: str, sha: str, path: str) -> str:
+    return f'M {mode} {sha} {_quoted(path)}'
+
+
+def delete_path(path: str) -> str:
+    return f'D {_quoted(path)}'
+
+
+def _quoted(path: str) -> str:
+    # fast-import takes C-style quoted paths; quoting all of them spares
+    # telling which need it (a leading quote, a newline)
+    escaped = path.replace('\\', '\\\\').replace('"', '\\"') \
+        .replace('\n', '\\n')
+    return f'"{escaped}"'
+
+
 def move_head(repo, new: str, expected: str, reason: str):
     """Point HEAD's branch at `new`, if it still points at `expected`."""
     git(repo, ['update-ref', '-m', f'datalad-slurm: {reason}', 'HEAD', new,
                expected])
-
-
-class TemporaryIndex:
-    """An index of its own, started from a commit's tree, to build the
-    trees of new commits without touching the repository's index."""
-
-    def __init__(self, repo, path: str):
-        self.repo = repo
-        self.path = path
-
-    def update(self, entries: list[str]):
-        """Apply ``update-index --index-info`` lines ('mode sha stage\\tpath';
-        mode 0 removes the path)."""
-        if entries:
-            git(self.repo, ['update-index', '-z', '--index-info'],
-                stdin='\0'.join(entries) + '\0', index_file=self.path)
-
-    def write_tree(self) -> str:
-        return git(self.repo, ['write-tree'], index_file=self.path).strip()
-
-
-@contextmanager
-def temporary_index(repo, base: str):
-    """A :class:`TemporaryIndex` holding the tree of commit `base`, removed
-    afterwards."""
-    path = op.join(repo.dot_git, 'datalad-slurm', f'index.{os.getpid()}')
-    os.makedirs(op.dirname(path), exist_ok=True)
-    try:
-        git(repo, ['read-tree', base], index_file=path)
-        yield TemporaryIndex(repo, path)
-    finally:
-        if op.exists(path):
-            os.unlink(path)
