@@ -1,0 +1,264 @@
+"""The local backend: submits on this machine and answers from the state
+files, with the same objects the Slurm backends answer with."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os.path as op
+import socket
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable
+
+from .. import config
+from ..records.history import read_record
+from ..records.index import JobIndex
+from ..slurm.cli import Submitted
+from ..slurm.status import (
+    LOST,
+    Expected,
+    JobStatus,
+    SlurmError,
+    TaskStatus,
+    add_task,
+    pick_run,
+)
+from . import ids
+from .jobs import (
+    BATCH,
+    Job,
+    jobs_dir,
+    observe,
+)
+from .process import (
+    NoProcfs,
+    ProcessId,
+    boot_id,
+    python_argv,
+    spawn_detached,
+)
+from .sbatch import (
+    Refused,
+    parse,
+)
+from .taskfiles import (
+    DONE,
+    QUEUED,
+    RUNNING,
+)
+
+lgr = logging.getLogger('datalad.slurm.local')
+
+# what the records name as the cluster of a local job
+CLUSTER = config.LOCAL
+
+WRAPPED = '#!/bin/sh\n# This script was created by sbatch --wrap.\n\n{}\n'
+
+
+def local_dir(repo) -> Path:
+    return Path(repo.dot_git) / 'datalad-slurm' / 'local'
+
+
+class LocalBackend:
+    """Jobs run on this machine by :mod:`.runner`, told of by their state
+    files."""
+    name = config.LOCAL
+
+    def __init__(self, ds):
+        self.ds = ds
+        self.dir = local_dir(ds.repo)
+
+    def check(self, timeout: float):
+        try:
+            boot_id()
+        except NoProcfs as e:
+            raise SlurmError(str(e)) from e
+
+    def submit(self, argv: list[str], *, cwd: str, timeout: float) -> int:
+        """Start the job of an sbatch command line on this machine; return
+        its id."""
+        try:
+            request = parse(argv, cwd)
+            array, throttle, after = (request.array, request.throttle,
+                                      request.after)
+        except Refused as e:
+            raise SlurmError(str(e)) from e
+        cwd = op.normpath(cwd)
+        for job_id in after:
+            if Job.load(self.dir, job_id) is None:
+                raise SlurmError(
+                    f'--dependency: job {job_id} is no local job of this '
+                    f'dataset, so local mode cannot wait for it')
+        keys = [str(t) for t in array] if array else [BATCH]
+        first = ids.reserve(self.dir, len(keys), self._highest_known)
+        workdir = op.normpath(op.join(cwd, request.options.get('chdir')
+                                      or '.'))
+        if request.script is not None:
+            script_path = op.normpath(op.join(cwd, request.script))
+            with open(script_path, errors='surrogateescape') as f:
+                script = f.read()
+            command = ' '.join([script_path, *request.args])
+        else:
+            script = WRAPPED.format(request.options['wrap'])
+            command = None
+        spec = {
+            'job_id': first,
+            'raw_ids': {k: first + i for i, k in enumerate(keys)},
+            'array': array, 'throttle': throttle, 'after': after,
+            'name': request.name, 'user': getpass.getuser(),
+            'host': socket.gethostname(), 'submit_dir': cwd,
+            'workdir': workdir, 'command': command, 'args': request.args,
+            'log_patterns': request.log_patterns(),
+            'append': request.options.get('open-mode') == 'append',
+            'comment': request.options.get('comment'),
+            'workers': config.get(self.ds, config.LOCAL_WORKERS),
+            'submitted': time.time(), 'unhonoured': request.unhonoured,
+        }
+        if request.unhonoured:
+            lgr.warning('Local job %s runs without what local mode cannot '
+                        'honour: %s', first, ', '.join(request.unhonoured))
+        job = Job.create(self.dir, spec, script, keys)
+        pid = spawn_detached(
+            python_argv('datalad_slurm.local.runner', str(job.path)),
+            log=job.log, cwd=job.path)
+        job.set_runner(ProcessId.of(pid))
+        lgr.debug('Local job %s runs in process %s', first, pid)
+        return first
+
+    def describe_submitted(self, job_id: int, *, timeout: float,
+                           ) -> Submitted:
+        job = self._job(job_id)
+        spec = job.spec
+        return Submitted(
+            job_id=job_id, array_tasks=spec['array'], cluster=CLUSTER,
+            name=spec['name'], user=spec['user'], workdir=spec['workdir'],
+            command=spec['command'],
+            submit_time=_slurm_time(spec['submitted']))
+
+    def find_marked(self, comment: str, *, since: float, timeout: float,
+                    ) -> int | None:
+        for path in jobs_dir(self.dir).glob('[0-9]*'):
+            job = Job.load(self.dir, int(path.name))
+            if job is not None and job.spec.get('comment') == comment:
+                return job.job_id
+        return None
+
+    def query(self, job_ids: Iterable[int], *, timeout: float,
+              expected: dict[int, Expected] | None = None,
+              ) -> dict[int, JobStatus]:
+        expected = expected or {}
+        statuses = {}
+        for job_id in sorted(set(int(i) for i in job_ids)):
+            status = statuses[job_id] = JobStatus(
+                job_id, unknown_to='local mode (its state files under '
+                f'{self.dir})')
+            job = Job.load(self.dir, job_id)
+            if job is None:
+                continue
+            identity = expected.get(job_id, Expected()).identity
+            try:
+                observed = observe(job)
+            except NoProcfs as e:
+                raise SlurmError(str(e)) from e
+            for key, task in observed.tasks.items():
+                if observed.elsewhere and task['state'] in (QUEUED, RUNNING):
+                    task['reason'] = (f'its runner is on {observed.elsewhere}'
+                                      f', ask there whether it still runs')
+                run = pick_run([task_status(job, key, task)], identity)
+                if run is not None:
+                    add_task(status, run)
+            wanted = expected.get(job_id, Expected()).tasks or []
+            seen = {t.task_id for t in status.tasks}
+            status.missing_tasks = [t for t in wanted if t not in seen] \
+                if status.tasks else []
+        return statuses
+
+    def _job(self, job_id: int) -> Job:
+        job = Job.load(self.dir, job_id)
+        if job is None:
+            raise SlurmError(f'local mode knows no job {job_id}: there is '
+                             f'no {jobs_dir(self.dir) / str(job_id)}')
+        return job
+
+    def _highest_known(self) -> int:
+        """The last local id in use, by the job directories and the
+        history, for a counter that went missing."""
+        known = [ids.BASE]
+        for path in jobs_dir(self.dir).glob('[0-9]*'):
+            job = Job.load(self.dir, int(path.name))
+            if job is not None:
+                known.extend(job.spec['raw_ids'].values())
+        index = JobIndex(self.ds.repo).refresh()
+        for record in index.open_jobs():
+            if ids.is_local(record.job_id):
+                known.append(record.job_id +
+                             len(record.data.get('slurm_array') or [0]) - 1)
+        finished = [(entry['job'], entry['finish'])
+                    for entry in index.finished.values()
+                    if ids.is_local(entry['job'])]
+        if finished:
+            # the latest local job took the highest ids
+            job_id, commit = max(finished)
+            record = read_record(self.ds.repo, commit)
+            known.append(job_id + len(
+                (record.data if record else {}).get('slurm_array') or [0])
+                - 1)
+        return max(known)
+
+
+def task_status(job: Job, key: str, task: dict) -> TaskStatus:
+    """A task's state file as Slurm's account of one run."""
+    spec = job.spec
+    state = task['state']
+    start, end = task.get('start'), task.get('end')
+    if state == DONE:
+        slurm_state, exit_code = 'COMPLETED', 0
+    elif state in (QUEUED, RUNNING, LOST):
+        slurm_state = {QUEUED: 'PENDING', RUNNING: 'RUNNING'}.get(state,
+                                                                  state)
+        exit_code = None
+    elif task.get('cancelled'):
+        slurm_state, exit_code = 'CANCELLED', None
+    else:
+        # a task killed by a signal has no exit code (sacct: -1 here too)
+        slurm_state = 'FAILED'
+        exit_code = -1 if task.get('signal') else task.get('exit_code')
+    reason = task.get('reason')
+    if state == QUEUED and spec['after']:
+        reason = 'Dependency'
+    elif task.get('cancelled'):
+        reason = 'DependencyNeverSatisfied'
+    return TaskStatus(
+        task_id=None if key == BATCH else int(key),
+        state=slurm_state, exit_code=exit_code,
+        raw_job_id=spec['raw_ids'][key],
+        submit=_slurm_time(spec['submitted']),
+        start=_slurm_time(start), end=_slurm_time(end),
+        elapsed=_duration((end or time.time()) - start) if start else None,
+        nodes=task.get('host') if start else None,
+        alloc_cpus=1,
+        total_cpu=_duration(task['cpu_seconds'], fraction=True)
+        if task.get('cpu_seconds') is not None else None,
+        reason=reason, workdir=spec['workdir'], cluster=CLUSTER)
+
+
+def _slurm_time(epoch: float | None) -> str | None:
+    """Epoch seconds as Slurm's tools print times: local, no zone."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch).strftime('%Y-%m-%dT%H:%M:%S')
+
+
+def _duration(seconds: float, fraction: bool = False) -> str:
+    """Seconds as sacct prints durations: [D-]HH:MM:SS, and MM:SS.mmm for
+    CPU times under an hour (`fraction`)."""
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if fraction and not days and not hours:
+        return f'{minutes:02d}:{secs + seconds - whole:06.3f}'
+    clock = f'{hours:02d}:{minutes:02d}:{secs:02d}'
+    return f'{days}-{clock}' if days else clock
