@@ -9,6 +9,7 @@ import os.path as op
 import socket
 import time
 from datetime import datetime
+from subprocess import CalledProcessError
 from pathlib import Path
 from typing import Iterable
 
@@ -78,14 +79,27 @@ class LocalBackend:
 
     def submit(self, argv: list[str], *, cwd: str, timeout: float) -> int:
         """Start the job of an sbatch command line on this machine; return
-        its id."""
+        its id.
+
+        Raises
+        ------
+        SlurmError
+          Where sbatch would refuse the job, or it cannot be started; then
+          nothing runs.
+        """
+        try:
+            return self._submit(argv, op.normpath(cwd))
+        except OSError as e:
+            raise SlurmError(f'local mode could not start the job: '
+                             f'{e}') from e
+
+    def _submit(self, argv: list[str], cwd: str) -> int:
         try:
             request = parse(argv, cwd)
             array, throttle, after = (request.array, request.throttle,
                                       request.after)
         except Refused as e:
             raise SlurmError(str(e)) from e
-        cwd = op.normpath(cwd)
         for job_id in after:
             if Job.load(self.dir, job_id) is None:
                 raise SlurmError(
@@ -120,10 +134,17 @@ class LocalBackend:
             lgr.warning('Local job %s runs without what local mode cannot '
                         'honour: %s', first, ', '.join(request.unhonoured))
         job = Job.create(self.dir, spec, script, keys)
-        pid = spawn_detached(
-            python_argv('datalad_slurm.local.runner', str(job.path)),
-            log=job.log, cwd=job.path)
-        job.set_runner(ProcessId.of(pid))
+        pid = None
+        try:
+            pid = spawn_detached(
+                python_argv('datalad_slurm.local.runner', str(job.path)),
+                log=job.log, cwd=job.path)
+            job.set_runner(ProcessId.of(pid))
+        except (OSError, CalledProcessError) as e:
+            # a job not reported as submitted must not run
+            job.discard(pid)
+            raise SlurmError(f'local mode could not start job {first}: '
+                             f'{e}') from e
         lgr.debug('Local job %s runs in process %s', first, pid)
         return first
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,17 +80,34 @@ class Job:
         """Write a job's directory, its tasks queued."""
         final = jobs_dir(local_dir) / str(spec['job_id'])
         tmp = final.with_name(f'.new-{final.name}')
-        shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        (tmp / 'job.json').write_text(json.dumps(spec, indent=1,
-                                                 sort_keys=True))
-        (tmp / 'script').write_text(script)
-        (tmp / 'script').chmod(0o700)
-        tasks = TaskFiles(tmp / 'tasks')
-        for key in keys:
-            tasks.queue(key, {'raw_job_id': spec['raw_ids'][key]})
-        os.rename(tmp, final)
+        try:
+            (tmp / 'job.json').write_text(json.dumps(spec, indent=1,
+                                                     sort_keys=True))
+            (tmp / 'script').write_text(script, errors='surrogateescape')
+            (tmp / 'script').chmod(0o700)
+            tasks = TaskFiles(tmp / 'tasks')
+            for key in keys:
+                tasks.queue(key, {'raw_job_id': spec['raw_ids'][key]})
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return cls(final, spec)
+
+    def discard(self, pid: int | None):
+        """Undo a job whose start failed: end its runner (`pid`, if it was
+        started) with its tasks, and remove its directory."""
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                # not in a session of its own yet, or ended
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        shutil.rmtree(self.path, ignore_errors=True)
 
     def set_runner(self, runner: ProcessId):
         tmp = self.path / 'runner.json.tmp'

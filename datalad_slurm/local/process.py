@@ -8,7 +8,6 @@ A process is named by its pid, the kernel's boot id and its start time
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
