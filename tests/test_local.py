@@ -407,3 +407,28 @@ def test_each_task_is_claimed_once(tmp_path):
     assert {t['state'] for t in TaskFiles(tmp_path / 'tasks').read()
             .values()} == {'DONE'}
     assert not list(Path(tmp_path / 'tasks').glob('*.tmp'))
+
+
+def test_journaled_local_submission_is_recorded_later(lds, monkeypatch):
+    """A crash between the local submission and its schedule commit: the
+    next command completes the record the way the job was submitted."""
+    from datalad_slurm import recording
+
+    def fail(*args, **kwargs):
+        raise RuntimeError('crash before the schedule commit')
+    head = git(lds, 'rev-parse', 'HEAD')
+    with monkeypatch.context() as patched:
+        patched.setattr(recording, 'commit_empty', fail)
+        res = only(call(lds.schedule, ['sbatch', 'jobs/write.sh'],
+                        outputs=['out']), 'schedule')
+    assert res['status'] == 'error'
+    job_id = res['slurm_job_id']
+    assert git(lds, 'rev-parse', 'HEAD') == head
+    wait_local(lds, job_id)
+
+    results = call(lds.finish)
+    recovered = [r for r in results if r.get('recovered')]
+    assert [r['slurm_job_id'] for r in recovered] == [job_id]
+    assert read_record(lds.repo, 'HEAD~1').data['slurm_cluster'] == 'local'
+    assert git(lds, 'log', '-1', '--format=%s') == \
+        f'[DATALAD FINISH] Processed batch job {job_id}: Complete\n'
