@@ -432,3 +432,51 @@ def test_journaled_local_submission_is_recorded_later(lds, monkeypatch):
     assert read_record(lds.repo, 'HEAD~1').data['slurm_cluster'] == 'local'
     assert git(lds, 'log', '-1', '--format=%s') == \
         f'[DATALAD FINISH] Processed batch job {job_id}: Complete\n'
+
+
+SIDE_BY_SIDE = {
+    # scenario: (sacct's line after the job id, the local state file)
+    'complete': ('COMPLETED|0:0', {'state': 'DONE', 'exit_code': 0}),
+    'failed': ('FAILED|3:0', {'state': 'FAILED', 'exit_code': 3}),
+    'killed': ('FAILED|0:9', {'state': 'FAILED', 'exit_code': None,
+                              'signal': 9}),
+    'cancelled': ('CANCELLED|0:0', {'state': 'FAILED', 'exit_code': None,
+                                    'cancelled': True}),
+    'running': ('RUNNING|0:0', {'state': 'RUNNING'}),
+    'pending': ('PENDING|0:0', {'state': 'QUEUED'}),
+    'lost': (None, {'state': 'LOST'}),
+}
+
+
+@pytest.mark.parametrize('scenario', SIDE_BY_SIDE)
+def test_local_and_cli_backends_agree(scenario, tmp_path):
+    """The local backend maps its state files to the states, phases and
+    outcomes the CLI backend reads from sacct for the same job's fate."""
+    from datalad_slurm.local.backend import task_status
+    from datalad_slurm.slurm import cli
+    from datalad_slurm.slurm.status import JobStatus
+
+    sacct, state = SIDE_BY_SIDE[scenario]
+    cli_job = JobStatus(7)
+    if sacct:
+        fields = ['7', '7', *sacct.split('|'), '2026-01-01T10:00:00',
+                  '2026-01-01T10:00:01', '2026-01-01T10:00:02', '00:00:01',
+                  'node1', '', '', '1', '00:00.010', '', '', '/d', 'c']
+        cli.add_runs({7: cli_job}, cli.parse_sacct('|'.join(fields)), {})
+    spec = {'raw_ids': {'batch': 7}, 'submitted': time.time(), 'after': [],
+            'workdir': '/d'}
+    local_job = JobStatus(7, tasks=[task_status(
+        Job(tmp_path, spec), 'batch',
+        dict(state, start=time.time(), end=time.time(), host='here'))])
+    if scenario == 'lost':
+        # Slurm's lost job is one it does not report; a local one is a
+        # task whose runner died
+        assert (cli_job.phase, local_job.phase) == ('lost', 'lost')
+        assert cli_job.outcome == local_job.outcome == 'Lost'
+        return
+    (cli_task,), (local_task,) = cli_job.tasks, local_job.tasks
+    assert (local_task.state, local_task.exit_code) == \
+        (cli_task.state, cli_task.exit_code)
+    assert local_job.phase == cli_job.phase
+    assert local_job.outcome == cli_job.outcome
+    assert local_job.describe() == cli_job.describe()

@@ -236,12 +236,15 @@ def task_status(job: Job, key: str, task: dict) -> TaskStatus:
     start, end = task.get('start'), task.get('end')
     if state == DONE:
         slurm_state, exit_code = 'COMPLETED', 0
-    elif state in (QUEUED, RUNNING, LOST):
-        slurm_state = {QUEUED: 'PENDING', RUNNING: 'RUNNING'}.get(state,
-                                                                  state)
-        exit_code = None
+    elif state in (QUEUED, RUNNING):
+        # sacct's 0:0 of a job that has not ended
+        slurm_state = {QUEUED: 'PENDING', RUNNING: 'RUNNING'}[state]
+        exit_code = 0
+    elif state == LOST:
+        slurm_state, exit_code = LOST, None
     elif task.get('cancelled'):
-        slurm_state, exit_code = 'CANCELLED', None
+        # as Slurm reports a job it cancelled before it ran: 0:0
+        slurm_state, exit_code = 'CANCELLED', 0
     else:
         # a task killed by a signal has no exit code (sacct: -1 here too)
         slurm_state = 'FAILED'
