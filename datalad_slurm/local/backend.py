@@ -42,6 +42,7 @@ from .process import (
 )
 from .sbatch import (
     Refused,
+    Request,
     parse,
 )
 from .taskfiles import (
@@ -96,44 +97,49 @@ class LocalBackend:
     def _submit(self, argv: list[str], cwd: str) -> int:
         try:
             request = parse(argv, cwd)
-            array, throttle, after = (request.array, request.throttle,
-                                      request.after)
         except Refused as e:
             raise SlurmError(str(e)) from e
-        for job_id in after:
+        for job_id in request.after:
             if Job.load(self.dir, job_id) is None:
                 raise SlurmError(
                     f'--dependency: job {job_id} is no local job of this '
                     f'dataset, so local mode cannot wait for it')
-        keys = [str(t) for t in array] if array else [BATCH]
+        keys = [str(t) for t in request.array] if request.array else [BATCH]
         first = ids.reserve(self.dir, len(keys), self._highest_known)
-        workdir = op.normpath(op.join(cwd, request.options.get('chdir')
-                                      or '.'))
-        if request.script is not None:
-            script_path = op.normpath(op.join(cwd, request.script))
-            with open(script_path, errors='surrogateescape') as f:
-                script = f.read()
-            command = ' '.join([script_path, *request.args])
-        else:
-            script = WRAPPED.format(request.options['wrap'])
-            command = None
-        spec = {
+        job = Job.create(self.dir, self._spec(request, cwd, first, keys),
+                         _script(request, cwd), keys)
+        self._start(job)
+        if request.unhonoured:
+            lgr.warning('Local job %s runs without what local mode cannot '
+                        'honour: %s', first, ', '.join(request.unhonoured))
+        return first
+
+    def _spec(self, request: Request, cwd: str, first: int,
+              keys: list[str]) -> dict:
+        """What the runner needs to know of a job (``job.json``)."""
+        script = op.normpath(op.join(cwd, request.script)) \
+            if request.script is not None else None
+        return {
             'job_id': first,
             'raw_ids': {k: first + i for i, k in enumerate(keys)},
-            'array': array, 'throttle': throttle, 'after': after,
-            'name': request.name, 'user': getpass.getuser(),
-            'host': socket.gethostname(), 'submit_dir': cwd,
-            'workdir': workdir, 'command': command, 'args': request.args,
+            'array': request.array, 'throttle': request.throttle,
+            'after': request.after, 'name': request.name,
+            'user': getpass.getuser(), 'host': socket.gethostname(),
+            'submit_dir': cwd,
+            'workdir': op.normpath(op.join(
+                cwd, request.options.get('chdir') or '.')),
+            # as Slurm tells it: the script's path and its arguments
+            'command': ' '.join([script, *request.args]) if script else None,
+            'args': request.args,
             'log_patterns': request.log_patterns(),
             'append': request.options.get('open-mode') == 'append',
             'comment': request.options.get('comment'),
             'workers': config.get(self.ds, config.LOCAL_WORKERS),
             'submitted': time.time(), 'unhonoured': request.unhonoured,
         }
-        if request.unhonoured:
-            lgr.warning('Local job %s runs without what local mode cannot '
-                        'honour: %s', first, ', '.join(request.unhonoured))
-        job = Job.create(self.dir, spec, script, keys)
+
+    @staticmethod
+    def _start(job: Job):
         pid = None
         try:
             pid = spawn_detached(
@@ -143,10 +149,9 @@ class LocalBackend:
         except (OSError, CalledProcessError) as e:
             # a job not reported as submitted must not run
             job.discard(pid)
-            raise SlurmError(f'local mode could not start job {first}: '
-                             f'{e}') from e
-        lgr.debug('Local job %s runs in process %s', first, pid)
-        return first
+            raise SlurmError(f'local mode could not start job '
+                             f'{job.job_id}: {e}') from e
+        lgr.debug('Local job %s runs in process %s', job.job_id, pid)
 
     def describe_submitted(self, job_id: int, *, timeout: float,
                            ) -> Submitted:
@@ -227,6 +232,15 @@ class LocalBackend:
                 (record.data if record else {}).get('slurm_array') or [0])
                 - 1)
         return max(known)
+
+
+def _script(request: Request, cwd: str) -> str:
+    """The job script to keep: Slurm too runs the script as it was at
+    submission, whatever becomes of the file."""
+    if request.script is None:
+        return WRAPPED.format(request.options['wrap'])
+    with open(op.join(cwd, request.script), errors='surrogateescape') as f:
+        return f.read()
 
 
 def task_status(job: Job, key: str, task: dict) -> TaskStatus:
