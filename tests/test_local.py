@@ -391,14 +391,15 @@ def test_each_task_is_claimed_once(tmp_path):
     for key in keys:
         TaskFiles(tmp_path / 'tasks').queue(key, {})
     claimed = []
+    # two farmers sharing the list, each with two workers
+    farmers = [TaskFiles(tmp_path / 'tasks') for _ in range(2)]
 
-    def worker():
-        # a farmer of its own, sharing the list
-        tasks = TaskFiles(tmp_path / 'tasks')
+    def worker(tasks):
         while (key := tasks.claim()) is not None:
             claimed.append(key)
             tasks.end(key, 'DONE')
-    threads = [threading.Thread(target=worker) for _ in range(4)]
+    threads = [threading.Thread(target=worker, args=(farmers[i % 2],))
+               for i in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:

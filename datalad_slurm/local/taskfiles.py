@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 QUEUED, RUNNING, DONE, FAILED = 'QUEUED', 'RUNNING', 'DONE', 'FAILED'
@@ -33,20 +34,36 @@ class TaskFiles:
 
     def __init__(self, directory: Path):
         self.directory = directory
+        # queued keys not tried yet, so that taking each of N tasks does not
+        # list all N files again; tasks only ever leave the queue
+        self._candidates: list[str] = []
+        self._lock = threading.Lock()
 
     def queue(self, key: str, content: dict):
         self.directory.mkdir(parents=True, exist_ok=True)
         self._write(key, QUEUED, dict(content, key=key, state=QUEUED))
 
     def claim(self) -> str | None:
-        """Take the next queued task; None when none is left."""
-        queued = sorted((p.name[:-len(QUEUED) - 1] for p in
-                         self.directory.glob(f'*.{QUEUED}')), key=task_order)
-        for key in queued:
+        """Take the next queued task; None when none is left.  Safe for
+        the threads of one farmer, and for farmers sharing the directory.
+        """
+        with self._lock:
+            key = self._take()
+            if key is None:
+                self._candidates = sorted(
+                    (p.name[:-len(QUEUED) - 1]
+                     for p in self.directory.glob(f'*.{QUEUED}')),
+                    key=task_order, reverse=True)
+                key = self._take()
+            return key
+
+    def _take(self) -> str | None:
+        while self._candidates:
+            key = self._candidates.pop()
             try:
                 os.rename(self._path(key, QUEUED), self._path(key, RUNNING))
             except FileNotFoundError:
-                continue  # another worker took it
+                continue  # another farmer took it
             return key
         return None
 
