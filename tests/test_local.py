@@ -481,3 +481,36 @@ def test_local_and_cli_backends_agree(scenario, tmp_path):
     assert local_job.phase == cli_job.phase
     assert local_job.outcome == cli_job.outcome
     assert local_job.describe() == cli_job.describe()
+
+
+def test_command_line_job_outlives_the_command(no_slurm, dataset, tmp_path):
+    """``datalad -c datalad.slurm.backend=local schedule`` on the command
+    line: the job runs on after the command has ended, and a finish
+    without the setting asks its state files."""
+    import subprocess
+    go = tmp_path / 'go'
+    write_script(dataset, 'jobs/wait.sh', f'''
+        i=0
+        while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+        mkdir -p out; echo waited > out/w
+        ''')
+    dataset.save(result_renderer='disabled')
+
+    def datalad(*args):
+        return subprocess.run(['datalad', *args], cwd=dataset.path,
+                              capture_output=True, text=True)
+    try:
+        done = datalad('-c', 'datalad.slurm.backend=local', 'schedule',
+                       '-o', 'out', 'sbatch', 'jobs/wait.sh')
+        assert done.returncode == 0, done.stderr
+        job_id = read_record(dataset.repo, 'HEAD').data['slurm_job_id']
+        assert LocalBackend(dataset).query([job_id], timeout=1)[
+            job_id].phase == 'running'
+    finally:
+        # the job ends, whatever became of the test
+        go.touch()
+    wait_local(dataset, job_id)
+    done = datalad('finish')
+    assert done.returncode == 0, done.stderr
+    assert f'Processed batch job {job_id}: Complete' in done.stdout
+    assert (dataset.pathobj / 'out' / 'w').read_text() == 'waited\n'
