@@ -514,3 +514,15 @@ def test_command_line_job_outlives_the_command(no_slurm, dataset, tmp_path):
     assert done.returncode == 0, done.stderr
     assert f'Processed batch job {job_id}: Complete' in done.stdout
     assert (dataset.pathobj / 'out' / 'w').read_text() == 'waited\n'
+
+
+@pytest.mark.parametrize('value', ['0', 'many'])
+def test_unusable_worker_count_is_refused(lds, value):
+    lds.config.set('datalad.slurm.local-workers', value, scope='local')
+    before = snapshot(lds)
+    res = only(call(lds.schedule, ['sbatch', 'jobs/write.sh'],
+                    outputs=['out']), 'schedule')
+    assert res['status'] == 'impossible'
+    assert 'datalad.slurm.local-workers' in res['message']
+    assert snapshot(lds) == before
+    assert not (local_dir(lds.repo) / 'jobs').exists()
