@@ -208,12 +208,16 @@ def test_chdir(lds):
 def test_wrap(lds):
     job_id = schedule(lds, [
         'sbatch', '-J', 'wrapped', '--wrap',
-        'mkdir -p w && echo "$SLURM_JOB_NAME $SLURM_SUBMIT_DIR" > w/name'],
+        'mkdir -p w && echo "$SLURM_JOB_NAME $SLURM_SUBMIT_DIR" > w/name && '
+        'grep SigIgn /proc/$$/status > w/ignored'],
         outputs=['w'])['slurm_job_id']
     wait_local(lds, job_id)
     assert only(call(lds.finish), 'finish')['status'] == 'ok'
     assert (lds.pathobj / 'w' / 'name').read_text() == \
         f'wrapped {lds.path}\n'
+    # SIGINT and SIGQUIT reach the job, as under Slurm
+    ignored = int((lds.pathobj / 'w' / 'ignored').read_text().split()[1], 16)
+    assert not ignored & (1 << (signal.SIGINT - 1) | 1 << (signal.SIGQUIT - 1))
 
 
 def test_dependency(lds):

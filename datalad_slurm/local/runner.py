@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import signal
 import socket
 import sys
 import time
@@ -131,6 +132,10 @@ def main(path: str):
     # a session of its own: no terminal's hangup reaches the job, and its
     # tasks share the runner's process group
     os.setsid()
+    # sh started this process in the background, which ignores SIGINT and
+    # SIGQUIT; the job's tasks get them as a Slurm job would
+    for number in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(number, signal.SIG_DFL)
     job = Job(Path(path), {})
     try:
         job = Job.load(job.path.parent.parent, int(job.path.name))
