@@ -48,7 +48,7 @@ NEVER = 'DependencyNeverSatisfied'
 def run(job: Job):
     local_dir = job.path.parent.parent
     failed = wait_for(local_dir, job.spec['after'])
-    if failed:
+    if failed is not None:
         cancel(job, f'{NEVER}: job {failed} it depends on did not complete')
         return
     keys = list(job.spec['raw_ids'])
@@ -108,6 +108,7 @@ def launch(job: Job, key: str) -> Launch:
             raise LaunchError(f'cannot resolve the log file pattern '
                               f'{pattern!r}')
         logs.append(os.path.join(spec['workdir'], path))
+    # scheduled from inside another job, the job must not see that one's
     env = {k: v for k, v in os.environ.items() if not k.startswith('SLURM')}
     env.update(
         SLURM_JOB_ID=str(raw), SLURM_JOBID=str(raw),
