@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import os
+
 from datalad.interface.common_cfg import definitions
 from datalad.support.constraints import (
     EnsureChoice,
     EnsureFloat,
+    EnsureInt,
     EnsureRange,
 )
 from datalad.support.extensions import register_config
@@ -14,6 +17,10 @@ from datalad.support.extensions import register_config
 LOCK_TIMEOUT = 'datalad.slurm.lock-timeout'
 QUERY_TIMEOUT = 'datalad.slurm.query-timeout'
 BACKEND = 'datalad.slurm.backend'
+LOCAL_WORKERS = 'datalad.slurm.local-workers'
+
+# the backend value that runs jobs on this machine instead of Slurm
+LOCAL = 'local'
 
 register_config(
     LOCK_TIMEOUT,
@@ -42,14 +49,28 @@ register_config(
     description="'cli' uses Slurm's command-line tools (sacct, squeue) to "
     "ask about jobs; 'pyslurm' the Slurm database through pyslurm, which "
     "must match the cluster's Slurm release (major.minor); 'auto' pyslurm "
-    "where it matches, the command-line tools otherwise. Jobs are always "
-    "submitted with sbatch.",
-    type=EnsureChoice('auto', 'cli', 'pyslurm'),
+    "where it matches, the command-line tools otherwise; these submit with "
+    "sbatch. 'local' runs the sbatch command on this machine, without "
+    "Slurm, and answers from its state files under .git/datalad-slurm/; "
+    "it is never chosen by itself, since a login node is no place to run "
+    "jobs.",
+    type=EnsureChoice('auto', 'cli', 'pyslurm', LOCAL),
     default='cli',
     dialog='question',
 )
+register_config(
+    LOCAL_WORKERS,
+    'How many tasks local jobs run at once',
+    description="With datalad.slurm.backend = local: the number of tasks "
+    "(jobs, array tasks) of one dataset that run at the same time on this "
+    "machine; the others wait for a free slot. The value in force when a "
+    "job is scheduled applies to it. Default: the machine's cores.",
+    type=EnsureInt() & EnsureRange(min=1),
+    default=os.cpu_count() or 1,
+    dialog='question',
+)
 
-ITEMS = (LOCK_TIMEOUT, QUERY_TIMEOUT, BACKEND)
+ITEMS = (LOCK_TIMEOUT, QUERY_TIMEOUT, BACKEND, LOCAL_WORKERS)
 
 
 class ConfigError(ValueError):

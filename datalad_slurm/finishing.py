@@ -20,10 +20,7 @@ from .records.index import JobIndex
 from .repo.commit import commit_plans
 from .repo.lock import repository_lock
 from .slurm import backends
-from .slurm.status import (
-    Expected,
-    JobStatus,
-)
+from .slurm.status import JobStatus
 
 lgr = logging.getLogger('datalad.slurm.finish')
 
@@ -32,16 +29,14 @@ NEVER = 'DependencyNeverSatisfied'
 
 
 def query(ds, records: list[Record]) -> dict[int, JobStatus]:
-    """Slurm's word on the jobs of `records`, in one batched query.
+    """Slurm's word on the jobs of `records` (or local mode's, for local
+    jobs), in one batched query.
 
     Raises
     ------
     SlurmError
     """
-    return backends.select(ds).query(
-        [r.job_id for r in records],
-        timeout=config.get(ds, config.QUERY_TIMEOUT),
-        expected={r.job_id: Expected.of_record(r.data) for r in records})
+    return backends.query(ds, records)
 
 
 def finish_round(ds, index: JobIndex, records: list[Record],
@@ -175,10 +170,8 @@ def _verdict(index: JobIndex, record: Record, job: JobStatus,
         # neither lost nor failed: nothing about it may change
         return get_status_dict(
             status='impossible',
-            message=('cannot tell now whether job %s has ended: %s, and '
-                     'slurmctld does not list it (any more); finish it '
-                     'again once the database is back', record.job_id,
-                     job.unanswered),
+            message=('cannot tell now whether job %s has ended: %s',
+                     record.job_id, job.unanswered),
             **status)
     if phase == 'complete' or close_failed:
         return None
@@ -187,9 +180,10 @@ def _verdict(index: JobIndex, record: Record, job: JobStatus,
     cancelled_for = [c for c in record.data.get('depends_on') or []
                      if c in failed] if any(
         t.state == 'CANCELLED' for t in job.tasks) else []
-    if phase == 'lost':
-        why = ('Slurm (sacct, squeue) knows no job %s any more',
-               record.job_id)
+    if phase == 'lost' and job.tasks:
+        why = ('job %s was lost (%s)', record.job_id, _states(job))
+    elif phase == 'lost':
+        why = ('%s knows no job %s any more', job.unknown_to, record.job_id)
     elif cancelled_for:
         why = ('job %s was not run: job %s it depends on failed, and Slurm '
                'cancelled it (%s)', record.job_id,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os.path as op
 
 from .repo.paths import is_outside
-from .slurm import cli
 from .slurm.jobspec import (
     log_patterns,
     script_head,
@@ -14,16 +13,18 @@ from .slurm.jobspec import (
 )
 
 
-def log_files(ds, argv: list[str], job_id: int, *, timeout: float) -> dict:
+def log_files(ds, backend, argv: list[str], job_id: int, *,
+              timeout: float) -> dict:
     """Slurm facts for the schedule record: the job's array task ids, what
     tells it from other jobs of the same id (cluster, submit time, work
     directory), and its stdout/stderr files relative to the dataset root.
 
     Placeholders that only a running task can fill in (``%j`` of an array
     task, ``%N``) stay in ``slurm_output_patterns``, which ``finish``
-    resolves with what sacct reports.
+    resolves with what sacct reports.  `backend`: the submitter that
+    submitted the job (see :func:`.slurm.backends.submitter`).
     """
-    job = cli.describe_submitted(job_id, timeout=timeout)
+    job = backend.describe_submitted(job_id, timeout=timeout)
     options, script_lines = argv, None
     script_index = _script_index(argv, job.workdir, job.command)
     if script_index is not None:

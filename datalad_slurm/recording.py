@@ -33,7 +33,7 @@ from .records.index import JobIndex
 from .repo import plumbing
 from .repo.commit import commit_empty
 from .repo.worktree import put_back
-from .slurm import cli
+from .slurm import backends
 from .slurm.jobspec import log_patterns
 from .slurm.status import SlurmError
 
@@ -59,11 +59,12 @@ def complete(ds, entry: journal.Entry, status: dict, *,
     `index` up to date with HEAD is kept so."""
     status = dict(status, slurm_job_id=entry.job_id)
     timeout = config.get(ds, config.QUERY_TIMEOUT)
+    backend = backends.submitter(ds, entry.submitter)
     if not entry.sbatch_may_have_run:
         yield _undone(ds, entry, 'ended before sbatch ran', status)
         return
     if entry.job_id is None:
-        found = yield from _find(ds, entry, status, timeout)
+        found = yield from _find(ds, backend, entry, status, timeout)
         if found is None:
             return
         entry.submitted(found)
@@ -73,7 +74,7 @@ def complete(ds, entry: journal.Entry, status: dict, *,
         entry.done()
         return
     try:
-        sha, title = _record(ds, entry, timeout, index)
+        sha, title = _record(ds, backend, entry, timeout, index)
     except Exception as e:
         ce = CapturedException(e)
         yield get_status_dict(
@@ -98,7 +99,7 @@ def complete(ds, entry: journal.Entry, status: dict, *,
                           recovered=recovering, **status)
 
 
-def _find(ds, entry: journal.Entry, status: dict, timeout: float):
+def _find(ds, backend, entry: journal.Entry, status: dict, timeout: float):
     """The job id of a submission sbatch gave none for, or None after
     yielding what became of the entry."""
     argv = ' '.join(entry.argv)
@@ -115,8 +116,8 @@ def _find(ds, entry: journal.Entry, status: dict, timeout: float):
             **status)
         return None
     try:
-        found = cli.find_marked(mark_comment(entry.mark),
-                                since=entry.started, timeout=timeout)
+        found = backend.find_marked(mark_comment(entry.mark),
+                                    since=entry.started, timeout=timeout)
     except SlurmError as e:
         if entry.state == journal.PREPARED:
             entry.unknown()
@@ -215,12 +216,13 @@ def _committed(repo, entry: journal.Entry) -> bool:
          'HEAD'], read_only=True).strip())
 
 
-def _record(ds, entry: journal.Entry, timeout: float,
+def _record(ds, backend, entry: journal.Entry, timeout: float,
             index: JobIndex | None) -> tuple[str, str]:
     """Make the schedule commit of a submitted job; return (sha, title)."""
     data = dict(entry.data)
     try:
-        data.update(log_files(ds, entry.argv, entry.job_id, timeout=timeout))
+        data.update(log_files(ds, backend, entry.argv, entry.job_id,
+                              timeout=timeout))
     except SlurmError as e:
         # Slurm forgot the job (recovery long after a crash): keep what the
         # submission itself tells; finish resolves the patterns with sacct

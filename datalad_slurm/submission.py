@@ -51,7 +51,7 @@ from .repo.worktree import (
     unlock_or_remove,
     unsaved_changes,
 )
-from .slurm import cli
+from .slurm import backends
 from .slurm.jobspec import (
     job_script_head,
     sets_option,
@@ -187,8 +187,9 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
         inputs = GlobbedPaths(inputs, pwd=root).expand()
 
     timeout = config.get(ds, config.QUERY_TIMEOUT)
+    backend = backends.submitter(ds)
     try:
-        cli.require_version(timeout)
+        backend.check(timeout)
         with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
             yield from recover_orphans(ds, action)
             # other processes may have scheduled meanwhile
@@ -215,17 +216,18 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                 'submission': uuid.uuid4().hex,
                 'depends_on': depends.commits,
             }
-            yield from _submit(ds, index, record, kind, argv, script_lines,
-                               outputs + list(extra_outputs), status,
-                               explicit=explicit)
+            yield from _submit(ds, backend, index, record, kind, argv,
+                               script_lines, outputs + list(extra_outputs),
+                               status, explicit=explicit)
     except (LockTimeout, SlurmError) as e:
         yield get_status_dict(status='error', message=str(e),
                               exception=CapturedException(e), **status)
 
 
-def _submit(ds, index: JobIndex, record: dict, kind: str, argv: list[str],
-            script_lines: list[str] | None, writable: list[str],
-            status: dict, explicit: bool) -> Iterator[dict]:
+def _submit(ds, backend, index: JobIndex, record: dict, kind: str,
+            argv: list[str], script_lines: list[str] | None,
+            writable: list[str], status: dict, explicit: bool,
+            ) -> Iterator[dict]:
     """Journal, make outputs writable, submit, commit: the critical
     section, run with the repository lock held."""
     marked = _with_mark(argv, script_lines, record['submission'])
@@ -233,7 +235,8 @@ def _submit(ds, index: JobIndex, record: dict, kind: str, argv: list[str],
     entry = journal.begin(
         ds.repo, kind, record, record['message'], marked or argv,
         marked=marked is not None, writable=writable,
-        changed_before=changed_under(ds, writable) if explicit else [])
+        changed_before=changed_under(ds, writable) if explicit else [],
+        submitter=backend.name)
     prepared = []
     for res in unlock_or_remove(ds, writable):
         if res['status'] in ('impossible', 'error'):
@@ -247,8 +250,8 @@ def _submit(ds, index: JobIndex, record: dict, kind: str, argv: list[str],
     cwd = op.join(ds.path, record['pwd'])
     entry.submitting()
     try:
-        job_id = cli.submit(entry.argv, cwd=cwd,
-                            timeout=config.get(ds, config.QUERY_TIMEOUT))
+        job_id = backend.submit(entry.argv, cwd=cwd,
+                                timeout=config.get(ds, config.QUERY_TIMEOUT))
     except SlurmTimeout:
         # Slurm may have accepted the job: the outputs stay writable, and
         # the entry is looked up by its mark, now or by a later command

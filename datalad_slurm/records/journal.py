@@ -65,8 +65,11 @@ class Entry:
     changed_before: list[str] = field(default_factory=list)
     # the machine the submitting process ran on
     host: str | None = None
+    # what submitted it (a submitter's name, see slurm.backends): sbatch,
+    # or local mode
+    submitter: str = 'slurm'
     _fields = ('kind', 'data', 'message', 'argv', 'pid', 'started', 'state',
-               'marked', 'writable', 'changed_before', 'host')
+               'marked', 'writable', 'changed_before', 'host', 'submitter')
 
     @property
     def job_id(self) -> int | None:
@@ -127,7 +130,8 @@ def journal_dir(repo) -> Path:
 
 def begin(repo, kind: str, data: dict, message: str | None,
           argv: list[str], marked: bool, writable: list[str],
-          changed_before: list[str] = ()) -> Entry:
+          changed_before: list[str] = (), submitter: str = 'slurm',
+          ) -> Entry:
     """Write down a submission about to be made, before its `writable`
     outputs are."""
     directory = journal_dir(repo)
@@ -140,7 +144,7 @@ def begin(repo, kind: str, data: dict, message: str | None,
                   started=time.time(), marked=marked,
                   writable=list(writable),
                   changed_before=list(changed_before),
-                  host=socket.gethostname())
+                  host=socket.gethostname(), submitter=submitter)
     _write(entry.path, entry._content())
     return entry
 

@@ -1,13 +1,22 @@
-"""Which way to ask Slurm about jobs: its command-line tools, or pyslurm.
+"""The one way to Slurm, or to what stands in for it: which backend submits
+a job and tells of it just submitted, and which answers for jobs already
+recorded.
 
-Both backends answer :func:`query` with the same :class:`~.status.JobStatus`
-objects, so that a job's phase (running, complete, failed, lost) does not
-depend on the backend.  Submission always uses ``sbatch``.
+Slurm's backends answer :func:`query` with the same
+:class:`~.status.JobStatus` objects, so that a job's phase (running,
+complete, failed, lost) does not depend on the backend:
 
-pyslurm links against one release of libslurm and talks Slurm's wire
-protocol, so it is only used when its version matches the cluster's Slurm
-(major.minor).  ``datalad.slurm.backend``: ``cli`` (the default),
-``pyslurm``, or ``auto`` (pyslurm where it matches, the CLI otherwise).
+``cli``
+  sacct and squeue; ``pyslurm`` the Slurm database through pyslurm, used
+  only when its version matches the cluster's Slurm (major.minor); ``auto``
+  pyslurm where it matches, the CLI otherwise.  These submit with sbatch.
+``local``
+  no Slurm: the job runs on this machine (:mod:`datalad_slurm.local`), and
+  its state files answer.  Only ever used when configured.
+
+A recorded job is asked of what ran it: a local job of its state files,
+whatever the configured backend, and a Slurm job of Slurm, never of local
+mode.
 """
 
 from __future__ import annotations
@@ -19,6 +28,12 @@ from typing import Iterable
 from looseversion import LooseVersion
 
 from .. import config
+from ..local import ids
+from ..local.backend import (
+    CLUSTER,
+    LocalBackend,
+)
+from ..records.format import Record
 from . import cli
 from .pyslurmdb import PyslurmBackend
 from .status import (
@@ -28,6 +43,8 @@ from .status import (
 )
 
 lgr = logging.getLogger('datalad.slurm.backends')
+
+SLURM = 'slurm'
 
 
 class CliBackend:
@@ -40,8 +57,71 @@ class CliBackend:
         return cli.query(job_ids, timeout=timeout, expected=expected)
 
 
+class SbatchSubmitter:
+    """sbatch submits, squeue tells of a job just submitted, and of one a
+    submission's mark names."""
+    name = SLURM
+
+    def check(self, timeout: float):
+        cli.require_version(timeout)
+
+    def submit(self, argv: list[str], *, cwd: str, timeout: float) -> int:
+        return cli.submit(argv, cwd=cwd, timeout=timeout)
+
+    def describe_submitted(self, job_id: int, *, timeout: float,
+                           ) -> cli.Submitted:
+        return cli.describe_submitted(job_id, timeout=timeout)
+
+    def find_marked(self, comment: str, *, since: float, timeout: float,
+                    ) -> int | None:
+        return cli.find_marked(comment, since=since, timeout=timeout)
+
+
+def submitter(ds, name: str | None = None) -> SbatchSubmitter | LocalBackend:
+    """What submits jobs: local mode where configured, sbatch otherwise;
+    `name` (a submitter's ``name``) for a submission journaled earlier,
+    which must be completed the way it was made."""
+    if name is None:
+        local = config.get(ds, config.BACKEND) == config.LOCAL
+        name = config.LOCAL if local else SLURM
+    return LocalBackend(ds) if name == config.LOCAL else SbatchSubmitter()
+
+
+def is_local(record: Record) -> bool:
+    return record.data.get('slurm_cluster') == CLUSTER or \
+        ids.is_local(record.job_id)
+
+
+def query(ds, records: list[Record]) -> dict[int, JobStatus]:
+    """What ran the jobs of `records` says of them, in one batched query per
+    backend.
+
+    Raises
+    ------
+    SlurmError
+    """
+    timeout = config.get(ds, config.QUERY_TIMEOUT)
+    expected = {r.job_id: Expected.of_record(r.data) for r in records}
+    local = [r.job_id for r in records if is_local(r)]
+    others = [r.job_id for r in records if not is_local(r)]
+    statuses = {}
+    if local:
+        statuses.update(LocalBackend(ds).query(local, timeout=timeout,
+                                               expected=expected))
+    if others and config.get(ds, config.BACKEND) == config.LOCAL:
+        # local mode is for machines without Slurm: Slurm is not asked
+        statuses.update({i: JobStatus(i, unanswered=(
+            f'it ran on a Slurm cluster, and datalad.slurm.backend is '
+            f'{config.LOCAL}, which does not ask Slurm; finish it where '
+            f'Slurm runs')) for i in others})
+    elif others:
+        statuses.update(select(ds).query(others, timeout=timeout,
+                                         expected=expected))
+    return statuses
+
+
 def select(ds) -> CliBackend | PyslurmBackend:
-    """The backend configured for `ds` (``datalad.slurm.backend``).
+    """The backend that asks Slurm for `ds` (``datalad.slurm.backend``).
 
     Raises
     ------
@@ -49,6 +129,9 @@ def select(ds) -> CliBackend | PyslurmBackend:
       If pyslurm was asked for explicitly and cannot be used.
     """
     choice = config.get(ds, config.BACKEND)
+    if choice == config.LOCAL:
+        raise SlurmError('datalad.slurm.backend is local, which does not ask '
+                         'Slurm')
     if choice == 'cli':
         return CliBackend()
     try:

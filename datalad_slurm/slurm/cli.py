@@ -224,7 +224,9 @@ def query(job_ids: Iterable[int], *, timeout: float,
         lgr.warning('%s; asking slurmctld (squeue) only', e)
         for status in statuses.values():
             status.tasks = []
-            status.unanswered = str(e)
+            status.unanswered = (
+                f'{e}, and slurmctld does not list it (any more); finish '
+                f'it again once the database is back')
         return complete_with_squeue(statuses, expected, timeout=timeout)
     complete_with_squeue(statuses, expected, timeout=timeout)
     # jobs that ended a moment ago: slurmctld knows, the database not yet;

@@ -114,7 +114,7 @@ def log_patterns(argv: list[str], script_lines: list[str] | None,
     directory.  (Slurm's own reports of them are resolved, or wrong for
     array tasks, so they are worked out from the submission instead.)"""
     found: dict[str, str] = {}
-    for tokens in [argv[1:]] + [_directives(script_lines or [])]:
+    for tokens in [argv[1:]] + [directives(script_lines or [])]:
         for name, value in _log_options(tokens).items():
             found.setdefault(name, value)
     default = 'slurm-%A_%a.out' if is_array else 'slurm-%j.out'
@@ -144,7 +144,7 @@ def sets_option(argv: list[str], script_lines: Iterable[list[str] | None],
                 name: str) -> bool:
     """Whether the long option `name` (e.g. '--comment') is given on the
     command line or in the ``#SBATCH`` lines of any of the scripts."""
-    for tokens in [argv[1:]] + [_directives(lines or [])
+    for tokens in [argv[1:]] + [directives(lines or [])
                                 for lines in script_lines]:
         for token in tokens:
             if token == '--':
@@ -164,7 +164,7 @@ def script_head(path: str, max_lines: int = 500) -> list[str] | None:
         return None
 
 
-def _directives(lines: list[str]) -> list[str]:
+def directives(lines: list[str]) -> list[str]:
     """Options of the ``#SBATCH`` lines heading a job script (sbatch reads
     them up to the first line of code)."""
     tokens = []
@@ -210,6 +210,50 @@ def script_index(argv: list[str]) -> int:
     return len(argv)
 
 
+# sbatch's short options by their long names
+_SHORT_NAMES = {
+    'A': 'account', 'a': 'array', 'b': 'begin', 'C': 'constraint',
+    'c': 'cpus-per-task', 'D': 'chdir', 'd': 'dependency', 'e': 'error',
+    'F': 'nodefile', 'G': 'gpus', 'H': 'hold', 'h': 'help', 'I': 'immediate',
+    'i': 'input', 'J': 'job-name', 'k': 'no-kill', 'L': 'licenses',
+    'M': 'clusters', 'm': 'distribution', 'N': 'nodes', 'n': 'ntasks',
+    'O': 'overcommit', 'o': 'output', 'p': 'partition', 'Q': 'quiet',
+    'q': 'qos', 'S': 'core-spec', 's': 'oversubscribe', 't': 'time',
+    'V': 'version', 'v': 'verbose', 'W': 'wait', 'w': 'nodelist',
+    'x': 'exclude',
+}
+
+
+def option_list(tokens: list[str]) -> list[tuple[str, str | None, str]]:
+    """sbatch's options in `tokens` (those before the job script, or of
+    ``#SBATCH`` lines) as (long name, value or None for a flag, the option
+    as given)."""
+    found = []
+    tokens = iter(tokens)
+    for token in tokens:
+        if token == '--':
+            break
+        if token in _LONG_FLAGS:
+            found.append((token[2:], None, token))
+        elif token.startswith('--'):
+            name, eq, value = token[2:].partition('=')
+            if not eq:
+                value = next(tokens, '')
+                token = f'{token} {value}'
+            found.append((name, value, token))
+        elif token.startswith('-') and len(token) > 1:
+            letter = token[1]
+            if letter in _SHORT_WITH_VALUE:
+                value = token[2:] or next(tokens, '')
+                found.append((_SHORT_NAMES.get(letter, letter), value,
+                              f'-{letter} {value}'))
+                continue
+            # flags may be bundled ('-Hv')
+            found.extend((_SHORT_NAMES.get(f, f), None, f'-{f}')
+                         for f in token[1:])
+    return found
+
+
 def take_option(argv: list[str], long: str, short: str | None = None,
                 ) -> tuple[list[str], list[str]]:
     """The values of one sbatch option given before the job script, and
@@ -245,7 +289,7 @@ def job_script_head(argv: list[str], cwd: str) -> list[str] | None:
 def directive_values(script_lines: list[str] | None, long: str,
                      short: str | None = None) -> list[str]:
     """The values of one option in a job script's ``#SBATCH`` lines."""
-    tokens = ['sbatch', *_directives(script_lines or [])]
+    tokens = ['sbatch', *directives(script_lines or [])]
     return take_option(tokens + ['script'], long, short)[0]
 
 

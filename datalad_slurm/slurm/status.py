@@ -21,6 +21,10 @@ TRANSITIONAL_STATES = frozenset({
     'STAGE_OUT', 'STOPPED', 'RESV_DEL_HOLD', 'SPECIAL_EXIT',
 })
 
+# The state of a task whose local runner died before the task ended (no
+# Slurm state: Slurm's own lost jobs are those it does not report at all).
+LOST = 'LOST'
+
 # The words a FINISH commit title uses for a job's outcome.
 OUTCOME_TITLES = {
     'COMPLETED': 'Complete',
@@ -213,6 +217,8 @@ class JobStatus:
     # why Slurm could not be asked all it knows of the job (the accounting
     # database was down): what it did not report is not known to be lost
     unanswered: str | None = None
+    # who was asked, for a job nobody reports
+    unknown_to: str = 'Slurm (sacct, squeue)'
 
     @property
     def known(self) -> bool:
@@ -228,6 +234,8 @@ class JobStatus:
             return 'lost'
         if self.missing_tasks or any(t.running for t in self.tasks):
             return 'running'
+        if any(t.state == LOST for t in self.tasks):
+            return 'lost'
         if all(t.succeeded for t in self.tasks):
             return 'complete'
         return 'failed'
