@@ -29,10 +29,6 @@ from looseversion import LooseVersion
 
 from .. import config
 from ..local import ids
-from ..local.backend import (
-    CLUSTER,
-    LocalBackend,
-)
 from ..records.format import Record
 from . import cli
 from .pyslurmdb import PyslurmBackend
@@ -77,18 +73,24 @@ class SbatchSubmitter:
         return cli.find_marked(comment, since=since, timeout=timeout)
 
 
-def submitter(ds, name: str | None = None) -> SbatchSubmitter | LocalBackend:
+def submitter(ds, name: str | None = None):
     """What submits jobs: local mode where configured, sbatch otherwise;
     `name` (a submitter's ``name``) for a submission journaled earlier,
     which must be completed the way it was made."""
     if name is None:
         local = config.get(ds, config.BACKEND) == config.LOCAL
         name = config.LOCAL if local else SLURM
-    return LocalBackend(ds) if name == config.LOCAL else SbatchSubmitter()
+    return _local(ds) if name == config.LOCAL else SbatchSubmitter()
+
+
+def _local(ds):
+    # imported when needed: the commands on a cluster never need it
+    from ..local.backend import LocalBackend
+    return LocalBackend(ds)
 
 
 def is_local(record: Record) -> bool:
-    return record.data.get('slurm_cluster') == CLUSTER or \
+    return record.data.get('slurm_cluster') == config.LOCAL or \
         ids.is_local(record.job_id)
 
 
@@ -106,8 +108,8 @@ def query(ds, records: list[Record]) -> dict[int, JobStatus]:
     others = [r.job_id for r in records if not is_local(r)]
     statuses = {}
     if local:
-        statuses.update(LocalBackend(ds).query(local, timeout=timeout,
-                                               expected=expected))
+        statuses.update(_local(ds).query(local, timeout=timeout,
+                                         expected=expected))
     if others and config.get(ds, config.BACKEND) == config.LOCAL:
         # local mode is for machines without Slurm: Slurm is not asked
         statuses.update({i: JobStatus(i, unanswered=(
