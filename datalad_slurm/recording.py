@@ -22,6 +22,7 @@ from datalad.interface.results import get_status_dict
 from datalad.support.exceptions import CapturedException
 
 from . import config
+from .farming import recorded_log_dir
 from .logfiles import log_files
 from .records import journal
 from .records.format import (
@@ -234,6 +235,8 @@ def _record(ds, backend, entry: journal.Entry, timeout: float,
                     slurm_output_patterns=[
                         op.normpath(op.join(data['pwd'], p))
                         for p in patterns if not op.isabs(p)])
+    if data.get('farm_log_dir'):
+        data['farm_log_dir'] = recorded_log_dir(data, entry.job_id)
     title = schedule_title(entry.job_id)
     message = compose_message(entry.kind, title, data, entry.message)
     parent = plumbing.head(ds.repo)
