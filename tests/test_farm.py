@@ -154,7 +154,11 @@ def test_task_timeout(lds):
     assert data['accounting']['1']['reason'].startswith('timeout')
 
 
-def test_term_puts_running_tasks_back(lds):
+@pytest.mark.parametrize('signalled', ['farmer', 'every process'])
+def test_term_puts_running_tasks_back(lds, signalled):
+    """SIGTERM to the farmer (--signal=B:TERM, scancel --batch), or to every
+    process of the job at once, tasks first (scancel, a time limit without
+    --signal=B:): the running tasks are put back, none recorded FAILED."""
     save_tasks(lds, 'sleep 30\n' * 4)
     job_id = schedule_farm(lds, tasks='tasks.txt', workers=2,
                            outputs=['out'])['slurm_job_id']
@@ -168,6 +172,10 @@ def test_term_puts_running_tasks_back(lds):
                if t['state'] == 'RUNNING']
     # the farmer is the local job's batch script, as it is Slurm's
     farmer = tasks_of(lds, job_id)['batch']['pid']
+    if signalled == 'every process':
+        for pid in running:
+            os.killpg(pid, signal.SIGTERM)
+        time.sleep(0.1)
     os.kill(farmer, signal.SIGTERM)
     wait_local(lds, job_id)
 

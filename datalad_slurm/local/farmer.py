@@ -42,6 +42,11 @@ GRACE = 5
 # a signal handler soon
 JOIN_POLL = 0.2
 
+# Seconds a task killed by a signal waits for the farmer's own stop before
+# it is recorded: scancel and a time limit without --signal=B: send SIGTERM
+# to every process of the job at once, and the task may see it first.
+STOP_SETTLE = 1.0
+
 
 @dataclass
 class Launch:
@@ -77,6 +82,7 @@ class Farmer:
         self.task_timeout = task_timeout
         self.own_groups = own_groups
         self.stopping = False
+        self._stop = threading.Event()
         # key -> pid of the tasks running, and the keys ended by a timeout
         # or by stop()
         self._running: dict[str, int] = {}
@@ -100,6 +106,7 @@ class Farmer:
         """Take no more tasks, end those running and put them back to
         QUEUED; safe to call from a signal handler."""
         self.stopping = True
+        self._stop.set()
         for key, pid in list(self._running.items()):
             self._stopped.add(key)
             _end_group(pid)
@@ -138,8 +145,15 @@ class Farmer:
         _, status, usage = os.wait4(proc.pid, 0)
         if timer is not None:
             timer.cancel()
+        # a shell reports a signal that ended it as an exit status above 128
+        if self.own_groups and key not in self._timed_out and (
+                os.WIFSIGNALED(status) or os.waitstatus_to_exitcode(status)
+                > 128):
+            self._stop.wait(STOP_SETTLE)
         with self._lock:
             del self._running[key]
+            if self.stopping:
+                self._stopped.add(key)
         if key in self._stopped:
             self.tasks.put_back(key)
             return
