@@ -22,7 +22,11 @@ from datalad.interface.results import get_status_dict
 from datalad.support.exceptions import CapturedException
 
 from . import config
-from .farming import recorded_log_dir
+from .farming import (
+    farm_dir_of,
+    is_farm,
+    recorded_log_dir,
+)
 from .logfiles import log_files
 from .records import journal
 from .records.format import (
@@ -168,6 +172,8 @@ def _undone(ds, entry: journal.Entry, why: str, status: dict) -> dict:
     """Forget a submission that never reached Slurm, its outputs put back
     as they were."""
     restored = put_back(ds, entry.writable, entry.changed_before)
+    if is_farm(entry.data):
+        farm_dir_of(ds, entry.data).remove()
     entry.done()
     return get_status_dict(
         status='notneeded',
