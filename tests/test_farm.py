@@ -4,12 +4,17 @@ a task list run as one job by the task farmer, finished, rescheduled."""
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import threading
 import time
 
 import pytest
 
+from datalad_slurm.farming import (
+    prepare,
+    read_request,
+)
 from datalad_slurm.farmdir import (
     FarmDir,
     farm_root,
@@ -300,3 +305,26 @@ def test_reschedule_of_some_tasks_needs_the_same_list(lds):
     assert res['status'] == 'impossible', res
     assert 'give --all-tasks' in message(res)
     assert snapshot(lds) == before
+
+
+@pytest.mark.parametrize('local, given, expected', [
+    (False, [], ['--signal=B:TERM@60']),
+    (False, ['--signal=B:USR1@300'], []),
+    # local mode has no time limit to be signalled ahead of
+    (True, [], []),
+])
+def test_farm_sbatch_command(dataset, local, given, expected):
+    save_tasks(dataset, 'true\n')
+    request = read_request(dataset, 'tasks.txt', workers=None,
+                           task_timeout=None)
+    record = {'submission': 'f' * 32}
+    argv, farm = prepare(dataset, request, ['sbatch', '-c', '4', *given],
+                         dataset.path, record, local=local)
+    assert argv[:-1] == ['sbatch', '-c', '4', *given, *expected]
+    assert argv[-1].startswith('--wrap=exec ')
+    wrapped = shlex.split(argv[-1][len('--wrap='):])
+    assert wrapped[0] == 'exec' and wrapped[-1] == str(farm.path)
+    assert "'datalad_slurm.farm'" in wrapped[-2]
+    assert farm.tasks.read() == {'1': {'command': 'true', 'key': '1',
+                                       'state': 'QUEUED'}}
+    assert record['farm_log_dir'] == 'slurm-%A-tasks'
