@@ -59,8 +59,11 @@ def option_problem(tasks, workers, task_timeout) -> str | None:
                                           ('--task-timeout', task_timeout))
                  if value is not None]
         if given:
-            return (f'{" and ".join(given)} concern the tasks of a task list; '
-                    f'give the list with --tasks FILE, or leave them out')
+            them = 'them' if len(given) > 1 else 'it'
+            return (f'{" and ".join(given)} '
+                    f'{"concern" if len(given) > 1 else "concerns"} the tasks '
+                    f'of a task list; give the list with --tasks FILE, or '
+                    f'leave {them} out')
         return None
     if workers is not None and (isinstance(workers, bool) or
                                 not isinstance(workers, int) or workers < 1):
@@ -116,6 +119,9 @@ def read_task_list(ds, path: str) -> tuple[str, dict[int, str]]:
     if not op.lexists(full):
         raise Refused(f'the task list {path} does not exist; write it (one '
                       f'command a line) and save it')
+    if op.isdir(full):
+        raise Refused(f'the task list {path} is a directory; give a file of '
+                      f'one command a line')
     listed = plumbing.git(ds.repo, ['ls-tree', '-z', 'HEAD', '--', path])
     _, kind, blob = listed.partition('\t')[0].split(' ') \
         if listed else ('', '', '')

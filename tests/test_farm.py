@@ -328,3 +328,15 @@ def test_farm_sbatch_command(dataset, local, given, expected):
     assert farm.tasks.read() == {'1': {'command': 'true', 'key': '1',
                                        'state': 'QUEUED'}}
     assert record['farm_log_dir'] == 'slurm-%A-tasks'
+
+
+def test_all_tasks_of_a_job_without_a_task_list(lds):
+    job_id = only(call(lds.schedule, ['sbatch', 'jobs/write.sh'],
+                       outputs=['out']), 'schedule')['slurm_job_id']
+    wait_local(lds, job_id)
+    assert only(call(lds.finish), 'finish')['status'] == 'ok'
+    before = snapshot(lds)
+    res = only(call(lds.reschedule, all_tasks=True), 'reschedule')
+    assert res['status'] == 'impossible', res
+    assert 'ran no task list' in message(res)
+    assert snapshot(lds) == before

@@ -171,7 +171,7 @@ def reschedule(revision=None, *, dataset=None, since=None, report=False,
     for finished, res in _finished_jobs(ds, revision, since):
         if res is None:
             res = _refusal(ds, finished, with_failed_jobs,
-                           in_range=since is not None)
+                           in_range=since is not None, all_tasks=all_tasks)
         if res is not None:
             yield get_status_dict(**status, **res)
         else:
@@ -279,7 +279,7 @@ def _named_job(ds, commits: Commits, revision: str):
 
 
 def _refusal(ds, finished: Record, with_failed_jobs: bool,
-             in_range: bool) -> dict | None:
+             in_range: bool, all_tasks: bool) -> dict | None:
     """Why a finished job is not to be submitted again, or None.  Failed
     jobs in a --since range are skipped rather than refused."""
     data = finished.data
@@ -290,6 +290,11 @@ def _refusal(ds, finished: Record, with_failed_jobs: bool,
                      'reschedule it there', finished.job_id,
                      data.get('dsid')))
     # a farm job runs again only what did not complete
+    if all_tasks and not in_range and not is_farm(data):
+        return dict(
+            status='impossible', slurm_job_id=finished.job_id,
+            message=('job %s ran no task list, so --all-tasks has nothing to '
+                     'choose from; leave it out', finished.job_id))
     if not with_failed_jobs and not record_succeeded(data) and \
             not is_farm(data):
         return dict(
