@@ -62,6 +62,20 @@ def farm_of(ds, commit='HEAD') -> FarmDir:
     return FarmDir.of(ds.repo, read_record(ds.repo, commit).data['submission'])
 
 
+def farm_running(ds, wait: float) -> tuple[int, FarmDir]:
+    """A farm job of four long tasks, once two of them run."""
+    save_tasks(ds, 'sleep 60\n' * 4)
+    job_id = schedule_farm(ds, tasks='tasks.txt', workers=2,
+                           outputs=['out'])['slurm_job_id']
+    farm = farm_of(ds)
+    deadline = time.monotonic() + wait
+    while [t['state'] for t in farm.tasks.read().values()].count(
+            'RUNNING') < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return job_id, farm
+
+
 def message(res: dict) -> str:
     text = res['message']
     return text if isinstance(text, str) else text[0] % text[1:]
@@ -164,15 +178,7 @@ def test_term_puts_running_tasks_back(lds, signalled):
     """SIGTERM to the farmer (--signal=B:TERM, scancel --batch), or to every
     process of the job at once, tasks first (scancel, a time limit without
     --signal=B:): the running tasks are put back, none recorded FAILED."""
-    save_tasks(lds, 'sleep 30\n' * 4)
-    job_id = schedule_farm(lds, tasks='tasks.txt', workers=2,
-                           outputs=['out'])['slurm_job_id']
-    farm = farm_of(lds)
-    deadline = time.monotonic() + WAIT
-    while [t['state'] for t in farm.tasks.read().values()].count(
-            'RUNNING') < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    job_id, farm = farm_running(lds, WAIT)
     running = [t['pid'] for t in farm.tasks.read().values()
                if t['state'] == 'RUNNING']
     # the farmer is the local job's batch script, as it is Slurm's

@@ -5,9 +5,7 @@ farmers.  The same stories run without Slurm in test_farm.py."""
 from __future__ import annotations
 
 import subprocess
-import time
 
-from datalad_slurm.farmdir import FarmDir
 from datalad_slurm.records.history import read_record
 
 from conftest import (
@@ -18,33 +16,18 @@ from conftest import (
     snapshot,
     wait_for_jobs,
 )
+from test_farm import (
+    farm_of,
+    farm_running,
+    message,
+    save_tasks,
+    schedule_farm,
+)
 
 # fifty tasks on lines 1-50, those of lines 10 and 40 failing
 FIFTY = ''.join('false\n' if line in (10, 40) else
                 'echo "$DATALAD_SLURM_TASK_ID $SLURM_JOB_ID"\n'
                 for line in range(1, 51))
-
-
-def save_tasks(ds, text: str, path: str = 'tasks.txt'):
-    # the list may be annexed: a new file, not new content for the old one
-    (ds.pathobj / path).unlink(missing_ok=True)
-    (ds.pathobj / path).write_text(text)
-    ds.save(path, message='task list', result_renderer='disabled')
-
-
-def schedule_farm(ds, cmd=('sbatch',), **kwargs) -> dict:
-    res = only(call(ds.schedule, list(cmd), **kwargs), 'schedule')
-    assert res['status'] == 'ok', res
-    return res
-
-
-def farm_of(ds, commit='HEAD') -> FarmDir:
-    return FarmDir.of(ds.repo, read_record(ds.repo, commit).data['submission'])
-
-
-def message(res: dict) -> str:
-    text = res['message']
-    return text if isinstance(text, str) else text[0] % text[1:]
 
 
 def test_farm_job_of_fifty_tasks(ds):
@@ -86,15 +69,7 @@ def test_task_timeout(ds):
 
 
 def test_signal_to_the_batch_shell_puts_tasks_back(ds):
-    save_tasks(ds, 'sleep 60\n' * 4)
-    job_id = schedule_farm(ds, tasks='tasks.txt', workers=2,
-                           outputs=['out'])['slurm_job_id']
-    farm = farm_of(ds)
-    deadline = time.monotonic() + JOB_WAIT
-    while [t['state'] for t in farm.tasks.read().values()].count(
-            'RUNNING') < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    job_id, farm = farm_running(ds, JOB_WAIT)
     subprocess.run(['scancel', '--signal=TERM', '--batch', str(job_id)],
                    check=True)
     wait_for_jobs(job_id)
