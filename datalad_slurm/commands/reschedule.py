@@ -289,12 +289,12 @@ def _refusal(ds, finished: Record, with_failed_jobs: bool,
             message=('job %s was recorded in another dataset (%s); '
                      'reschedule it there', finished.job_id,
                      data.get('dsid')))
-    # a farm job runs again only what did not complete
     if all_tasks and not in_range and not is_farm(data):
         return dict(
             status='impossible', slurm_job_id=finished.job_id,
             message=('job %s ran no task list, so --all-tasks has nothing to '
                      'choose from; leave it out', finished.job_id))
+    # a farm job runs again only what did not complete: no failure to repeat
     if not with_failed_jobs and not record_succeeded(data) and \
             not is_farm(data):
         return dict(
