@@ -179,6 +179,8 @@ def test_term_puts_running_tasks_back(lds, signalled):
     process of the job at once, tasks first (scancel, a time limit without
     --signal=B:): the running tasks are put back, none recorded FAILED."""
     job_id, farm = farm_running(lds, WAIT)
+    listed = only(call(lds.finish, list_open_jobs=True))
+    assert listed['slurm_state'] == '1-2:RUNNING 3-4:PENDING'
     running = [t['pid'] for t in farm.tasks.read().values()
                if t['state'] == 'RUNNING']
     # the farmer is the local job's batch script, as it is Slurm's
