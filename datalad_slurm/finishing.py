@@ -12,6 +12,7 @@ from datalad.log import log_progress
 from datalad.support.exceptions import CapturedException
 
 from . import config
+from .farmstatus import with_farms
 from .injob import own_task_finished
 from .outcome import plan_finish
 from .records.announcements import forget_jobs
@@ -30,13 +31,13 @@ NEVER = 'DependencyNeverSatisfied'
 
 def query(ds, records: list[Record]) -> dict[int, JobStatus]:
     """Slurm's word on the jobs of `records` (or local mode's, for local
-    jobs), in one batched query.
+    jobs), in one batched query; farm jobs as their tasks tell.
 
     Raises
     ------
     SlurmError
     """
-    return backends.query(ds, records)
+    return with_farms(ds, records, backends.query(ds, records))
 
 
 def finish_round(ds, index: JobIndex, records: list[Record],
@@ -195,7 +196,8 @@ def _verdict(index: JobIndex, record: Record, job: JobStatus,
         status='error',
         message=(why[0] + '; read its log files (%s), and close it with '
                  '--close-failed-jobs or submit it again', *why[1:],
-                 ', '.join(record.data.get('slurm_outputs') or []) or
+                 ', '.join((record.data.get('slurm_outputs') or []) + [
+                     d for d in [record.data.get('farm_log_dir')] if d]) or
                  'none recorded'),
         **status)
 

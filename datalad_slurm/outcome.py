@@ -6,6 +6,10 @@ import os
 
 from datalad.support.globbedpaths import GlobbedPaths
 
+from .farmstatus import (
+    FarmStatus,
+    finish_keys,
+)
 from .injob import stop_writing_to
 from .records.format import (
     FINISH,
@@ -30,9 +34,14 @@ def plan_finish(ds, record: Record, job: JobStatus, own,
                 job_status: dict) -> CommitPlan:
     """What the FINISH commit of a job saves, and its message; `own` is
     the job this process runs in, if any (see :mod:`.injob`)."""
-    logs = log_files(record, job)
+    farm = isinstance(job, FarmStatus)
+    # the Slurm log files are the farm job's own, its task logs besides
+    logs = log_files(record, job.allocation if farm else job)
     outputs = output_paths(ds, record)
     data = finish_record(record, job, logs, outputs)
+    if farm:
+        data.update(finish_keys(job))
+        outputs = outputs + job.task_logs
     restore = None
     if own and own[0] == record.job_id:
         restore = stop_writing_to([os.path.join(ds.path, p) for p in logs])

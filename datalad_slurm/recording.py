@@ -22,6 +22,11 @@ from datalad.interface.results import get_status_dict
 from datalad.support.exceptions import CapturedException
 
 from . import config
+from .farming import (
+    farm_dir_of,
+    is_farm,
+    recorded_log_dir,
+)
 from .logfiles import log_files
 from .records import journal
 from .records.format import (
@@ -167,6 +172,8 @@ def _undone(ds, entry: journal.Entry, why: str, status: dict) -> dict:
     """Forget a submission that never reached Slurm, its outputs put back
     as they were."""
     restored = put_back(ds, entry.writable, entry.changed_before)
+    if is_farm(entry.data):
+        farm_dir_of(ds, entry.data).remove()
     entry.done()
     return get_status_dict(
         status='notneeded',
@@ -234,6 +241,8 @@ def _record(ds, backend, entry: journal.Entry, timeout: float,
                     slurm_output_patterns=[
                         op.normpath(op.join(data['pwd'], p))
                         for p in patterns if not op.isabs(p)])
+    if data.get('farm_log_dir'):
+        data['farm_log_dir'] = recorded_log_dir(data, entry.job_id)
     title = schedule_title(entry.job_id)
     message = compose_message(entry.kind, title, data, entry.message)
     parent = plumbing.head(ds.repo)

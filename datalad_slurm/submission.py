@@ -23,7 +23,10 @@ from datalad.support.exceptions import CapturedException
 from datalad.support.globbedpaths import GlobbedPaths
 from datalad.utils import chpwd
 
-from . import config
+from . import (
+    config,
+    farming,
+)
 from .dependencies import (
     DependencyError,
     find_dependencies,
@@ -96,6 +99,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                expand: str | None = None, explicit: bool = False,
                extra_outputs: list[str] = (), action: str = 'schedule',
                after: list[str] = (),
+               farm: farming.FarmRequest | None = None,
                ) -> Iterator[dict]:
     """Prepare the work tree, submit `cmd` and commit its schedule record.
 
@@ -118,6 +122,9 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
     after
       Open jobs (ids or schedule commits) to start after, besides those
       whose outputs are among the inputs.
+    farm
+      A task list to run as the job, with the farmer as its batch script
+      (:mod:`.farming`); `cmd` then gives sbatch options only.
     """
     root = ds.path
     pwd_abs = op.normpath(op.join(root, pwd))
@@ -216,9 +223,20 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                 'submission': uuid.uuid4().hex,
                 'depends_on': depends.commits,
             }
+            farm_dir = None
+            if farm is not None:
+                try:
+                    argv, farm_dir = farming.prepare(
+                        ds, farm, argv, pwd_abs, record,
+                        local=backend.name == config.LOCAL)
+                except farming.Refused as e:
+                    yield get_status_dict(status='impossible',
+                                          message=str(e), **status)
+                    return
             yield from _submit(ds, backend, index, record, kind, argv,
                                script_lines, outputs + list(extra_outputs),
-                               status, explicit=explicit)
+                               status, explicit=explicit,
+                               undo=farm_dir.remove if farm_dir else None)
     except (LockTimeout, SlurmError) as e:
         yield get_status_dict(status='error', message=str(e),
                               exception=CapturedException(e), **status)
@@ -227,9 +245,10 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
 def _submit(ds, backend, index: JobIndex, record: dict, kind: str,
             argv: list[str], script_lines: list[str] | None,
             writable: list[str], status: dict, explicit: bool,
-            ) -> Iterator[dict]:
+            undo=None) -> Iterator[dict]:
     """Journal, make outputs writable, submit, commit: the critical
-    section, run with the repository lock held."""
+    section, run with the repository lock held.  `undo`: what to undo of
+    the preparations when nothing was submitted."""
     marked = _with_mark(argv, script_lines, record['submission'])
     # without --explicit, nothing under the outputs differs from HEAD
     entry = journal.begin(
@@ -243,6 +262,8 @@ def _submit(ds, backend, index: JobIndex, record: dict, kind: str,
             yield res
             restore(ds, prepared)
             entry.done()
+            if undo:
+                undo()
             return
         if res['status'] == 'ok':
             prepared.append(res['path'])
@@ -259,6 +280,8 @@ def _submit(ds, backend, index: JobIndex, record: dict, kind: str,
     except SlurmError as e:
         entry.done()
         restore(ds, prepared)
+        if undo:
+            undo()
         yield get_status_dict(
             status='error', message=('sbatch did not submit the job: %s', str(e)),
             exception=CapturedException(e), **status)

@@ -9,7 +9,10 @@ The others (records, index, paths, parsers) run anywhere with plain
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 import subprocess
 import textwrap
 import time
@@ -21,6 +24,7 @@ from datalad.api import (
     create,
 )
 
+from datalad_slurm.local.backend import local_dir
 from datalad_slurm.slurm import cli as slurm
 
 # Every test job ends within seconds on the local cluster.
@@ -75,6 +79,48 @@ def dataset(tmp_path) -> Dataset:
         ''')
     dataset.save(message='add job script', result_renderer='disabled')
     return dataset
+
+
+SLURM_TOOLS = ('sbatch', 'sacct', 'squeue', 'scontrol', 'scancel', 'srun',
+               'sinfo')
+
+
+@pytest.fixture
+def no_slurm(tmp_path, monkeypatch):
+    """Slurm's tools on PATH that fail, noting each call in a file."""
+    fake = tmp_path / 'fake-slurm'
+    fake.mkdir()
+    calls = tmp_path / 'slurm-calls'
+    for tool in SLURM_TOOLS:
+        script = fake / tool
+        script.write_text(f'#!/bin/sh\necho "{tool} $*" >> {calls}\n'
+                          f'echo "{tool}: this test has no Slurm" >&2\n'
+                          f'exit 1\n')
+        script.chmod(0o755)
+    monkeypatch.setenv('PATH', f'{fake}{os.pathsep}{os.environ["PATH"]}')
+    yield
+    assert not calls.exists(), f'Slurm was called: {calls.read_text()}'
+
+
+@pytest.fixture
+def lds(no_slurm, dataset):
+    """:func:`dataset` in local mode; the jobs' processes that are left
+    are ended after the test."""
+    dataset.config.set('datalad.slurm.backend', 'local', scope='local')
+    yield dataset
+    # a farm job's tasks run in process groups of their own
+    tasks = (local_dir(dataset.repo).parent / 'farm').glob('*/tasks/*.RUNNING')
+    runners = local_dir(dataset.repo).glob('jobs/*/runner.json')
+    for state in [*tasks, *runners]:
+        try:
+            pid = json.loads(state.read_text()).get('pid')
+        except FileNotFoundError:
+            continue  # the task ended meanwhile
+        try:
+            if pid:
+                os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def write_script(ds: Dataset, relpath: str, body: str) -> Path:

@@ -4,7 +4,6 @@ and each call is noted, to prove that none is ever made."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -33,40 +32,7 @@ from conftest import (
     write_script,
 )
 
-SLURM_TOOLS = ('sbatch', 'sacct', 'squeue', 'scontrol', 'scancel', 'srun',
-               'sinfo')
 WAIT = 30
-
-
-@pytest.fixture
-def no_slurm(tmp_path, monkeypatch):
-    """Slurm's tools on PATH that fail, noting each call in a file."""
-    fake = tmp_path / 'fake-slurm'
-    fake.mkdir()
-    calls = tmp_path / 'slurm-calls'
-    for tool in SLURM_TOOLS:
-        script = fake / tool
-        script.write_text(f'#!/bin/sh\necho "{tool} $*" >> {calls}\n'
-                          f'echo "{tool}: this test has no Slurm" >&2\n'
-                          f'exit 1\n')
-        script.chmod(0o755)
-    monkeypatch.setenv('PATH', f'{fake}{os.pathsep}{os.environ["PATH"]}')
-    yield
-    assert not calls.exists(), f'Slurm was called: {calls.read_text()}'
-
-
-@pytest.fixture
-def lds(no_slurm, dataset):
-    """:func:`dataset` in local mode; the jobs' processes that are left
-    are ended after the test."""
-    dataset.config.set('datalad.slurm.backend', 'local', scope='local')
-    yield dataset
-    for runner in local_dir(dataset.repo).glob('jobs/*/runner.json'):
-        pid = json.loads(runner.read_text())['pid']
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def schedule(ds, cmd, **kwargs) -> dict:

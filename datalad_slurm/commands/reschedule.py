@@ -24,6 +24,11 @@ from datalad.support.exceptions import CapturedException
 from datalad.support.param import Parameter
 
 from .. import config
+from ..farming import (
+    Refused,
+    is_farm,
+)
+from ..farmstatus import rerun_request
 from ..outcome import record_succeeded
 from ..records.format import (
     FINISH,
@@ -65,6 +70,13 @@ class Reschedule(Interface):
     A job can be named by its schedule, reschedule or finish commit.  It
     must have been finished, and have completed, unless
     [CMD: --with-failed-jobs CMD][PY: `with_failed_jobs=True` PY].
+
+    A farm job (scheduled with a task list) is submitted again with only
+    its tasks that did not complete, which is what a partly failed one
+    needs, so it is not refused for them; where every task completed, with
+    the tasks it ran.  [CMD: --all-tasks CMD][PY: `all_tasks=True` PY] runs
+    the whole list, as it is now.  Tasks are named by their line numbers:
+    running only some of them needs the list unchanged since the job ran.
     """
     _examples_ = [
         dict(text="Submit the job finished in the last commit again",
@@ -108,6 +120,11 @@ class Reschedule(Interface):
             args=("--with-failed-jobs",),
             action="store_true",
             doc="""also submit again jobs that did not complete."""),
+        all_tasks=Parameter(
+            args=("--all-tasks",),
+            action="store_true",
+            doc="""for a farm job, run every task of its task list (as it
+            is now), not only those that did not complete."""),
     )
 
     @staticmethod
@@ -120,17 +137,19 @@ class Reschedule(Interface):
             since=None,
             report=False,
             message=None,
-            with_failed_jobs=False):
+            with_failed_jobs=False,
+            all_tasks=False):
         yield from reschedule(
             revision, dataset=dataset, since=since, report=report,
-            message=message, with_failed_jobs=with_failed_jobs)
+            message=message, with_failed_jobs=with_failed_jobs,
+            all_tasks=all_tasks)
 
     custom_result_renderer = staticmethod(render_result)
     custom_result_summary_renderer = staticmethod(render_tables)
 
 
 def reschedule(revision=None, *, dataset=None, since=None, report=False,
-               message=None, with_failed_jobs=False):
+               message=None, with_failed_jobs=False, all_tasks=False):
     """Generator behind :class:`Reschedule`; see there."""
     ds = require_dataset(dataset, check_installed=True,
                          purpose='reschedule Slurm jobs')
@@ -152,7 +171,7 @@ def reschedule(revision=None, *, dataset=None, since=None, report=False,
     for finished, res in _finished_jobs(ds, revision, since):
         if res is None:
             res = _refusal(ds, finished, with_failed_jobs,
-                           in_range=since is not None)
+                           in_range=since is not None, all_tasks=all_tasks)
         if res is not None:
             yield get_status_dict(**status, **res)
         else:
@@ -180,6 +199,13 @@ def reschedule(revision=None, *, dataset=None, since=None, report=False,
                 **status)
             continue
         try:
+            farm = rerun_request(ds, data, all_tasks) if is_farm(data) \
+                else None
+        except Refused as e:
+            yield get_status_dict(status='impossible', message=str(e),
+                                  slurm_job_id=finished.job_id, **status)
+            continue
+        try:
             for res in submit_job(
                 ds, data['cmd'], pwd=data['pwd'], inputs=data['inputs'],
                 extra_inputs=data.get('extra_inputs') or [],
@@ -189,7 +215,8 @@ def reschedule(revision=None, *, dataset=None, since=None, report=False,
                 chain=list(data.get('chain') or []) + [schedule_commit],
                 kind=RESCHEDULE, expand=data.get('expand'),
                 action='reschedule',
-                after=[renewed[c] for c in depends_on if c in renewed]):
+                after=[renewed[c] for c in depends_on if c in renewed],
+                farm=farm):
                 if res['status'] == 'ok' and res.get('commit') and \
                         not res.get('recovered'):
                     renewed[schedule_commit] = res['commit']
@@ -252,7 +279,7 @@ def _named_job(ds, commits: Commits, revision: str):
 
 
 def _refusal(ds, finished: Record, with_failed_jobs: bool,
-             in_range: bool) -> dict | None:
+             in_range: bool, all_tasks: bool) -> dict | None:
     """Why a finished job is not to be submitted again, or None.  Failed
     jobs in a --since range are skipped rather than refused."""
     data = finished.data
@@ -262,7 +289,14 @@ def _refusal(ds, finished: Record, with_failed_jobs: bool,
             message=('job %s was recorded in another dataset (%s); '
                      'reschedule it there', finished.job_id,
                      data.get('dsid')))
-    if not with_failed_jobs and not record_succeeded(data):
+    if all_tasks and not in_range and not is_farm(data):
+        return dict(
+            status='impossible', slurm_job_id=finished.job_id,
+            message=('job %s ran no task list, so --all-tasks has nothing to '
+                     'choose from; leave it out', finished.job_id))
+    # a farm job runs again only what did not complete: no failure to repeat
+    if not with_failed_jobs and not record_succeeded(data) and \
+            not is_farm(data):
         return dict(
             status='notneeded' if in_range else 'impossible',
             slurm_job_id=finished.job_id,

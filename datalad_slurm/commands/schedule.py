@@ -24,11 +24,20 @@ from datalad.interface.common_opts import save_message_opt
 from datalad.interface.results import get_status_dict
 from datalad.support.constraints import (
     EnsureChoice,
+    EnsureFloat,
+    EnsureInt,
     EnsureNone,
+    EnsureStr,
 )
 from datalad.support.param import Parameter
 from datalad.utils import ensure_list
 
+from ..farming import (
+    Refused,
+    option_problem,
+    read_request,
+    sbatch_problem,
+)
 from ..render import render_result
 from ..repo.paths import (
     OutsideDataset,
@@ -73,6 +82,13 @@ class Schedule(Interface):
     should one of them fail (``--kill-on-invalid-dep=yes``).  A pipeline
     is thus one schedule per step, all submitted at once.
 
+    Many small tasks run as one job with [CMD: --tasks FILE CMD][PY:
+    `tasks=FILE` PY]: each line of the committed task list is a shell
+    command, and the job's batch script is datalad-slurm's task farmer,
+    which runs them, as many at once as the allocation has CPUs, each with
+    its own log file, and records each task's exit code, start, end and
+    host.  The command then gives sbatch options only.
+
     Paths are given relative to the current directory and recorded
     relative to the dataset root.  The command may use the placeholders of
     :command:`datalad run`, such as "{inputs}" and "{outputs}".
@@ -97,6 +113,14 @@ class Schedule(Interface):
              code_py="schedule(['sbatch', '--array=0-9', "
                      "'jobs/silver.sbatch'], outputs=['models/silver'], "
                      "message='silver sweep')"),
+        dict(text="Run the 5,000 lines of a task list as one job of 32 "
+                  "CPUs, no task longer than ten minutes",
+             code_cmd="datalad schedule --tasks jobs/tasks.txt "
+                      "--task-timeout 600 -o results sbatch -c 32 "
+                      "--time=4:00:00",
+             code_py="schedule(['sbatch', '-c', '32', '--time=4:00:00'], "
+                     "tasks='jobs/tasks.txt', task_timeout=600, "
+                     "outputs=['results'])"),
     ]
 
     result_renderer = 'tailored'
@@ -153,6 +177,35 @@ class Schedule(Interface):
             doc="""schedule even if the dataset has unsaved changes. They
             are not recorded; the finish commit saves only the declared
             outputs."""),
+        tasks=Parameter(
+            args=("--tasks",),
+            metavar="FILE",
+            doc="""run the lines of this task list (a committed file in the
+            dataset: one shell command a line, blank lines and lines
+            starting with # skipped) as one job, whose batch script is the
+            task farmer; the sbatch command then gives sbatch options only,
+            no job script and no --wrap. Each task runs from the submission
+            directory with DATALAD_SLURM_TASK_ID set to its line number,
+            its output in slurm-JOBID-tasks/LINE.log next to the job's
+            Slurm log. Unless sbatch is given --signal, the job is
+            submitted with --signal=B:TERM@60: a minute before the time
+            limit the farmer puts the tasks still running back, unrecorded.
+            With --array, the farmers of the array share the list, each task
+            run once. The job is complete when every task has exited 0.""",
+            constraints=EnsureStr() | EnsureNone()),
+        workers=Parameter(
+            args=("--workers",),
+            metavar="N",
+            doc="""with --tasks, run this many tasks at once in each
+            farmer. Default: as many as the allocation has CPUs on the
+            node (SLURM_CPUS_ON_NODE).""",
+            constraints=EnsureInt() | EnsureNone()),
+        task_timeout=Parameter(
+            args=("--task-timeout",),
+            metavar="SECONDS",
+            doc="""with --tasks, end a task that runs longer than this,
+            recording it as failed with reason timeout.""",
+            constraints=EnsureFloat() | EnsureNone()),
         message=save_message_opt,
     )
 
@@ -168,39 +221,59 @@ class Schedule(Interface):
             expand=None,
             after=None,
             explicit=False,
-            message=None):
+            message=None,
+            tasks=None,
+            workers=None,
+            task_timeout=None):
         yield from schedule(
             cmd, dataset=dataset, inputs=inputs, outputs=outputs,
-            expand=expand, after=after, explicit=explicit, message=message)
+            expand=expand, after=after, explicit=explicit, message=message,
+            tasks=tasks, workers=workers, task_timeout=task_timeout)
 
     custom_result_renderer = staticmethod(render_result)
 
 
 def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
-             after=None, explicit=False, message=None):
+             after=None, explicit=False, message=None, tasks=None,
+             workers=None, task_timeout=None):
     """Generator behind :class:`Schedule`; see there."""
     ds = require_dataset(dataset, check_installed=True,
                          purpose='schedule a Slurm job')
     status = dict(action='schedule', ds=ds, logger=lgr)
     try:
-        sbatch_argv(cmd)
+        argv = sbatch_argv(cmd)
     except NotSbatch as e:
         yield get_status_dict(status='impossible', message=str(e), **status)
+        return
+    problem = option_problem(tasks, workers, task_timeout) or (
+        sbatch_problem(argv) if tasks is not None else None)
+    if problem:
+        yield get_status_dict(status='impossible', message=problem, **status)
         return
 
     # outside the dataset (given by path), the job runs from its root
     pwd = spelled_within(ds.path, get_command_pwds(dataset)[0]) or ds.path
     paths = {}
-    for name, specs in (('inputs', inputs), ('outputs', outputs)):
+    for name, specs in (('inputs', inputs), ('outputs', outputs),
+                        ('tasks', tasks)):
         try:
             paths[name] = root_relative(ds.path, pwd, ensure_list(specs))
         except OutsideDataset as e:
             yield get_status_dict(
                 status='impossible',
                 message=('%s %r lies outside the dataset %s; a job can only '
-                         'record paths within it', name[:-1], str(e),
+                         'record paths within it', name.rstrip('s'), str(e),
                          ds.path),
                 **status)
+            return
+    farm = None
+    if tasks is not None:
+        try:
+            farm = read_request(ds, paths['tasks'][0], workers=workers,
+                                task_timeout=task_timeout)
+        except Refused as e:
+            yield get_status_dict(status='impossible', message=str(e),
+                                  **status)
             return
 
     yield from submit_job(
@@ -208,4 +281,4 @@ def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
         pwd=op.relpath(pwd, ds.path),
         inputs=paths['inputs'], extra_inputs=[], outputs=paths['outputs'],
         message=message, chain=[], expand=expand, explicit=explicit,
-        after=ensure_list(after))
+        after=ensure_list(after), farm=farm)

@@ -161,7 +161,7 @@ class LocalBackend:
             job_id=job_id, array_tasks=spec['array'], cluster=CLUSTER,
             name=spec['name'], user=spec['user'], workdir=spec['workdir'],
             command=spec['command'],
-            submit_time=_slurm_time(spec['submitted']))
+            submit_time=epoch_as_slurm_time(spec['submitted']))
 
     def find_marked(self, comment: str, *, since: float, timeout: float,
                     ) -> int | None:
@@ -272,24 +272,25 @@ def task_status(job: Job, key: str, task: dict) -> TaskStatus:
         task_id=None if key == BATCH else int(key),
         state=slurm_state, exit_code=exit_code,
         raw_job_id=spec['raw_ids'][key],
-        submit=_slurm_time(spec['submitted']),
-        start=_slurm_time(start), end=_slurm_time(end),
-        elapsed=_duration((end or time.time()) - start) if start else None,
+        submit=epoch_as_slurm_time(spec['submitted']),
+        start=epoch_as_slurm_time(start), end=epoch_as_slurm_time(end),
+        elapsed=sacct_duration((end or time.time()) - start)
+        if start else None,
         nodes=task.get('host') if start else None,
         alloc_cpus=1,
-        total_cpu=_duration(task['cpu_seconds'], fraction=True)
+        total_cpu=sacct_duration(task['cpu_seconds'], fraction=True)
         if task.get('cpu_seconds') is not None else None,
         reason=reason, workdir=spec['workdir'], cluster=CLUSTER)
 
 
-def _slurm_time(epoch: float | None) -> str | None:
+def epoch_as_slurm_time(epoch: float | None) -> str | None:
     """Epoch seconds as Slurm's tools print times: local, no zone."""
     if epoch is None:
         return None
     return datetime.fromtimestamp(epoch).strftime('%Y-%m-%dT%H:%M:%S')
 
 
-def _duration(seconds: float, fraction: bool = False) -> str:
+def sacct_duration(seconds: float, fraction: bool = False) -> str:
     """Seconds as sacct prints durations: [D-]HH:MM:SS, and MM:SS.mmm for
     CPU times under an hour (`fraction`)."""
     whole = int(seconds)

@@ -1,7 +1,8 @@
 """Task state files: one small file per task, named ``<key>.<STATE>``.
 
 A task moves QUEUED -> RUNNING -> DONE or FAILED, each step an atomic
-rename, so that a reader never sees half a state.  Taking a task is the
+rename, so that a reader never sees half a state; a farmer told to stop
+puts its running tasks back to QUEUED, as they were before it took them.  Taking a task is the
 rename of its QUEUED file to RUNNING: of several workers (or farmers
 sharing one list) trying at once exactly one succeeds, without a lock.
 An ending writes the final file before it removes the RUNNING one; a
@@ -20,6 +21,9 @@ QUEUED, RUNNING, DONE, FAILED = 'QUEUED', 'RUNNING', 'DONE', 'FAILED'
 STATES = (QUEUED, RUNNING, DONE, FAILED)
 FINAL = frozenset({DONE, FAILED})
 
+# what :meth:`TaskFiles.running` adds to a task taken
+RUN_FIELDS = ('start', 'host', 'pid', 'logs')
+
 # reads that race with renames are tried again this often
 _READ_TRIES = 20
 
@@ -35,7 +39,8 @@ class TaskFiles:
     def __init__(self, directory: Path):
         self.directory = directory
         # queued keys not tried yet, so that taking each of N tasks does not
-        # list all N files again; tasks only ever leave the queue
+        # list all N files again; tasks leave the queue, and come back only
+        # from a farmer that stops, which claims none after
         self._candidates: list[str] = []
         self._lock = threading.Lock()
 
@@ -67,6 +72,10 @@ class TaskFiles:
             return key
         return None
 
+    def taken(self, key: str) -> dict:
+        """The state file of a task this process has taken."""
+        return self._read(self._path(key, RUNNING))
+
     def running(self, key: str, **fields):
         """Add what is known once a taken task has started."""
         content = self._read(self._path(key, RUNNING))
@@ -81,6 +90,18 @@ class TaskFiles:
         content.update(fields, state=state)
         self._write(key, state, content)
         running.unlink()
+
+    def put_back(self, key: str):
+        """Queue a taken task again, what its run added forgotten: a run
+        cut short is not recorded half.  The content is replaced while the
+        task is still taken, so that no other farmer takes it before it is
+        whole."""
+        content = self._read(self._path(key, RUNNING))
+        for name in RUN_FIELDS:
+            content.pop(name, None)
+        content.update(state=QUEUED, put_back=content.get('put_back', 0) + 1)
+        self._write(key, RUNNING, content)
+        os.rename(self._path(key, RUNNING), self._path(key, QUEUED))
 
     def read(self) -> dict[str, dict]:
         """Every task's current state file, by key."""

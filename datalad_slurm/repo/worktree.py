@@ -37,7 +37,9 @@ def unsaved_changes(ds, index: JobIndex) -> list[str]:
     if not changed:
         return []
     jobs = index.open_jobs()
-    claimed = Claimed(o for r in jobs for o in r.data.get('outputs', []))
+    # a farm job's task logs are written as its outputs are
+    claimed = Claimed(o for r in jobs for o in r.data.get('outputs', []) +
+                      [r.data.get('farm_log_dir')] if o)
     logs = {p for r in jobs for p in r.data.get('slurm_output_patterns') or []}
     is_log = re.compile('|'.join(pattern_regex(p).pattern for p in logs)) \
         if logs else None
