@@ -215,6 +215,14 @@ def query(job_ids: Iterable[int], *, timeout: float,
     """
     ids = sorted(set(int(i) for i in job_ids))
     expected = expected or {}
+    try:
+        runs = squeue_runs(ids, timeout=timeout)
+    except SlurmError as e:
+        # jobs that ended long ago need only the database
+        lgr.warning('%s; asking the accounting database first', e)
+        runs = None
+    live = _still_running(ids, runs or [], expected)
+    ids = [i for i in ids if i not in live]
     statuses = {i: JobStatus(i) for i in ids}
     try:
         _ask_sacct(statuses, ids, expected, timeout)
@@ -227,8 +235,9 @@ def query(job_ids: Iterable[int], *, timeout: float,
             status.unanswered = (
                 f'{e}, and slurmctld does not list it (any more); finish '
                 f'it again once the database is back')
-        return complete_with_squeue(statuses, expected, timeout=timeout)
-    complete_with_squeue(statuses, expected, timeout=timeout)
+        complete_with_squeue(statuses, expected, timeout=timeout, runs=runs)
+        return {**statuses, **live}
+    complete_with_squeue(statuses, expected, timeout=timeout, runs=runs)
     # jobs that ended a moment ago: slurmctld knows, the database not yet;
     # its record (CPU time, memory) is worth one more second
     lagging = [i for i, s in statuses.items()
@@ -246,7 +255,21 @@ def query(job_ids: Iterable[int], *, timeout: float,
                     if task.req_mem is None and task.task_id in known:
                         task.req_mem = known[task.task_id].req_mem
                     add_task(statuses[job_id], task)
-    return statuses
+    return {**statuses, **live}
+
+
+def _still_running(ids: list[int], runs: list[tuple[int, TaskStatus]],
+                   expected: dict[int, Expected]) -> dict[int, JobStatus]:
+    """The jobs of which slurmctld reports every task queued or running
+    (and none starting again): its word is the latest, and the database,
+    which is slow to ask about thousands of jobs, would add nothing."""
+    statuses = {i: JobStatus(i) for i in ids}
+    merge_squeue(statuses, runs, expected)
+    _drop_untasked(statuses, expected)
+    return {i: s for i, s in statuses.items()
+            if s.tasks and not _missing(s, expected.get(i)) and all(
+                t.running and t.state not in RESTARTING_STATES
+                for t in s.tasks)}
 
 
 # seconds the accounting database may lag behind slurmctld
@@ -281,10 +304,13 @@ def add_runs(statuses: dict[int, JobStatus],
 
 def complete_with_squeue(statuses: dict[int, JobStatus],
                          expected: dict[int, Expected], *,
-                         timeout: float) -> dict[int, JobStatus]:
+                         timeout: float,
+                         runs: list[tuple[int, TaskStatus]] | None = None,
+                         ) -> dict[int, JobStatus]:
     """Ask squeue about whatever the accounting database does not know or
     still sees running: it lags behind slurmctld, by seconds for array
-    tasks."""
+    tasks.  `runs`: what squeue said of the jobs already, if it was asked
+    (:func:`squeue_runs`)."""
     _drop_untasked(statuses, expected)
     # and, right after the end, sacct may not have the memory request yet
     # ... and a run that ended preempted or on a failed node may be
@@ -293,8 +319,11 @@ def complete_with_squeue(statuses: dict[int, JobStatus],
                if not s.known or _missing(s, expected.get(i))
                or any(t.running or t.req_mem is None or _just_ended(t) or
                       t.state in RESTARTING_STATES for t in s.tasks)]
-    for chunk in _chunks(unknown, MAX_IDS_PER_QUERY):
-        _merge_squeue(chunk, statuses, expected, timeout=timeout)
+    if runs is None and unknown:
+        runs = squeue_runs(unknown, timeout=timeout)
+    wanted = set(unknown)
+    merge_squeue(statuses, [r for r in runs or [] if r[0] in wanted],
+                 expected)
     _drop_untasked(statuses, expected)
     for job_id, status in statuses.items():
         status.missing_tasks = _missing(status, expected.get(job_id))
@@ -407,22 +436,31 @@ _SQUEUE_FIELDS = ('JobID', 'ArrayJobID', 'ArrayTaskID', 'State', 'exit_code',
                   'MinMemory')
 
 
-def _merge_squeue(job_ids: list[int], statuses: dict[int, JobStatus],
-                  expected: dict[int, Expected], *, timeout: float):
-    """Fill in what slurmctld knows (for MinJobAge after a job ended) where
-    sacct knows nothing, only an older, still running state, or a run that
-    Slurm starts again."""
-    try:
-        out = call(['squeue', '--noheader', '--states=all',
-                    '--jobs=' + ','.join(map(str, job_ids)),
-                    '--Format=' + ','.join(f'{f}:0|' for f in _SQUEUE_FIELDS)],
+def squeue_runs(job_ids: list[int], *, timeout: float,
+                ) -> list[tuple[int, TaskStatus]]:
+    """What slurmctld knows of `job_ids` (queued and running jobs, and
+    those ended within MinJobAge), as :func:`parse_squeue` gives it.  For
+    more jobs than one query takes, all of slurmctld's jobs are listed, in
+    one call: squeue lists thousands faster than it picks them by id."""
+    fields = '--Format=' + ','.join(f'{f}:0|' for f in _SQUEUE_FIELDS)
+    if len(job_ids) > MAX_IDS_PER_QUERY:
+        wanted = set(job_ids)
+        out = call(['squeue', '--noheader', '--states=all', fields],
                    timeout=timeout)
-    except SlurmError as e:
-        # squeue refuses the whole call when it knows none of the jobs
-        if 'Invalid job id' in str(e):
-            return
-        raise
-    merge_squeue(statuses, parse_squeue(out), expected)
+        return [r for r in parse_squeue(out) if r[0] in wanted]
+    runs = []
+    for chunk in _chunks(job_ids, MAX_IDS_PER_QUERY):
+        try:
+            out = call(['squeue', '--noheader', '--states=all',
+                        '--jobs=' + ','.join(map(str, chunk)), fields],
+                       timeout=timeout)
+        except SlurmError as e:
+            # squeue refuses the whole call when it knows none of the jobs
+            if 'Invalid job id' in str(e):
+                continue
+            raise
+        runs.extend(parse_squeue(out))
+    return runs
 
 
 def merge_squeue(statuses: dict[int, JobStatus],
