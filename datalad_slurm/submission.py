@@ -135,7 +135,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
         yield get_status_dict(status='impossible', message=problem, **status)
         return
 
-    index = JobIndex(ds.repo).refresh()
+    index = JobIndex.current(ds.repo)
     if not explicit:
         changes = unsaved_changes(ds, index)
         if changes:

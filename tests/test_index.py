@@ -88,6 +88,7 @@ def test_since_limits_the_view_and_leaves_the_cache(ds):
 
 
 def test_recorded_commit_needs_no_scan(ds, monkeypatch):
+    monkeypatch.setattr('datalad_slurm.records.index.SAVE_EVERY', 1)
     index = JobIndex(ds.repo).refresh()
     parent = index.head
     message = compose_message(SCHEDULE, schedule_title(7),
@@ -162,3 +163,31 @@ def test_imported_commits_change_what_they_name(ds):
     assert git(ds, 'log', '-1', '--format=%an <%ae>|%B', empty) == \
         'datalad-slurm tests <tests@example.com>|nothing changes\n\n'
     assert not git(ds, 'for-each-ref', 'refs/datalad-slurm/')
+
+
+def test_recorded_commits_are_written_now_and_then(ds, monkeypatch):
+    """Between writes of the cache, another reader scans the commits the
+    index took in meanwhile, and sees the same."""
+    monkeypatch.setattr('datalad_slurm.records.index.SAVE_EVERY', 3)
+    index = JobIndex(ds.repo).refresh()
+    for job_id in (1, 2):
+        parent = index.head
+        message = compose_message(SCHEDULE, schedule_title(job_id),
+                                  {'slurm_job_id': job_id, 'outputs': []})
+        sha = commit_empty(ds.repo, message, parent)
+        index.recorded(parse_message(message, sha), parent)
+    cache = Path(ds.repo.dot_git) / 'datalad-slurm' / 'index.json'
+    assert json.loads(cache.read_text())['head'] != index.head
+    assert _open_ids(ds) == [1, 2]
+
+
+def test_current_index_is_kept_for_the_thread(ds, monkeypatch):
+    first = JobIndex.current(ds.repo)
+    _schedule(ds, 1)
+
+    def no_load(self):
+        raise AssertionError('the cache was read again')
+    monkeypatch.setattr(JobIndex, '_load', no_load)
+    again = JobIndex.current(ds.repo)
+    assert again is first
+    assert [r.job_id for r in again.open_jobs()] == [1]

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 from ..repo import plumbing
@@ -22,6 +23,14 @@ from .format import Record
 lgr = logging.getLogger('datalad.slurm.index')
 
 _FORMAT_VERSION = 1
+
+# Commits taken in by :meth:`JobIndex.recorded` before the cache is written
+# again: a Python loop scheduling thousands of jobs would otherwise write
+# all open jobs' records once per job, and a later command scans this many
+# commits at most.
+SAVE_EVERY = 50
+
+_per_thread = threading.local()
 
 
 class JobIndex:
@@ -43,8 +52,22 @@ class JobIndex:
         # schedule commit -> {'finish': finish commit, 'job': job id}
         self.finished: dict[str, dict] = {}
         self._cache = Path(repo.dot_git) / 'datalad-slurm' / 'index.json'
+        self._unsaved = 0
         if since is None:
             self._load()
+
+    @classmethod
+    def current(cls, repo) -> 'JobIndex':
+        """The index of `repo`, up to date with HEAD, kept in memory for
+        this thread: the next command of a Python pipeline neither reads it
+        again nor scans for the commits this thread made."""
+        indexes = getattr(_per_thread, 'indexes', None)
+        if indexes is None:
+            indexes = _per_thread.indexes = {}
+        key = str(Path(repo.dot_git).resolve())
+        if key not in indexes:
+            indexes[key] = cls(repo)
+        return indexes[key].refresh()
 
     def refresh(self) -> 'JobIndex':
         """Bring the index up to date with the current HEAD."""
@@ -70,7 +93,8 @@ class JobIndex:
             return
         self._scanned(record)
         self.head = record.commit
-        if self.since is None:
+        self._unsaved += 1
+        if self.since is None and self._unsaved >= SAVE_EVERY:
             self._save()
 
     def open_jobs(self) -> list[Record]:
@@ -121,6 +145,7 @@ class JobIndex:
             self.open, self.finished, self.head = {}, {}, None
 
     def _save(self):
+        self._unsaved = 0
         cache = {
             'version': _FORMAT_VERSION,
             'head': self.head,
