@@ -90,6 +90,16 @@ def finish_inside(ds, record: Record, own: tuple[int, int | None],
                          record.job_id),
                 **status)
             return
+        except Exception as e:
+            # judged by what Slurm sees of it, once its log has the error
+            _forget_locked(ds, mine, timeout)
+            restore()
+            ce = CapturedException(e)
+            yield get_status_dict(
+                status='error', exception=ce,
+                message=('could not finish job %s: %s', record.job_id, ce),
+                **status)
+            return
         if not any(r['status'] in ('ok', 'notneeded') for r in results):
             restore()
         yield from results
@@ -151,6 +161,17 @@ def _round(ds, mine: Announcement, status: dict) -> Iterator[dict]:
         # it failed: judged by what Slurm sees of it from now on
         mine.withdraw()
     lgr.debug('Committed %d announced jobs', len(committed))
+
+
+def _forget_locked(ds, mine: Announcement, timeout: float):
+    """Take back an announcement in whatever state, with the lock held, so
+    that no holder is in the middle of settling it."""
+    try:
+        with repository_lock(ds.repo, timeout):
+            mine.forget()
+    except LockTimeout as e:
+        lgr.warning('Could not take back the announcement %s: %s',
+                    mine.base, e)
 
 
 def _committed_by_other(record: Record | None, done: dict, status: dict,

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from datalad_slurm import handover
+from datalad_slurm.records.format import Record
 from datalad_slurm.records.announcements import (
     DONE_KEPT,
     announce,
@@ -113,3 +115,22 @@ def test_no_done_marker_for_an_announcer_that_died(repo):
     mine = announce(repo, 11, None, None)
     settle(claim(repo, {11, 12}), {11: 'a' * 40, 12: 'b' * 40}, mine)
     assert states(repo) == []
+
+
+def test_a_round_that_breaks_takes_the_announcement_back(dataset,
+                                                         monkeypatch):
+    """Whatever breaks in a holder's round, the job's own finish reports
+    it, and leaves no announcement for a later holder to commit."""
+    def broken(*args):
+        raise RuntimeError('broken round')
+        yield
+    monkeypatch.setattr(handover, '_round', broken)
+    record = Record(kind='SCHEDULE', commit='a' * 40, data={
+        'slurm_job_id': 5, 'outputs': [], 'slurm_outputs': [],
+        'slurm_output_patterns': []})
+    res = list(handover.finish_inside(
+        dataset, record, (5, None), None,
+        dict(action='finish', ds=dataset)))
+    assert [r['status'] for r in res] == ['error']
+    assert 'broken round' in res[0]['message'][0] % res[0]['message'][1:]
+    assert states(dataset.repo) == []
