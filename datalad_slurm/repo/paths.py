@@ -191,6 +191,11 @@ def overlap(a: str, b: str) -> bool:
     path: one is, or lies within, what the other may match.  Compared
     component by component; two wildcard components are taken to
     overlap."""
+    if not is_glob(a) and not is_glob(b):
+        # the common case, asked of every open job's outputs (normalised
+        # paths, as root_relative makes them): plain prefixes
+        return a == '.' or b == '.' or a == b or \
+            a.startswith(b + '/') or b.startswith(a + '/')
     pa, pb = _parts(a), _parts(b)
     for x, y in zip(pa, pb):
         if is_glob(x) and is_glob(y):
