@@ -44,7 +44,8 @@ SLURM = 'slurm'
 
 
 class CliBackend:
-    """sacct for everything, squeue for what sacct does not know yet."""
+    """squeue for what is queued or running, sacct for the rest, and
+    squeue again for what sacct does not know yet."""
     name = 'cli'
 
     def query(self, job_ids: Iterable[int], *, timeout: float,

@@ -199,9 +199,12 @@ def query(job_ids: Iterable[int], *, timeout: float,
           ) -> dict[int, JobStatus]:
     """Ask Slurm about many jobs at once.
 
-    One ``sacct`` call per :data:`MAX_IDS_PER_QUERY` jobs; jobs that sacct
-    does not know (it lags behind just-submitted jobs and forgets old ones)
-    or sees running are asked of ``squeue``.  Of the runs Slurm reports
+    slurmctld first (``squeue``, see :func:`squeue_runs`): a job it
+    reports queued or running on every task is answered by that alone.
+    The others are asked of the database, one ``sacct`` call per
+    :data:`MAX_IDS_PER_QUERY` jobs, and what sacct does not know (it lags
+    behind just-submitted jobs and forgets old ones) or sees running is
+    taken from slurmctld's answer.  Of the runs Slurm reports
     under a job's id, only the recorded job's count (see
     :class:`~.status.Identity`); a job nobody reports under its identity is
     returned without tasks (phase 'lost').
