@@ -121,8 +121,23 @@ class TaskFiles:
             if key not in latest or STATES.index(state) > STATES.index(
                     latest[key].name.rpartition('.')[2]):
                 latest[key] = path
-        return {key: self._read(latest[key])
+        return {key: self._read_current(key, latest[key])
                 for key in sorted(latest, key=task_order)}
+
+    def _read_current(self, key: str, path: Path) -> dict:
+        """The state file of `key` listed as `path`, or the one it became
+        since: with many workers, a task moves on while a reader of all
+        tasks gets to it."""
+        for _ in range(_READ_TRIES):
+            try:
+                return self._read(path)
+            except FileNotFoundError:
+                now = [p for p in (self._path(key, state)
+                                   for state in reversed(STATES))
+                       if p.exists()]
+                if now:
+                    path = now[0]
+        return self._read(path)
 
     def _path(self, key: str, state: str) -> Path:
         return self.directory / f'{key}.{state}'
