@@ -70,7 +70,7 @@ def finish_inside(ds, record: Record, own: tuple[int, int | None],
         done = mine.done()
         if done:
             mine.forget()
-            yield _committed_by_other(record, done, status)
+            yield _committed_by_other(record.job_id, done, status)
             return
         try:
             with repository_lock(repo, POLL):
@@ -113,7 +113,7 @@ def _round(ds, mine: Announcement, status: dict) -> Iterator[dict]:
     done = mine.done()
     if done:
         mine.forget()
-        yield _committed_by_other(None, done, status, mine.job_id)
+        yield _committed_by_other(mine.job_id, done, status)
         return
     index = JobIndex(repo).refresh()
     open_jobs = {r.job_id: r for r in index.open_jobs()}
@@ -174,9 +174,7 @@ def _forget_locked(ds, mine: Announcement, timeout: float):
                     mine.base, e)
 
 
-def _committed_by_other(record: Record | None, done: dict, status: dict,
-                        job_id: int | None = None) -> dict:
-    job_id = record.job_id if record else job_id
+def _committed_by_other(job_id: int, done: dict, status: dict) -> dict:
     return get_status_dict(
         status='notneeded', slurm_job_id=job_id, commit=done.get('commit'),
         message=('job %s was finished by process %s, with %s jobs at once',
