@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
+
+from ..records.files import write_json
 
 QUEUED, RUNNING, DONE, FAILED = 'QUEUED', 'RUNNING', 'DONE', 'FAILED'
 STATES = (QUEUED, RUNNING, DONE, FAILED)
@@ -147,8 +148,4 @@ class TaskFiles:
         return json.loads(path.read_text())
 
     def _write(self, key: str, state: str, content: dict):
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f'.{key}.',
-                                   suffix='.tmp')
-        with os.fdopen(fd, 'w') as f:
-            json.dump(content, f, sort_keys=True)
-        os.replace(tmp, self._path(key, state))
+        write_json(self._path(key, state), content)

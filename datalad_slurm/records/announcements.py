@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .files import write_json
+
 lgr = logging.getLogger('datalad.slurm.announcements')
 
 # done markers nobody read (their announcer died) are removed after this
@@ -185,7 +187,4 @@ def settle(claims: list[Announcement], committed: dict[int, str],
 
 
 def _write(ann: Announcement, state: str, content: dict):
-    # write-then-rename: a reader sees the whole file or none
-    tmp = ann.state_path(f'{os.getpid()}.tmp')
-    tmp.write_text(json.dumps(content))
-    os.replace(tmp, ann.state_path(state))
+    write_json(ann.state_path(state), content)
