@@ -7,10 +7,13 @@ import os
 
 from datalad.interface.common_cfg import definitions
 from datalad.support.constraints import (
+    EnsureBool,
     EnsureChoice,
     EnsureFloat,
     EnsureInt,
+    EnsureNone,
     EnsureRange,
+    EnsureStr,
 )
 from datalad.support.extensions import register_config
 
@@ -18,6 +21,8 @@ LOCK_TIMEOUT = 'datalad.slurm.lock-timeout'
 QUERY_TIMEOUT = 'datalad.slurm.query-timeout'
 BACKEND = 'datalad.slurm.backend'
 LOCAL_WORKERS = 'datalad.slurm.local-workers'
+SCRATCH = 'datalad.slurm.scratch'
+KEEP_SCRATCH = 'datalad.slurm.keep-scratch'
 
 # the backend value that runs jobs on this machine instead of Slurm
 LOCAL = 'local'
@@ -70,7 +75,32 @@ register_config(
     dialog='question',
 )
 
-ITEMS = (LOCK_TIMEOUT, QUERY_TIMEOUT, BACKEND, LOCAL_WORKERS)
+register_config(
+    SCRATCH,
+    'Where jobs run in clones of their own',
+    description="A directory on the compute nodes' fast local or scratch "
+    "storage (environment variables such as $TMPDIR are expanded on the "
+    "node): each job scheduled works in a temporary clone of the dataset "
+    "there and comes back as a branch its FINISH commit merges, as with "
+    "datalad schedule --scratch DIR. Unset: jobs work in the dataset "
+    "itself.",
+    type=EnsureStr() | EnsureNone(),
+    default=None,
+    dialog='question',
+)
+register_config(
+    KEEP_SCRATCH,
+    'Keep the scratch clones of jobs',
+    description="Leave the clone of a scratch job in place when the job "
+    "ends, for debugging; its path is in the job's log. Applies to jobs "
+    "scheduled while it is set.",
+    type=EnsureBool(),
+    default=False,
+    dialog='yesno',
+)
+
+ITEMS = (LOCK_TIMEOUT, QUERY_TIMEOUT, BACKEND, LOCAL_WORKERS, SCRATCH,
+         KEEP_SCRATCH)
 
 
 class ConfigError(ValueError):

@@ -20,6 +20,7 @@ from .records.format import Record
 from .records.index import JobIndex
 from .repo.commit import commit_plans
 from .repo.lock import repository_lock
+from .scratch.merge import failure_notes
 from .slurm import backends
 from .slurm.status import JobStatus
 
@@ -89,7 +90,7 @@ def finish_round(ds, index: JobIndex, records: list[Record],
         if job.phase in ('running', 'unknown') and waiting and not in_job:
             running.append(record)
             continue
-        res = _verdict(index, record, job, close_failed, job_status,
+        res = _verdict(ds, index, record, job, close_failed, job_status,
                        inside=in_job, failed=failed)
         if res:
             yield res
@@ -115,7 +116,7 @@ def finish_round(ds, index: JobIndex, records: list[Record],
         ready.append((record, job, job_status))
     if ready:
         try:
-            yield from _commit_finished(ds, index, ready, own)
+            yield from _commit_finished(ds, index, ready, own, close_failed)
         except Exception as e:
             ce = CapturedException(e)
             yield get_status_dict(
@@ -146,7 +147,7 @@ def _job_ids(index: JobIndex, commits: list[str]) -> str:
     return ', '.join(str(job_id(c)) for c in commits)
 
 
-def _verdict(index: JobIndex, record: Record, job: JobStatus,
+def _verdict(ds, index: JobIndex, record: Record, job: JobStatus,
              close_failed: bool, status: dict, inside: bool = False,
              failed: set[str] = frozenset()) -> dict | None:
     """The result for a job that is not to be committed, or None.  `inside`:
@@ -192,6 +193,10 @@ def _verdict(index: JobIndex, record: Record, job: JobStatus,
     else:
         why = ('job %s ended unsuccessfully (%s)', record.job_id,
                _states(job))
+    notes = failure_notes(ds, record)
+    if notes:
+        why = (why[0] + ', in its scratch clone: %s', *why[1:],
+               '; '.join(notes))
     return get_status_dict(
         status='error',
         message=(why[0] + '; read its log files (%s), and close it with '
@@ -202,7 +207,8 @@ def _verdict(index: JobIndex, record: Record, job: JobStatus,
         **status)
 
 
-def _commit_finished(ds, index: JobIndex, ready: list, own):
+def _commit_finished(ds, index: JobIndex, ready: list, own,
+                     close_failed: bool):
     """Make the FINISH commits of the jobs in `ready`, (record, job,
     result fields) triples, under one hold of the repository lock; `own`
     is the job this process runs in, if any."""
@@ -230,7 +236,8 @@ def _commit_finished(ds, index: JobIndex, ready: list, own):
                     **job_status)
                 continue
             try:
-                plans.append(plan_finish(ds, record, job, own, job_status))
+                plans.append(plan_finish(ds, record, job, own, job_status,
+                                         close_failed=close_failed))
             except Exception as e:
                 not_planned.add(record.commit)
                 ce = CapturedException(e)
@@ -259,6 +266,9 @@ def _commit_finished(ds, index: JobIndex, ready: list, own):
             log_progress(lgr.info, progress, 'Committed finished jobs')
         forget_jobs(ds.repo, {plan.key[1]['slurm_job_id']
                               for plan, sha, _ in done if sha})
+        for plan, sha, _ in done:
+            if sha:
+                plan.succeeded(sha)
         # the branch has moved (or not) already: report what is true now
         for plan, sha, problems in done:
             if not sha:

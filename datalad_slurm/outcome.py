@@ -19,6 +19,10 @@ from .records.format import (
 )
 from .repo.commit import CommitPlan
 from .repo.paths import is_glob
+from .scratch.merge import (
+    forget,
+    plan_merge,
+)
 from .slurm.jobspec import (
     expand_hostlist,
     placeholder_values,
@@ -30,26 +34,46 @@ from .slurm.status import (
 )
 
 
-def plan_finish(ds, record: Record, job: JobStatus, own,
-                job_status: dict) -> CommitPlan:
+def plan_finish(ds, record: Record, job: JobStatus, own, job_status: dict,
+                close_failed: bool = False) -> CommitPlan:
     """What the FINISH commit of a job saves, and its message; `own` is
-    the job this process runs in, if any (see :mod:`.injob`)."""
+    the job this process runs in, if any (see :mod:`.injob`).
+
+    Raises
+    ------
+    NotMergeable
+      For a scratch job whose branches cannot be merged as they are.
+    """
     farm = isinstance(job, FarmStatus)
     # the Slurm log files are the farm job's own, its task logs besides
     logs = log_files(record, job.allocation if farm else job)
-    outputs = output_paths(ds, record)
+    merge = None
+    if record.data.get('scratch'):
+        # the outputs come from the job's branches, not the work tree
+        merge = plan_merge(ds, record, strict=job.phase == 'complete'
+                           and not close_failed)
+        outputs = sorted(merge.changes)
+    else:
+        outputs = output_paths(ds, record)
     data = finish_record(record, job, logs, outputs)
     if farm:
         data.update(finish_keys(job))
         outputs = outputs + job.task_logs
+    if merge:
+        data.update(merge.record_keys())
     restore = None
     if own and own[0] == record.job_id:
         restore = stop_writing_to([os.path.join(ds.path, p) for p in logs])
     title = finish_title(record.job_id, job.outcome)
-    return CommitPlan(key=(title, job_status), paths=outputs + logs,
-                      message=compose_message(FINISH, title, data),
-                      on_failure=restore, name=record.commit,
-                      requires=tuple(record.data.get('depends_on') or ()))
+    return CommitPlan(
+        key=(title, job_status),
+        paths=logs if merge else outputs + logs,
+        message=compose_message(FINISH, title, data),
+        on_failure=restore, name=record.commit,
+        requires=tuple(record.data.get('depends_on') or ()),
+        merges=tuple(merge.parents) if merge else (),
+        merged=merge.changes if merge else {},
+        on_success=(lambda sha: forget(ds, record)) if merge else None)
 
 
 def output_paths(ds, record: Record) -> list[str]:

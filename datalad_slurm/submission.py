@@ -33,6 +33,7 @@ from .dependencies import (
     with_dependencies,
 )
 from .records import journal
+from .scratch import submit as scratch_submit
 from .records.format import SCHEDULE
 from .records.index import JobIndex
 from .recording import (
@@ -100,6 +101,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                extra_outputs: list[str] = (), action: str = 'schedule',
                after: list[str] = (),
                farm: farming.FarmRequest | None = None,
+               scratch: str | None = None,
                ) -> Iterator[dict]:
     """Prepare the work tree, submit `cmd` and commit its schedule record.
 
@@ -125,6 +127,9 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
     farm
       A task list to run as the job, with the farmer as its batch script
       (:mod:`.farming`); `cmd` then gives sbatch options only.
+    scratch
+      The directory (as the compute node spells it) to run the job in a
+      clone of its own under (:mod:`.scratch`).
     """
     root = ds.path
     pwd_abs = op.normpath(op.join(root, pwd))
@@ -136,7 +141,9 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
         return
 
     index = JobIndex.current(ds.repo)
-    if not explicit:
+    # a scratch job never sees the work tree: only where it reads and
+    # writes may nothing be unsaved (scratch_submit.check)
+    if not explicit and scratch is None:
         changes = unsaved_changes(ds, index)
         if changes:
             yield get_status_dict(
@@ -167,6 +174,19 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
     except NotSbatch as e:
         yield get_status_dict(status='impossible', message=str(e), **status)
         return
+
+    if scratch is not None:
+        try:
+            scratch_submit.check(ds, argv, pwd_abs, inputs + extra_inputs,
+                                 outputs, farm=farm is not None)
+        except scratch_submit.Refused as e:
+            yield get_status_dict(status='impossible', message=str(e),
+                                  **status)
+            return
+        # the job's outputs come back by its branch, not the work tree
+        extra_outputs, writable_outputs = [], []
+    else:
+        writable_outputs = outputs
 
     try:
         depends = find_dependencies(ds.repo, index, inputs, list(after))
@@ -223,20 +243,26 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                 'submission': uuid.uuid4().hex,
                 'depends_on': depends.commits,
             }
-            farm_dir = None
-            if farm is not None:
-                try:
-                    argv, farm_dir = farming.prepare(
+            job_dir = None
+            try:
+                if farm is not None:
+                    argv, job_dir = farming.prepare(
                         ds, farm, argv, pwd_abs, record,
                         local=backend.name == config.LOCAL)
-                except farming.Refused as e:
-                    yield get_status_dict(status='impossible',
-                                          message=str(e), **status)
-                    return
+                elif scratch is not None:
+                    argv, job_dir = scratch_submit.prepare(
+                        ds, argv, pwd_abs, record, scratch=scratch,
+                        keep=config.get(ds, config.KEEP_SCRATCH),
+                        script_lines=script_lines)
+            except (farming.Refused, scratch_submit.Refused) as e:
+                yield get_status_dict(status='impossible',
+                                      message=str(e), **status)
+                return
             yield from _submit(ds, backend, index, record, kind, argv,
-                               script_lines, outputs + list(extra_outputs),
+                               script_lines,
+                               writable_outputs + list(extra_outputs),
                                status, explicit=explicit,
-                               undo=farm_dir.remove if farm_dir else None)
+                               undo=job_dir.remove if job_dir else None)
     except (LockTimeout, SlurmError) as e:
         yield get_status_dict(status='error', message=str(e),
                               exception=CapturedException(e), **status)

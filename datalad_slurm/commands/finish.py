@@ -31,6 +31,7 @@ from ..finishing import (
     query,
 )
 from ..handover import finish_inside
+from ..scratch.injob import dataset_to_finish
 from ..injob import (
     array_job_of,
     own_job,
@@ -208,6 +209,11 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
                      exit_status),
             **status)
         return
+    if not list_open_jobs:
+        ds = yield from dataset_to_finish(ds, exit_status, status)
+        if ds is None:
+            return
+        status['ds'] = ds
     problem = config.problem(ds)
     if problem:
         yield get_status_dict(status='impossible', message=problem, **status)

@@ -216,7 +216,7 @@ def reschedule(revision=None, *, dataset=None, since=None, report=False,
                 kind=RESCHEDULE, expand=data.get('expand'),
                 action='reschedule',
                 after=[renewed[c] for c in depends_on if c in renewed],
-                farm=farm):
+                farm=farm, scratch=data.get('scratch')):
                 if res['status'] == 'ok' and res.get('commit') and \
                         not res.get('recovered'):
                     renewed[schedule_commit] = res['commit']

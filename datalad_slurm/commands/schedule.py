@@ -32,6 +32,7 @@ from datalad.support.constraints import (
 from datalad.support.param import Parameter
 from datalad.utils import ensure_list
 
+from .. import config
 from ..farming import (
     Refused,
     option_problem,
@@ -206,6 +207,23 @@ class Schedule(Interface):
             doc="""with --tasks, end a task that runs longer than this,
             recording it as failed with reason timeout.""",
             constraints=EnsureFloat() | EnsureNone()),
+        scratch=Parameter(
+            args=("--scratch",),
+            metavar="DIR",
+            doc="""run the job in a clone of its own under DIR, on the
+            compute node's local or scratch storage (quote environment
+            variables, such as '$TMPDIR', to have them expanded on the
+            node). The clone is of the schedule commit and shares the
+            dataset's annex object store; the job script runs there,
+            unchanged, from the submission directory mapped into the clone,
+            while the dataset's work tree stays yours: unsaved changes
+            outside the job's inputs, outputs and script do not block the
+            schedule. The job commits its work in the clone, pushes it as
+            branch datalad-slurm/job-JOBID (one per array task) and removes
+            the clone; :command:`datalad finish` merges the declared
+            outputs from it. Default: the configuration item
+            datalad.slurm.scratch, if set.""",
+            constraints=EnsureStr() | EnsureNone()),
         message=save_message_opt,
     )
 
@@ -224,18 +242,20 @@ class Schedule(Interface):
             message=None,
             tasks=None,
             workers=None,
-            task_timeout=None):
+            task_timeout=None,
+            scratch=None):
         yield from schedule(
             cmd, dataset=dataset, inputs=inputs, outputs=outputs,
             expand=expand, after=after, explicit=explicit, message=message,
-            tasks=tasks, workers=workers, task_timeout=task_timeout)
+            tasks=tasks, workers=workers, task_timeout=task_timeout,
+            scratch=scratch)
 
     custom_result_renderer = staticmethod(render_result)
 
 
 def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
              after=None, explicit=False, message=None, tasks=None,
-             workers=None, task_timeout=None):
+             workers=None, task_timeout=None, scratch=None):
     """Generator behind :class:`Schedule`; see there."""
     ds = require_dataset(dataset, check_installed=True,
                          purpose='schedule a Slurm job')
@@ -276,9 +296,19 @@ def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
                                   **status)
             return
 
+    if scratch is None:
+        scratch = config.get(ds, config.SCRATCH)
+    if scratch is not None and not scratch.strip():
+        yield get_status_dict(
+            status='impossible',
+            message='--scratch names no directory; give one, such as '
+                    "'$TMPDIR', or leave it out",
+            **status)
+        return
+
     yield from submit_job(
         ds, normalize_command(cmd),
         pwd=op.relpath(pwd, ds.path),
         inputs=paths['inputs'], extra_inputs=[], outputs=paths['outputs'],
         message=message, chain=[], expand=expand, explicit=explicit,
-        after=ensure_list(after), farm=farm)
+        after=ensure_list(after), farm=farm, scratch=scratch)

@@ -6,7 +6,10 @@ Callers hold the repository lock (:mod:`datalad_slurm.repo.lock`).
 from __future__ import annotations
 
 import os.path as op
-from dataclasses import dataclass
+from dataclasses import (
+    dataclass,
+    field,
+)
 from typing import (
     Callable,
     Iterator,
@@ -34,10 +37,20 @@ class CommitPlan:
     # what names this plan, and the plans it must not be committed without
     name: str | None = None
     requires: tuple[str, ...] = ()
+    # commits this one merges, and what it takes from them besides `paths`:
+    # a fast-import file command by path (see plumbing.change_file)
+    merges: tuple[str, ...] = ()
+    merged: dict[str, str] = field(default_factory=dict)
+    # called once the commit is in the history
+    on_success: Callable[[str], None] | None = None
 
     def failed(self):
         if self.on_failure:
             self.on_failure()
+
+    def succeeded(self, sha: str):
+        if self.on_success:
+            self.on_success(sha)
 
 
 def identity_problem(repo) -> str | None:
@@ -93,7 +106,7 @@ def commit_plans(ds, plans: list[CommitPlan],
     """
     if not plans:
         return []
-    if _touches_subdatasets(ds, plans):
+    if _touches_subdatasets(ds, plans) and not any(p.merges for p in plans):
         done, failed = [], set()
         for plan in plans:
             problems = _missing_requirements(plan, failed) or list(save_paths(
@@ -131,10 +144,14 @@ def _commit_from_index(ds, plans: list[CommitPlan], progress):
         for n in within.owners(path):
             changes[n].append(plumbing.delete_path(path))
 
+    in_the_way = _changed_in_work_tree(repo, [p for plan in plans
+                                              for p in plan.merged])
     done, to_make, not_made = [], [], set()
     for n, plan in enumerate(plans):
+        changes[n].extend(plan.merged.values())
         problems = _missing_requirements(plan, not_made) or \
-            [failed[p] for p in plan.paths if p in failed]
+            [failed[p] for p in plan.paths if p in failed] or \
+            _merge_blocked(ds, plan, in_the_way)
         if problems:
             not_made.add(plan.name)
             done.append((plan, None, problems))
@@ -143,11 +160,24 @@ def _commit_from_index(ds, plans: list[CommitPlan], progress):
             to_make.append(n)
     original = plumbing.head(repo)
     shas = dict(zip(to_make, plumbing.import_commits(
-        repo, original, [(changes[n], plans[n].message) for n in to_make])))
+        repo, original, [(changes[n], plans[n].message, plans[n].merges)
+                         for n in to_make])))
     if shas:
+        tip = shas[to_make[-1]]
+        merging = any(plans[n].merged for n in to_make)
+        if merging:
+            # what the merges bring exists in no work tree yet
+            try:
+                plumbing.update_work_tree(repo, original, tip)
+            except CommandError as e:
+                raise CommitFailed(
+                    f'could not bring the merged outputs into the work '
+                    f'tree: {(e.stderr or str(e)).strip()}') from e
         try:
-            plumbing.move_head(repo, shas[to_make[-1]], original, 'finish')
+            plumbing.move_head(repo, tip, original, 'finish')
         except CommandError as e:
+            if merging:
+                plumbing.update_work_tree(repo, tip, original)
             raise CommitFailed(
                 f'could not move the branch to the new commits: '
                 f'{(e.stderr or str(e)).strip()}') from e
@@ -157,6 +187,31 @@ def _commit_from_index(ds, plans: list[CommitPlan], progress):
         if sha:
             progress(plan)
     return done
+
+
+def _changed_in_work_tree(repo, paths: list[str]) -> set[str]:
+    """The `paths` that differ from HEAD in the index or the work tree, or
+    are untracked there: a merge must not overwrite them."""
+    if not paths:
+        return set()
+    out = repo.call_git(['status', '--porcelain=v1', '-z',
+                         '--untracked-files=all', '--no-renames'],
+                        files=_pathspecs(paths), read_only=True)
+    wanted = set(paths)
+    return {entry[3:] for entry in out.split('\0')
+            if entry and entry[3:] in wanted}
+
+
+def _merge_blocked(ds, plan: CommitPlan, in_the_way: set[str]) -> list[dict]:
+    blocking = sorted(p for p in plan.merged if p in in_the_way)
+    if not blocking:
+        return []
+    more = f' and {len(blocking) - 3} more' if len(blocking) > 3 else ''
+    return [dict(status='impossible', path=op.join(ds.path, blocking[0]),
+                 message=(f'the work tree has changes (or untracked files) '
+                          f'where the job\'s outputs come in: '
+                          f'{", ".join(blocking[:3])}{more}; save, move or '
+                          f'remove them, then finish the job again'))]
 
 
 def _missing_requirements(plan: CommitPlan, not_made: set) -> list[dict]:

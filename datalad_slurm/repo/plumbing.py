@@ -81,12 +81,13 @@ def commit_tree(repo, tree: str, parent: str, message: str) -> str:
                stdin=message).strip()
 
 
-def import_commits(repo, parent: str,
-                   commits: list[tuple[list[str], str]]) -> list[str]:
+def import_commits(repo, parent: str, commits: list[tuple]) -> list[str]:
     """New commit objects, one on top of the other from `parent`, each
-    given as (changes, message): the changes are fast-import file commands
-    (see :func:`change_file`, :func:`delete_path`) on the tree of the
-    commit before.  No branch moves.  Returns the commits' shas.
+    given as (changes, message) or (changes, message, merged): the changes
+    are fast-import file commands (see :func:`change_file`,
+    :func:`delete_path`) on the tree of the commit before, `merged` the
+    commits it merges, its further parents.  No branch moves.  Returns the
+    commits' shas.
 
     One ``git fast-import`` process makes them all, where commit-tree
     takes three processes a commit (update-index, write-tree,
@@ -99,7 +100,7 @@ def import_commits(repo, parent: str,
     # fast-import must name a ref; this one is removed again at once
     ref = f'refs/datalad-slurm/import-{os.getpid()}'
     stream = []
-    for n, (changes, message) in enumerate(commits, start=1):
+    for n, (changes, message, *merged) in enumerate(commits, start=1):
         data = message.encode('utf-8')
         stream.append(
             b'commit %s\nmark :%d\nauthor %s\ncommitter %s\ndata %d\n%s\n'
@@ -107,6 +108,8 @@ def import_commits(repo, parent: str,
                committer.encode('utf-8'), len(data), data))
         if n == 1:
             stream.append(b'from %s\n' % parent.encode())
+        stream.extend(b'merge %s\n' % sha.encode()
+                      for sha in (merged[0] if merged else ()))
         stream.extend(c.encode('utf-8', 'surrogateescape') + b'\n'
                       for c in changes)
         stream.append(b'\n')
@@ -146,6 +149,19 @@ def _quoted(path: str) -> str:
     escaped = path.replace('\\', '\\\\').replace('"', '\\"') \
         .replace('\n', '\\n')
     return f'"{escaped}"'
+
+
+def update_work_tree(repo, old: str, new: str):
+    """Bring the index and the work tree from commit `old` to `new`, as a
+    checkout does: only the paths that differ between the two change, and
+    git refuses, changing nothing, where a file there has changes of its
+    own or is untracked."""
+    git(repo, ['read-tree', '-m', '-u', old, new])
+
+
+def delete_ref(repo, ref: str, expected: str):
+    """Remove `ref`, if it still points at `expected`."""
+    git(repo, ['update-ref', '-d', ref, expected])
 
 
 def move_head(repo, new: str, expected: str, reason: str):

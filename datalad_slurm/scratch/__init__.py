@@ -1,0 +1,19 @@
+"""Scratch mode (``datalad schedule --scratch DIR``): a job that works in a
+clone of its own on node-local or scratch storage, and comes back to the
+dataset as a branch that its FINISH commit merges.
+
+``submit``
+  the schedule side: the batch script that wraps the user's job script,
+  and the job's directory under ``.git/``;
+``layout``
+  that directory, shared by the job and finish: the job's spec, what each
+  task delivered, and why a task could not run;
+``clone``
+  inside the job: the clone, its outputs made writable, the delivery of its
+  work (commit, annexed content made known to the dataset, the branch
+  pushed), and its removal;
+``job``
+  the batch script's process (``python -m datalad_slurm.scratch.job``);
+``merge``
+  the finish side: what the FINISH merge takes from the job's branches.
+"""

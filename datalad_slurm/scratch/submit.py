@@ -1,0 +1,170 @@
+"""Submitting a scratch job: the checks only scratch mode needs, and the
+batch script that makes the clone and runs the user's job script in it.
+
+The batch script carries the ``#SBATCH`` lines of the user's script,
+verbatim, so that sbatch reads them as it would from the script itself,
+and then ``exec``s :mod:`.job`.  The job name stays Slurm's default for
+the user's script (its file name, or ``wrap``) unless the user names the
+job, so that ``%x`` in log names means what it did.
+"""
+
+from __future__ import annotations
+
+import os.path as op
+import shlex
+
+from ..local.process import python_argv
+from ..repo import plumbing
+from ..repo.paths import (
+    is_outside,
+    is_within,
+)
+from ..slurm.jobspec import (
+    script_index,
+    sets_option,
+    take_option,
+)
+from .layout import ScratchDir
+
+
+class Refused(ValueError):
+    """A scratch job that cannot be submitted; the message says what to do.
+    """
+
+
+def check(ds, argv: list[str], pwd_abs: str, inputs: list[str],
+          outputs: list[str], *, farm: bool):
+    """Refuse what scratch mode cannot run.  The work tree may have
+    unsaved changes, which the job never sees, but not where the job reads
+    or writes: it would not see edits of its inputs or job script, and its
+    outputs come back into the work tree.
+
+    Raises
+    ------
+    Refused
+    """
+    if farm:
+        raise Refused('--scratch cannot run a task list (--tasks) yet; '
+                      'schedule it without --scratch')
+    subdatasets = _subdatasets(ds)
+    touched = [p for p in inputs + outputs
+               if any(is_within(p, [s]) or is_within(s, [p])
+                      for s in subdatasets)]
+    if touched:
+        raise Refused(f'--scratch does not reach into subdatasets yet, and '
+                      f'{", ".join(touched)} lies in or holds one; schedule '
+                      f'the job without --scratch')
+    script = _script_in_dataset(ds, argv, pwd_abs)
+    if script and not plumbing.git(ds.repo, ['ls-files', '--', script]):
+        raise Refused(f'the job script {script} is not committed, and the job '
+                      f'runs the committed one in its clone; save it first '
+                      f'(datalad save {script})')
+    watched = inputs + outputs + ([script] if script else [])
+    dirty = _unsaved(ds, watched)
+    if script and script in dirty:
+        raise Refused(f'the job script {script} has changes that are not '
+                      f'saved, and the job runs the committed one in its '
+                      f'clone; save it first (datalad save {script})')
+    if dirty:
+        raise Refused(f'{", ".join(dirty[:3])}'
+                      f'{" and more" if len(dirty) > 3 else ""} (inputs or '
+                      f'outputs of the job) have changes that are not saved; '
+                      f'the job runs on the schedule commit in its clone, '
+                      f'and its outputs replace what is there: save them '
+                      f'(datalad save), or discard them')
+
+
+def prepare(ds, argv: list[str], pwd_abs: str, record: dict, *,
+            scratch: str, keep: bool, script_lines: list[str] | None,
+            ) -> tuple[list[str], ScratchDir]:
+    """Write the job's directory, add the scratch keys to the schedule
+    `record` (its ``submission`` mark names the directory), and return the
+    sbatch command that runs the batch script instead of the user's."""
+    base = plumbing.head(ds.repo)
+    record.update(scratch=scratch, scratch_base=base)
+    wraps, argv = take_option(argv, '--wrap')
+    end = script_index(argv)
+    options, script, args = argv[:end], None, []
+    if end < len(argv):
+        script, args = argv[end], argv[end + 1:]
+    elif not wraps:
+        raise Refused('the sbatch command gives no job script and no --wrap '
+                      'command; give one')
+    directory = ScratchDir.of(ds.repo, record['submission'])
+    spec = dict(
+        dataset=ds.path, base=base, pwd=record['pwd'],
+        inputs=record['inputs'] + record['extra_inputs'],
+        outputs=record['outputs'], scratch=scratch, keep=keep,
+        script=_clone_relative(ds, pwd_abs, script) if script else None,
+        wrap=wraps[-1] if wraps else None)
+    directory.create(spec, batch_script(
+        directory, script_lines if script else None, wraps))
+    if not sets_option(options, [script_lines], '--job-name'):
+        options = [*options, f'--job-name='
+                   f'{op.basename(script) if script else "wrap"}']
+    return [*options, str(directory.batch_script), *args], directory
+
+
+def batch_script(directory: ScratchDir, script_lines: list[str] | None,
+                 wraps: list[str]) -> str:
+    """The batch script: the user's ``#SBATCH`` lines, then the job."""
+    directives = []
+    for line in (script_lines or [])[1:]:
+        stripped = line.strip()
+        if stripped.startswith('#SBATCH'):
+            directives.append(line.rstrip('\n'))
+        elif stripped and not stripped.startswith('#'):
+            break
+    run = shlex.join(python_argv('datalad_slurm.scratch.job',
+                                 str(directory.path)))
+    return '\n'.join([
+        '#!/bin/sh',
+        '# datalad-slurm: runs the job in a clone of its own '
+        '(datalad schedule --scratch)',
+        *directives,
+        f'exec {run} "$@"',
+        '']) if not wraps else '\n'.join([
+            '#!/bin/sh',
+            '# datalad-slurm: runs the --wrap command in a clone of its own '
+            '(datalad schedule --scratch)',
+            f'exec {run}',
+            ''])
+
+
+def _clone_relative(ds, pwd_abs: str, script: str) -> str:
+    """The job script as the job finds it: relative to the dataset root
+    where it lies in the dataset (the clone has it), else absolute."""
+    full = op.normpath(op.join(pwd_abs, script))
+    rel = op.relpath(full, ds.path)
+    return full if is_outside(rel) else rel
+
+
+def _script_in_dataset(ds, argv: list[str], pwd_abs: str) -> str | None:
+    end = script_index(argv)
+    if end >= len(argv):
+        return None
+    script = _clone_relative(ds, pwd_abs, argv[end])
+    return None if op.isabs(script) else script
+
+
+def _unsaved(ds, paths: list[str]) -> list[str]:
+    if not paths:
+        return []
+    out = plumbing.git(ds.repo, ['status', '--porcelain=v1', '-z',
+                                 '--untracked-files=all', '--', *paths])
+    entries = iter(out.split('\0'))
+    changed = []
+    for entry in entries:
+        if not entry:
+            continue
+        if entry[0] in 'RC':
+            next(entries, None)
+        changed.append(entry[3:].rstrip('/'))
+    return changed
+
+
+def _subdatasets(ds) -> list[str]:
+    if not op.exists(op.join(ds.path, '.gitmodules')):
+        return []
+    return [op.relpath(s['path'], ds.path) for s in ds.subdatasets(
+        result_renderer='disabled', return_type='generator')]
