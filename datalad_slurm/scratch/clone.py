@@ -172,6 +172,11 @@ def deliver(clone: str, spec: dict, directory: ScratchDir, job_id: int,
     return note
 
 
+def delivered(clone: str) -> bool:
+    """Whether the job's work was delivered from `clone` already."""
+    return (Path(clone) / '.git' / DELIVERED).exists()
+
+
 def _register_content(clone: str, spec: dict):
     """Record in the dataset's git-annex that it has the content the job
     annexed: the content is in its store already, through the link."""

@@ -111,6 +111,10 @@ def _run_in(clone: str, spec: dict, directory: ScratchDir, args: list[str],
         signal.signal(number, forward)
     status = child.wait()
     code = status if status >= 0 else 128 - status
+    if scratch_clone.delivered(clone):
+        # by the script's own datalad finish, which may have committed the
+        # job's log already: a line more would change a committed file
+        _silence()
     if stopped:
         say(f'signal {stopped[0]}: the job script ended with {code}; its '
             f'work is not delivered')
@@ -123,6 +127,13 @@ def _run_in(clone: str, spec: dict, directory: ScratchDir, args: list[str],
     say(f'delivered as branch {note["branch"]}' if note.get('branch') else
         'the job changed nothing, so there is no branch to deliver')
     return code
+
+
+def _silence():
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _failed(directory: ScratchDir, task_id: int | None, why: str,

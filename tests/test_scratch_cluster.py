@@ -1,0 +1,160 @@
+"""Scratch jobs (``datalad schedule --scratch DIR``) on the real cluster:
+clones made by the job on the node, array tasks with a clone each, jobs
+finishing themselves from their clones.  The refusals and the local-mode
+stories are in test_scratch.py."""
+
+from __future__ import annotations
+
+from datalad_slurm.records.history import read_record
+from datalad_slurm.scratch.layout import (
+    branch_name,
+    scratch_root,
+)
+
+from conftest import (
+    call,
+    git,
+    only,
+    schedule_and_wait,
+    wait_for_jobs,
+    write_script,
+)
+from test_farm import message
+from test_scratch import (
+    merged_files,
+    schedule_scratch,
+)
+
+
+def finished_once_each(ds, job_ids):
+    """Every job has exactly one FINISH commit, a merge."""
+    for job_id in job_ids:
+        finishes = git(ds, 'log', '--format=%H %P', '--grep',
+                       rf'^\[DATALAD FINISH\] Processed batch job {job_id}:'
+                       ).splitlines()
+        assert len(finishes) == 1, (job_id, finishes)
+        assert len(finishes[0].split()) >= 3, finishes
+
+
+def assert_clean(ds):
+    assert git(ds, 'status', '--porcelain') == ''
+    assert git(ds, 'branch', '--list', 'datalad-slurm/*') == ''
+    assert not any(scratch_root(ds.repo.dot_git).iterdir())
+    git(ds, 'fsck', '--no-progress')
+    assert git(ds, 'annex', 'fsck', '--fast', '--quiet') == ''
+
+
+def test_round_trip_with_annexed_outputs(ds, tmp_path):
+    write_script(ds, 'jobs/big.sh', '''
+        #SBATCH --output=logs/%x-%j.out
+        mkdir -p out
+        head -c 200000 /dev/urandom > out/data.bin
+        echo "$PWD" > out/where.txt
+        ''')
+    (ds.pathobj / 'logs').mkdir()
+    (ds.pathobj / 'logs' / '.gitkeep').write_text('')
+    ds.save(result_renderer='disabled')
+    scratch = tmp_path / 'scratch'
+    scheduled = schedule_and_wait(ds, ['sbatch', 'jobs/big.sh'],
+                                  outputs=['out'], scratch=str(scratch))
+    job_id = scheduled['slurm_job_id']
+    res = only(call(ds.finish), 'finish')
+    assert res['status'] == 'ok', res
+    assert merged_files(ds) == [f'logs/big.sh-{job_id}.out', 'out/data.bin',
+                                'out/where.txt']
+    # the script ran in the clone, which is gone
+    where = (ds.pathobj / 'out' / 'where.txt').read_text().strip()
+    assert where.startswith(str(scratch))
+    assert list(scratch.iterdir()) == []
+    # the content is in the dataset's annex, and its location log says so
+    assert git(ds, 'annex', 'find', '--in', 'here', 'out/data.bin') == \
+        'out/data.bin\n'
+    assert (ds.pathobj / 'out' / 'data.bin').stat().st_size == 200000
+    assert_clean(ds)
+
+    res = only(call(ds.reschedule, 'HEAD'), 'reschedule')
+    assert res['status'] == 'ok', res
+    wait_for_jobs(res['slurm_job_id'])
+    res = only(call(ds.finish), 'finish')
+    assert res['status'] == 'ok', res
+    assert read_record(ds.repo, 'HEAD').data['scratch'] == str(scratch)
+    assert_clean(ds)
+
+
+def test_array_job_merges_every_task(ds, tmp_path):
+    write_script(ds, 'jobs/task.sh', '''
+        mkdir -p out
+        echo "task $SLURM_ARRAY_TASK_ID" > "out/$SLURM_ARRAY_TASK_ID.txt"
+        ''')
+    ds.save(result_renderer='disabled')
+    scheduled = schedule_and_wait(ds, ['sbatch', '--array=0-2',
+                                       'jobs/task.sh'],
+                                  outputs=['out'], scratch=str(tmp_path))
+    job_id = scheduled['slurm_job_id']
+    res = only(call(ds.finish), 'finish')
+    assert res['status'] == 'ok', res
+    assert len(git(ds, 'log', '-1', '--format=%P').split()) == 4
+    data = read_record(ds.repo, 'HEAD').data
+    assert data['scratch_branches'] == {
+        str(t): branch_name(job_id, t) for t in range(3)}
+    assert [f for f in merged_files(ds) if f.startswith('out/')] == [
+        'out/0.txt', 'out/1.txt', 'out/2.txt']
+    assert (ds.pathobj / 'out' / '2.txt').read_text() == 'task 2\n'
+    assert_clean(ds)
+
+
+def test_jobs_finishing_themselves_from_their_clones(ds, tmp_path):
+    write_script(ds, 'jobs/self.sh', '''
+        mkdir -p "out/$1"
+        echo "$SLURM_JOB_ID" > "out/$1/r"
+        datalad finish "$SLURM_JOB_ID"
+        ''')
+    ds.save(result_renderer='disabled')
+    ids = [schedule_scratch(ds, ['sbatch', 'jobs/self.sh', str(i)], tmp_path,
+                            outputs=[f'out/{i}'])['slurm_job_id']
+           for i in range(4)]
+    statuses = wait_for_jobs(*ids)
+    assert all(s.phase == 'complete' for s in statuses.values()), statuses
+    finished_once_each(ds, ids)
+    for i, job_id in enumerate(ids):
+        assert (ds.pathobj / 'out' / str(i) / 'r').read_text() == \
+            f'{job_id}\n'
+    assert read_record(ds.repo, 'HEAD').data['finished_inside_job']
+    assert_clean(ds)
+    assert list(tmp_path.glob('datalad-slurm-job-*')) == []
+
+
+def test_scratch_directory_named_by_a_variable_of_the_node(ds, tmp_path):
+    """The variable is set in the job's environment only (--export), so
+    only the node can expand it."""
+    node_scratch = tmp_path / 'node'
+    scheduled = schedule_and_wait(
+        ds, ['sbatch', f'--export=ALL,NODE_SCRATCH={node_scratch}',
+             'jobs/write.sh'],
+        outputs=['out'], scratch='$NODE_SCRATCH/clones')
+    assert read_record(ds.repo, 'HEAD').data['scratch'] == \
+        '$NODE_SCRATCH/clones'
+    res = only(call(ds.finish), 'finish')
+    assert res['status'] == 'ok', res
+    log = (ds.pathobj / f'slurm-{scheduled["slurm_job_id"]}.out').read_text()
+    assert f'running in {node_scratch}/clones/' in log
+    assert list((node_scratch / 'clones').iterdir()) == []
+
+
+def test_failing_job_and_kept_clone(ds, tmp_path):
+    ds.config.set('datalad.slurm.keep-scratch', 'true', scope='local')
+    scheduled = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh',
+                                       'out/partial.txt', '3'],
+                                  outputs=['out'], scratch=str(tmp_path))
+    job_id = scheduled['slurm_job_id']
+    res = only(call(ds.finish), 'finish')
+    assert res['status'] == 'error'
+    assert 'ended unsuccessfully' in message(res)
+    kept = list(tmp_path.glob(f'datalad-slurm-job-{job_id}-*'))
+    assert len(kept) == 1 and (kept[0] / 'out' / 'partial.txt').exists()
+    # what the job pushed before it failed comes in with the close
+    res = only(call(ds.finish, close_failed_jobs=True), 'finish')
+    assert res['status'] == 'ok', res
+    assert res['message'] == f'Processed batch job {job_id}: Failed'
+    assert 'out/partial.txt' in merged_files(ds)
+    assert_clean(ds)
