@@ -90,6 +90,13 @@ class Schedule(Interface):
     its own log file, and records each task's exit code, start, end and
     host.  The command then gives sbatch options only.
 
+    With [CMD: --scratch DIR CMD][PY: `scratch=DIR` PY] the job works in a
+    clone of its own on the node's storage under DIR (environment
+    variables expanded on the node) and delivers its work as a branch
+    ``datalad-slurm/job-JOBID``; its FINISH commit is a merge that takes
+    the declared outputs from it.  Only the job's inputs, outputs and
+    script then need to be saved: the job never sees the work tree.
+
     Paths are given relative to the current directory and recorded
     relative to the dataset root.  The command may use the placeholders of
     :command:`datalad run`, such as "{inputs}" and "{outputs}".
@@ -122,6 +129,12 @@ class Schedule(Interface):
              code_py="schedule(['sbatch', '-c', '32', '--time=4:00:00'], "
                      "tasks='jobs/tasks.txt', task_timeout=600, "
                      "outputs=['results'])"),
+        dict(text="Run a job in a clone of its own on the node's local "
+                  "disk, merged back by finish",
+             code_cmd="datalad schedule --scratch '$TMPDIR' -o models/gold "
+                      "sbatch jobs/gold.sbatch",
+             code_py="schedule(['sbatch', 'jobs/gold.sbatch'], "
+                     "scratch='$TMPDIR', outputs=['models/gold'])"),
     ]
 
     result_renderer = 'tailored'
