@@ -20,7 +20,9 @@ from conftest import (
     write_script,
 )
 from test_farm import message
+import test_scratch as local_mode
 from test_scratch import (
+    finish_waiting,
     merged_files,
     schedule_scratch,
 )
@@ -158,3 +160,35 @@ def test_failing_job_and_kept_clone(ds, tmp_path):
     assert res['message'] == f'Processed batch job {job_id}: Failed'
     assert 'out/partial.txt' in merged_files(ds)
     assert_clean(ds)
+
+
+def test_array_tasks_finishing_themselves_from_their_clones(ds, tmp_path):
+    write_script(ds, 'jobs/self.sh', '''
+        mkdir -p out
+        echo "$SLURM_ARRAY_TASK_ID" > "out/$SLURM_ARRAY_TASK_ID.txt"
+        datalad finish "$SLURM_JOB_ID"
+        ''')
+    ds.save(result_renderer='disabled')
+    job_id = schedule_scratch(ds, ['sbatch', '--array=0-2', 'jobs/self.sh'],
+                              tmp_path, outputs=['out'])['slurm_job_id']
+    job = wait_for_jobs(job_id)[job_id]
+    assert job.phase == 'complete', job
+    finished_once_each(ds, [job_id])
+    assert len(git(ds, 'log', '-1', '--format=%P').split()) == 4
+    assert sorted(p.name for p in (ds.pathobj / 'out').iterdir()) == [
+        '0.txt', '1.txt', '2.txt']
+    assert_clean(ds)
+
+
+def test_on_the_cluster_as_in_local_mode(ds, tmp_path):
+    """The local-mode stories whose steps Slurm runs differently."""
+    local_mode.test_undeclared_file_is_named_and_not_merged(ds, tmp_path)
+    local_mode.test_unsaved_edits_elsewhere_do_not_block(ds, tmp_path)
+
+
+def test_variable_the_node_lacks_fails_the_job(ds):
+    schedule_scratch(ds, ['sbatch', 'jobs/write.sh'], '$NO_SUCH_SCRATCH/x',
+                     outputs=['out'])
+    res = only(finish_waiting(ds))
+    assert res['status'] == 'error', res
+    assert 'names $NO_SUCH_SCRATCH, which is not set on' in message(res)
