@@ -66,7 +66,7 @@ def plan_finish(ds, record: Record, job: JobStatus, own, job_status: dict,
         restore = stop_writing_to([os.path.join(ds.path, p) for p in logs])
     title = finish_title(record.job_id, job.outcome)
     return CommitPlan(
-        key=(title, job_status),
+        key=(title + (merge.summary() if merge else ''), job_status),
         paths=logs if merge else outputs + logs,
         message=compose_message(FINISH, title, data),
         on_failure=restore, name=record.commit,
@@ -78,10 +78,16 @@ def plan_finish(ds, record: Record, job: JobStatus, own, job_status: dict,
 
 def output_paths(ds, record: Record) -> list[str]:
     """Declared outputs as paths to save, globs expanded."""
+    return declared_paths(ds.path, record.data.get('outputs', []))
+
+
+def declared_paths(root: str, outputs: list[str]) -> list[str]:
+    """`outputs` (relative to `root`) as paths to save, globs expanded in
+    the work tree at `root`."""
     paths = []
-    for spec in record.data.get('outputs', []):
+    for spec in outputs:
         if is_glob(spec):
-            paths.extend(GlobbedPaths([spec], pwd=ds.path).expand_strict())
+            paths.extend(GlobbedPaths([spec], pwd=root).expand_strict())
         else:
             # literal paths count even when gone: a deletion is an output
             paths.append(spec)

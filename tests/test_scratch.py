@@ -140,7 +140,7 @@ def test_unsaved_edits_elsewhere_do_not_block(lds, tmp_path):
         '?? draft.txt', '?? notes.txt']
 
 
-def test_undeclared_file_is_named_and_not_merged(lds, tmp_path):
+def test_undeclared_file_is_left_out_and_named(lds, tmp_path):
     write_script(lds, 'jobs/stray.sh', '''
         mkdir -p out
         echo result > out/r.txt
@@ -149,11 +149,36 @@ def test_undeclared_file_is_named_and_not_merged(lds, tmp_path):
     lds.save(result_renderer='disabled')
     scheduled = schedule_scratch(lds, ['sbatch', 'jobs/stray.sh'],
                                  tmp_path / 's', outputs=['out'])
+    job_id = scheduled['slurm_job_id']
+    res = only(finish_waiting(lds))
+    assert res['status'] == 'ok', res
+    assert 'left out with its clone, outside the declared outputs: ' \
+        'stray.txt' in message(res)
+    assert merged_files(lds) == ['out/r.txt', f'slurm-{job_id}.out']
+    assert not (lds.pathobj / 'stray.txt').exists()
+    assert read_record(lds.repo, 'HEAD').data['scratch_left_out'] == [
+        'stray.txt']
+    log = (lds.pathobj / f'slurm-{job_id}.out').read_text()
+    assert 'left out, outside the declared outputs: stray.txt' in log
+
+
+def test_undeclared_file_committed_by_the_job(lds, tmp_path):
+    """What the job script commits in its clone comes along on the branch;
+    outside the declared outputs, it is named and not merged."""
+    write_script(lds, 'jobs/commits.sh', '''
+        mkdir -p out
+        echo result > out/r.txt
+        echo stray > stray.txt
+        git add stray.txt && git commit -q -m "the job's own commit"
+        ''')
+    lds.save(result_renderer='disabled')
+    scheduled = schedule_scratch(lds, ['sbatch', 'jobs/commits.sh'],
+                                 tmp_path / 's', outputs=['out'])
     head = git(lds, 'rev-parse', 'HEAD')
     res = only(finish_waiting(lds))
     assert res['status'] == 'error', res
-    assert 'changed files outside its declared outputs: stray.txt' in \
-        message(res)
+    assert 'committed files outside its declared outputs in its clone: ' \
+        'stray.txt' in message(res)
     assert git(lds, 'rev-parse', 'HEAD') == head
     branch = branch_name(scheduled['slurm_job_id'], None)
     assert git(lds, 'branch', '--list', branch).strip() == branch
@@ -165,8 +190,11 @@ def test_undeclared_file_is_named_and_not_merged(lds, tmp_path):
     assert not (lds.pathobj / 'stray.txt').exists()
     assert read_record(lds.repo, 'HEAD').data['scratch_undeclared'] == [
         'stray.txt']
-    # nothing is lost: the job's commit is the merge's second parent
-    assert 'stray.txt' in git(lds, 'ls-tree', '--name-only', 'HEAD^2')
+    # nothing the job committed is lost: it is in the merge's parents
+    assert 'stray.txt' in git(lds, 'ls-tree', '-r', '--name-only', 'HEAD^2')
+    assert git(lds, 'log', '--format=%s', 'HEAD^2').splitlines()[:2] == [
+        f'[DATALAD SLURM] outputs of job {scheduled["slurm_job_id"]} from '
+        f'its scratch clone', "the job's own commit"]
 
 
 def test_work_tree_in_the_way_of_the_merge(lds, tmp_path):

@@ -182,7 +182,7 @@ def test_array_tasks_finishing_themselves_from_their_clones(ds, tmp_path):
 
 def test_on_the_cluster_as_in_local_mode(ds, tmp_path):
     """The local-mode stories whose steps Slurm runs differently."""
-    local_mode.test_undeclared_file_is_named_and_not_merged(ds, tmp_path)
+    local_mode.test_undeclared_file_is_left_out_and_named(ds, tmp_path)
     local_mode.test_unsaved_edits_elsewhere_do_not_block(ds, tmp_path)
 
 

@@ -23,6 +23,7 @@ from .paths import (
     Within,
     is_within,
 )
+from .worktree import shorten
 
 
 @dataclass
@@ -206,12 +207,11 @@ def _merge_blocked(ds, plan: CommitPlan, in_the_way: set[str]) -> list[dict]:
     blocking = sorted(p for p in plan.merged if p in in_the_way)
     if not blocking:
         return []
-    more = f' and {len(blocking) - 3} more' if len(blocking) > 3 else ''
     return [dict(status='impossible', path=op.join(ds.path, blocking[0]),
                  message=(f'the work tree has changes (or untracked files) '
                           f'where the job\'s outputs come in: '
-                          f'{", ".join(blocking[:3])}{more}; save, move or '
-                          f'remove them, then finish the job again'))]
+                          f'{shorten(blocking)}; save, move or remove them, '
+                          f'then finish the job again'))]
 
 
 def _missing_requirements(plan: CommitPlan, not_made: set) -> list[dict]:

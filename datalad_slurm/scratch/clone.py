@@ -11,11 +11,12 @@ share one git-annex journal and index with the dataset.  The clone is
 private (``annex.private``), so the dataset's git-annex branch never
 learns of it.
 
-Delivery commits everything the job changed (``datalad save``: nothing is
-lost, and finish merges only the declared outputs), tells the dataset's
-git-annex that it has the new content (``setpresentkey``), and pushes the
-branch: a ref update in the dataset, whose work tree the job never
-touches.
+Delivery commits the job's declared outputs (``datalad save``; what the
+job wrote besides goes with the clone, named in the log and the FINISH
+record), tells the dataset's git-annex that it has the new content
+(``setpresentkey``), and pushes the branch: a ref update in the dataset,
+whose work tree the job never touches.  What the job script committed
+itself in the clone (a ``datalad run`` inside the job) is pushed too.
 """
 
 from __future__ import annotations
@@ -142,20 +143,29 @@ def workdir(clone: str, spec: dict, cwd: str) -> str:
 
 def deliver(clone: str, spec: dict, directory: ScratchDir, job_id: int,
             task_id: int | None, exit_status: int | None) -> dict:
-    """Commit what the job changed, make its annexed content known to the
-    dataset, push the branch, and note the delivery; return the note.
+    """Commit the job's declared outputs, make their annexed content known
+    to the dataset, push the branch, and note the delivery, with what the
+    job wrote besides, which goes with the clone; return the note.
     Delivering again with nothing new changed is a no-op."""
     from datalad.api import Dataset
+
+    from ..outcome import declared_paths
+    from ..repo.commit import existing_or_tracked
     ds = Dataset(clone)
     mark = op.basename(directory.path)
-    for res in ds.save(message=f'[DATALAD SLURM] work of job {job_id}'
-                               f'{"" if task_id is None else f"_{task_id}"}'
-                               f' in its scratch clone\n\nsubmission: {mark}',
-                       result_renderer='disabled', return_type='generator',
-                       on_failure='ignore'):
-        if res['status'] in ('impossible', 'error'):
-            raise ScratchError(f'saving the work in the clone failed: '
-                               f'{res.get("path")}: {res.get("message")}')
+    outputs = existing_or_tracked(ds.repo, declared_paths(clone,
+                                                          spec['outputs']))
+    if outputs:
+        for res in ds.save(
+                path=[op.join(clone, p) for p in outputs],
+                message=f'[DATALAD SLURM] outputs of job {job_id}'
+                        f'{"" if task_id is None else f"_{task_id}"} from '
+                        f'its scratch clone\n\nsubmission: {mark}',
+                result_renderer='disabled', return_type='generator',
+                on_failure='ignore'):
+            if res['status'] in ('impossible', 'error'):
+                raise ScratchError(f'saving the outputs in the clone failed: '
+                                   f'{res.get("path")}: {res.get("message")}')
     commit = run_git(clone, ['rev-parse', 'HEAD'], 'reading HEAD').strip()
     noted = Path(clone) / '.git' / DELIVERED
     if noted.exists() and noted.read_text().strip() == commit:
@@ -166,10 +176,26 @@ def deliver(clone: str, spec: dict, directory: ScratchDir, job_id: int,
         branch = _push(clone, spec['dataset'], job_id, task_id, mark)
     note = dict(branch=branch, commit=commit, base=spec['base'],
                 exit=exit_status, host=socket.gethostname(),
-                time=time.time())
+                time=time.time(), left_out=left_out(clone))
     directory.delivered(task_id, note)
     noted.write_text(commit)
     return note
+
+
+# how many of the files a job left out a delivery names
+LEFT_OUT_NAMED = 100
+
+
+def left_out(clone: str) -> list[str]:
+    """What the job changed in the clone besides its declared outputs: it
+    goes with the clone."""
+    out = run_git(clone, ['status', '--porcelain=v1', '-z', '--no-renames',
+                          '--untracked-files=all'], 'listing what else changed')
+    changed = sorted(entry[3:] for entry in out.split('\0') if entry)
+    if len(changed) > LEFT_OUT_NAMED:
+        changed = changed[:LEFT_OUT_NAMED] + [
+            f'... {len(changed) - LEFT_OUT_NAMED} more']
+    return changed
 
 
 def delivered(clone: str) -> bool:

@@ -125,7 +125,10 @@ def _run_in(clone: str, spec: dict, directory: ScratchDir, args: list[str],
     except scratch_clone.ScratchError as e:
         return _failed(directory, task_id, str(e), code or SETUP_FAILED)
     say(f'delivered as branch {note["branch"]}' if note.get('branch') else
-        'the job changed nothing, so there is no branch to deliver')
+        'the job changed no output, so there is no branch to deliver')
+    if note.get('left_out'):
+        say(f'left out, outside the declared outputs: '
+            f'{", ".join(note["left_out"])}')
     return code
 
 

@@ -22,6 +22,7 @@ from datalad.support.exceptions import CommandError
 from ..records.format import Record
 from ..repo import plumbing
 from ..repo.paths import Claimed
+from ..repo.worktree import shorten
 from .layout import (
     ScratchDir,
     task_key,
@@ -43,18 +44,29 @@ class ScratchMerge:
     changes: dict[str, str] = field(default_factory=dict)
     # branch by task key, as delivered
     branches: dict[str, str | None] = field(default_factory=dict)
+    # committed by the job outside its declared outputs: not merged
     undeclared: list[str] = field(default_factory=list)
+    # written by the job outside its declared outputs: gone with the clone
+    left_out: list[str] = field(default_factory=list)
     # task keys that delivered nothing
     missing: list[str] = field(default_factory=list)
 
     def record_keys(self) -> dict:
         keys = {'scratch_branches': self.branches,
                 'scratch_merged': self.parents}
-        if self.undeclared:
-            keys['scratch_undeclared'] = self.undeclared
-        if self.missing:
-            keys['scratch_not_delivered'] = self.missing
+        for key, value in (('scratch_undeclared', self.undeclared),
+                           ('scratch_left_out', self.left_out),
+                           ('scratch_not_delivered', self.missing)):
+            if value:
+                keys[key] = value
         return keys
+
+    def summary(self) -> str:
+        """What the result of the job's finish adds to its title."""
+        if not self.left_out:
+            return ''
+        return (f' (left out with its clone, outside the declared outputs: '
+                f'{shorten(self.left_out)})')
 
 
 def scratch_dir(ds, record: Record) -> ScratchDir:
@@ -87,6 +99,7 @@ def plan_merge(ds, record: Record, *, strict: bool) -> ScratchMerge:
     by_path: dict[str, tuple[str, str]] = {}
     for key, note in sorted(deliveries.items()):
         merge.branches[key] = note.get('branch')
+        merge.left_out.extend(note.get('left_out') or [])
         if note['commit'] == note['base']:
             continue
         merge.parents.append(note['commit'])
@@ -103,12 +116,11 @@ def plan_merge(ds, record: Record, *, strict: bool) -> ScratchMerge:
             by_path[path] = (key, change)
     merge.changes = {path: change for path, (_, change) in by_path.items()}
     merge.undeclared = sorted(set(merge.undeclared))
+    merge.left_out = sorted(set(merge.left_out))
     if merge.undeclared and strict:
-        more = f' and {len(merge.undeclared) - 5} more' \
-            if len(merge.undeclared) > 5 else ''
         raise NotMergeable(
-            f'job {record.job_id} changed files outside its declared '
-            f'outputs: {", ".join(merge.undeclared[:5])}{more}; they are on '
+            f'job {record.job_id} committed files outside its declared '
+            f'outputs in its clone: {shorten(merge.undeclared)}; they are on '
             f'branch {", ".join(b for b in merge.branches.values() if b)}. '
             f'Close the job with --close-failed-jobs to merge only its '
             f'declared outputs, or submit it again with those files among '
