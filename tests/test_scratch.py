@@ -239,3 +239,27 @@ def test_reschedule_runs_in_scratch_again(lds, tmp_path):
     res = only(finish_waiting(lds))
     assert res['status'] == 'ok', res
     assert len(git(lds, 'log', '-1', '--format=%P').split()) == 2
+
+
+def test_job_runs_from_the_submission_directory_in_its_clone(
+        lds, tmp_path, monkeypatch):
+    import datalad.api as api
+    write_script(lds, 'jobs/here.sh', '''
+        echo "$PWD" > result.txt
+        echo "$SLURM_SUBMIT_DIR" >> result.txt
+        ''')
+    (lds.pathobj / 'sub').mkdir()
+    (lds.pathobj / 'sub' / '.gitkeep').write_text('')
+    lds.save(result_renderer='disabled')
+    monkeypatch.chdir(lds.pathobj / 'sub')
+    res = only(call(api.schedule, ['sbatch', '../jobs/here.sh'],
+                    outputs=['result.txt'], scratch=str(tmp_path / 's')),
+               'schedule')
+    assert res['status'] == 'ok', res
+    assert read_record(lds.repo, 'HEAD').data['outputs'] == ['sub/result.txt']
+    res = only(finish_waiting(lds))
+    assert res['status'] == 'ok', res
+    ran_in, submit_dir = (lds.pathobj / 'sub' / 'result.txt').read_text() \
+        .split()
+    assert ran_in == submit_dir
+    assert ran_in.startswith(str(tmp_path / 's')) and ran_in.endswith('/sub')

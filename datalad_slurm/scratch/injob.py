@@ -32,12 +32,16 @@ def dataset_to_finish(ds, exit_status: int | None, status: dict):
     """
     clone, directory = os.environ.get(CLONE), os.environ.get(JOB_DIRECTORY)
     own = own_job()
-    if not (clone and directory and own) or \
-            op.realpath(ds.path) != op.realpath(clone):
+    if not (clone and directory and own):
         return ds
     job_dir = ScratchDir(Path(directory))
     try:
         spec = job_dir.spec()
+        # the clone, found from the script's directory, or the dataset
+        # named with -d
+        if op.realpath(ds.path) not in (op.realpath(clone),
+                                        op.realpath(spec['dataset'])):
+            return ds
         deliver(clone, spec, job_dir, own[0], own[1],
                 0 if exit_status is None else exit_status)
     except (ScratchError, OSError, ValueError) as e:
