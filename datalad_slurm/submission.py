@@ -33,7 +33,6 @@ from .dependencies import (
     with_dependencies,
 )
 from .records import journal
-from .scratch import submit as scratch_submit
 from .records.format import SCHEDULE
 from .records.index import JobIndex
 from .recording import (
@@ -55,6 +54,7 @@ from .repo.worktree import (
     unlock_or_remove,
     unsaved_changes,
 )
+from .scratch import submit as scratch_submit
 from .slurm import backends
 from .slurm.jobspec import (
     job_script_head,
@@ -183,8 +183,9 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
             yield get_status_dict(status='impossible', message=str(e),
                                   **status)
             return
-        # the job's outputs come back by its branch, not the work tree
-        extra_outputs, writable_outputs = [], []
+        # the job's outputs come back by its branch, not the work tree;
+        # its Slurm logs (extra_outputs) are written in the dataset
+        writable_outputs = []
     else:
         writable_outputs = outputs
 

@@ -263,3 +263,28 @@ def test_job_runs_from_the_submission_directory_in_its_clone(
         .split()
     assert ran_in == submit_dir
     assert ran_in.startswith(str(tmp_path / 's')) and ran_in.endswith('/sub')
+
+
+def test_wrap_command_and_refused_scripts(lds, tmp_path):
+    scheduled = schedule_scratch(
+        lds, ['sbatch', '--wrap=mkdir -p out && pwd > out/where'],
+        tmp_path / 's', outputs=['out'])
+    res = only(finish_waiting(lds))
+    assert res['status'] == 'ok', res
+    assert (lds.pathobj / 'out' / 'where').read_text().startswith(
+        str(tmp_path / 's'))
+    assert read_record(lds.repo, f'HEAD^1').data['slurm_job_id'] == \
+        scheduled['slurm_job_id']
+
+    (lds.pathobj / 'jobs' / 'plain.sh').write_text('echo no interpreter\n')
+    lds.save(result_renderer='disabled')
+    before = snapshot(lds)
+    for cmd, expected in (
+            (['sbatch', 'jobs/plain.sh'], 'does not look like a batch script'),
+            (['sbatch', '--wrap=true', 'jobs/write.sh'],
+             'a job script or a --wrap command, one of them')):
+        res = only(call(lds.schedule, cmd, scratch=str(tmp_path / 's'),
+                        outputs=['out2']), 'schedule')
+        assert res['status'] == 'impossible', res
+        assert expected in message(res)
+        assert snapshot(lds) == before

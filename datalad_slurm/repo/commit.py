@@ -107,16 +107,24 @@ def commit_plans(ds, plans: list[CommitPlan],
     """
     if not plans:
         return []
-    if _touches_subdatasets(ds, plans) and not any(p.merges for p in plans):
+    if _touches_subdatasets(ds, plans):
         done, failed = [], set()
         for plan in plans:
-            problems = _missing_requirements(plan, failed) or list(save_paths(
-                ds, existing_or_tracked(ds.repo, plan.paths), plan.message))
+            problems = _missing_requirements(plan, failed)
+            if plan.merges and not problems:
+                # a merge brings its paths from its branches, not the work
+                # tree: made on its own, with plumbing
+                (_, sha, problems), = _commit_from_index(ds, [plan],
+                                                         progress)
+            elif not problems:
+                problems = list(save_paths(
+                    ds, existing_or_tracked(ds.repo, plan.paths),
+                    plan.message))
+                sha = None if problems else ds.repo.get_hexsha()
+                progress(plan)
             if problems:
                 failed.add(plan.name)
-            done.append((plan, None if problems else ds.repo.get_hexsha(),
-                         problems))
-            progress(plan)
+            done.append((plan, None if problems else sha, problems))
         return done
     return _commit_from_index(ds, plans, progress)
 

@@ -20,12 +20,11 @@ from .paths import (
 )
 
 
-def unsaved_changes(ds, index: JobIndex) -> list[str]:
-    """Modified and untracked paths, except those that open jobs are
-    writing (their declared outputs and log files)."""
-    out = plumbing.git(ds.repo, [
+def changed_paths(repo, paths: list[str] = ()) -> list[str]:
+    """Modified and untracked paths (under `paths`, if given)."""
+    out = plumbing.git(repo, [
         'status', '--porcelain=v1', '-z', '--untracked-files=all',
-        '--ignore-submodules=none'])
+        '--ignore-submodules=none', '--', *paths])
     entries = iter(out.split('\0'))
     changed = []
     for entry in entries:
@@ -34,6 +33,13 @@ def unsaved_changes(ds, index: JobIndex) -> list[str]:
         if entry[0] in 'RC':
             next(entries, None)  # the rename's source
         changed.append(entry[3:].rstrip('/'))
+    return changed
+
+
+def unsaved_changes(ds, index: JobIndex) -> list[str]:
+    """Modified and untracked paths, except those that open jobs are
+    writing (their declared outputs and log files)."""
+    changed = changed_paths(ds.repo)
     if not changed:
         return []
     jobs = index.open_jobs()

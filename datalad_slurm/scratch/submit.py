@@ -19,6 +19,10 @@ from ..repo.paths import (
     is_outside,
     is_within,
 )
+from ..repo.worktree import (
+    changed_paths,
+    shorten,
+)
 from ..slurm.jobspec import (
     script_index,
     sets_option,
@@ -60,18 +64,17 @@ def check(ds, argv: list[str], pwd_abs: str, inputs: list[str],
                       f'runs the committed one in its clone; save it first '
                       f'(datalad save {script})')
     watched = inputs + outputs + ([script] if script else [])
-    dirty = _unsaved(ds, watched)
+    dirty = changed_paths(ds.repo, watched) if watched else []
     if script and script in dirty:
         raise Refused(f'the job script {script} has changes that are not '
                       f'saved, and the job runs the committed one in its '
                       f'clone; save it first (datalad save {script})')
     if dirty:
-        raise Refused(f'{", ".join(dirty[:3])}'
-                      f'{" and more" if len(dirty) > 3 else ""} (inputs or '
-                      f'outputs of the job) have changes that are not saved; '
-                      f'the job runs on the schedule commit in its clone, '
-                      f'and its outputs replace what is there: save them '
-                      f'(datalad save), or discard them')
+        raise Refused(f'{shorten(dirty)} (inputs or outputs of the job) have '
+                      f'changes that are not saved; the job runs on the '
+                      f'schedule commit in its clone, and its outputs '
+                      f'replace what is there: save them (datalad save), or '
+                      f'discard them')
 
 
 def prepare(ds, argv: list[str], pwd_abs: str, record: dict, *,
@@ -87,9 +90,14 @@ def prepare(ds, argv: list[str], pwd_abs: str, record: dict, *,
     options, script, args = argv[:end], None, []
     if end < len(argv):
         script, args = argv[end], argv[end + 1:]
-    elif not wraps:
-        raise Refused('the sbatch command gives no job script and no --wrap '
-                      'command; give one')
+    if (script is None) == (not wraps):
+        raise Refused('sbatch needs a job script or a --wrap command, one '
+                      'of them; give one')
+    # sbatch would ask this of the script, but it is given the batch script
+    if script_lines and not script_lines[0].startswith('#!'):
+        raise Refused(f'sbatch: error: {script} does not look like a batch '
+                      f'script: the first line must start with #! followed '
+                      f'by the path to an interpreter')
     directory = ScratchDir.of(ds.repo, record['submission'])
     spec = dict(
         dataset=ds.path, base=base, pwd=record['pwd'],
@@ -117,18 +125,15 @@ def batch_script(directory: ScratchDir, script_lines: list[str] | None,
             break
     run = shlex.join(python_argv('datalad_slurm.scratch.job',
                                  str(directory.path)))
+    what = 'the --wrap command' if wraps else 'the job script'
     return '\n'.join([
         '#!/bin/sh',
-        '# datalad-slurm: runs the job in a clone of its own '
-        '(datalad schedule --scratch)',
+        f'# datalad-slurm: runs {what} in a clone of its own '
+        f'(datalad schedule --scratch)',
         *directives,
-        f'exec {run} "$@"',
-        '']) if not wraps else '\n'.join([
-            '#!/bin/sh',
-            '# datalad-slurm: runs the --wrap command in a clone of its own '
-            '(datalad schedule --scratch)',
-            f'exec {run}',
-            ''])
+        # a --wrap command takes no arguments
+        f'exec {run}' + ('' if wraps else ' "$@"'),
+        ''])
 
 
 def _clone_relative(ds, pwd_abs: str, script: str) -> str:
@@ -145,22 +150,6 @@ def _script_in_dataset(ds, argv: list[str], pwd_abs: str) -> str | None:
         return None
     script = _clone_relative(ds, pwd_abs, argv[end])
     return None if op.isabs(script) else script
-
-
-def _unsaved(ds, paths: list[str]) -> list[str]:
-    if not paths:
-        return []
-    out = plumbing.git(ds.repo, ['status', '--porcelain=v1', '-z',
-                                 '--untracked-files=all', '--', *paths])
-    entries = iter(out.split('\0'))
-    changed = []
-    for entry in entries:
-        if not entry:
-            continue
-        if entry[0] in 'RC':
-            next(entries, None)
-        changed.append(entry[3:].rstrip('/'))
-    return changed
 
 
 def _subdatasets(ds) -> list[str]:
