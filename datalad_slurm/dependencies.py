@@ -13,10 +13,6 @@ from dataclasses import (
 from .records.format import Record
 from .records.history import Commits
 from .records.index import JobIndex
-from .repo.paths import (
-    lies_within,
-    overlap,
-)
 from .slurm.jobspec import (
     directive_values,
     script_index,
@@ -57,24 +53,17 @@ def find_dependencies(repo, index: JobIndex, inputs: list[str],
     DependencyError
       Naming an `after` that is no open job of this dataset.
     """
-    jobs = {}
-    open_outputs = []
-    for record in index.open_jobs():
-        outputs = record.data.get('outputs', [])
-        open_outputs.extend(outputs)
-        if any(overlap(i, o) for i in inputs for o in outputs):
-            jobs[record.commit] = record
+    paths = index.paths
+    jobs = {record.commit: record for record, _ in paths.writing(inputs)}
     if after:
         with Commits(repo) as commits:
             for target in after:
                 record = _open_job(index, commits, str(target))
                 jobs.setdefault(record.commit, record)
     # history order is dependency order: a job can only depend on earlier
-    order = {sha: i for i, sha in enumerate(index.open)}
     return Dependencies(
-        jobs=sorted(jobs.values(), key=lambda r: order[r.commit]),
-        to_get=[i for i in inputs
-                if not any(lies_within(i, o) for o in open_outputs)])
+        jobs=paths.in_history_order(jobs.values()),
+        to_get=[i for i in inputs if not paths.written(i)])
 
 
 def _open_job(index: JobIndex, commits: Commits, target: str) -> Record:

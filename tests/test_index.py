@@ -2,14 +2,23 @@
 missing, corrupt or stale, and never the source of truth."""
 
 import json
+import random
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 from datalad.support.gitrepo import GitRepo
 
+from datalad_slurm.dependencies import find_dependencies
 from datalad_slurm.repo import plumbing
 from datalad_slurm.repo.commit import commit_empty
+from datalad_slurm.repo.paths import (
+    Claimed,
+    lies_within,
+    overlap,
+)
+from datalad_slurm.repo.worktree import find_conflicts
 from datalad_slurm.records.index import JobIndex
 from datalad_slurm.records.format import (
     FINISH,
@@ -20,7 +29,13 @@ from datalad_slurm.records.format import (
     schedule_title,
 )
 
+from datalad_slurm.slurm.jobspec import pattern_regex
+
 from conftest import git
+from test_paths import (
+    _random_outputs,
+    _random_spec,
+)
 
 
 
@@ -30,10 +45,10 @@ def ds(dataset):
     return dataset
 
 
-def _schedule(ds, job_id):
+def _schedule(ds, job_id, **data):
+    data.setdefault('outputs', [f'o{job_id}'])
     return commit_empty(ds.repo, compose_message(
-        SCHEDULE, schedule_title(job_id),
-        {'slurm_job_id': job_id, 'outputs': [f'o{job_id}']}))
+        SCHEDULE, schedule_title(job_id), {'slurm_job_id': job_id, **data}))
 
 
 def _finish(ds, job_id, schedule_commit):
@@ -191,3 +206,104 @@ def test_current_index_is_kept_for_the_thread(ds, monkeypatch):
     again = JobIndex.current(ds.repo)
     assert again is first
     assert [r.job_id for r in again.open_jobs()] == [1]
+
+
+# What the submission's checks asked of every open job in turn, before the
+# index kept the open jobs' paths: the answers to keep.
+
+def _conflicts_job_by_job(index, outputs):
+    conflicts = []
+    for record in index.open_jobs():
+        clashing = [o for o in record.data.get('outputs', [])
+                    if any(overlap(o, mine) for mine in outputs)]
+        if clashing:
+            conflicts.append(
+                f'job {record.job_id} (commit {record.commit[:8]}) writes '
+                f'{", ".join(clashing)}')
+    return conflicts
+
+
+def _dependencies_job_by_job(index, inputs):
+    jobs = [r.commit for r in index.open_jobs()
+            if any(overlap(i, o) for i in inputs
+                   for o in r.data.get('outputs', []))]
+    to_get = [i for i in inputs
+              if not any(lies_within(i, o) for r in index.open_jobs()
+                         for o in r.data.get('outputs', []))]
+    return jobs, to_get
+
+
+def _claimed_job_by_job(index, path):
+    jobs = index.open_jobs()
+    claimed = Claimed(o for r in jobs for o in r.data.get('outputs', []) +
+                      [r.data.get('farm_log_dir')] if o)
+    logs = {p for r in jobs for p in r.data.get('slurm_output_patterns') or []}
+    is_log = re.compile('|'.join(pattern_regex(p).pattern for p in logs)) \
+        if logs else None
+    return path in claimed or bool(is_log and is_log.match(path))
+
+
+def _random_record(rng, job_id):
+    data = {'outputs': _random_outputs(rng)}
+    if rng.random() < 0.2:
+        data['farm_log_dir'] = rng.choice(['a', 'out/b', f'logs/{job_id}'])
+    if rng.random() < 0.7:
+        data['slurm_output_patterns'] = [rng.choice(
+            ['slurm-%j.out', 'out/%x-%j.log', f'logs/{job_id}-%a.err'])]
+    return data
+
+
+def _assert_answers_as_job_by_job(ds, index, rng):
+    for _ in range(15):
+        specs = [_random_spec(rng) for _ in range(rng.randint(1, 3))]
+        assert find_conflicts(index, specs) == \
+            _conflicts_job_by_job(index, specs)
+        found = find_dependencies(ds.repo, index, specs, [])
+        assert (found.commits, found.to_get) == \
+            _dependencies_job_by_job(index, specs)
+        for path in [_random_spec(rng, globs=False), 'slurm-12.out',
+                     'out/name-3.log', 'logs/4-1.err']:
+            assert index.paths.claimed(path) is \
+                _claimed_job_by_job(index, path), path
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_open_paths_answer_as_asked_of_each_job(ds, seed):
+    """Jobs recorded by the submitting index, scanned from commits of
+    others, finished: the index of their paths follows each change."""
+    rng = random.Random(seed)
+    index = JobIndex(ds.repo).refresh()
+    _assert_answers_as_job_by_job(ds, index, rng)
+    open_commits = {}
+    for job_id in range(1, 31):
+        data = _random_record(rng, job_id)
+        if rng.random() < 0.5:
+            parent = index.head
+            message = compose_message(SCHEDULE, schedule_title(job_id),
+                                      {'slurm_job_id': job_id, **data})
+            sha = commit_empty(ds.repo, message, parent)
+            index.recorded(parse_message(message, sha), parent)
+        else:
+            sha = _schedule(ds, job_id, **data)
+        open_commits[job_id] = sha
+        if rng.random() < 0.3:
+            finished = rng.choice(sorted(open_commits))
+            _finish(ds, finished, open_commits.pop(finished))
+        index.refresh()
+        _assert_answers_as_job_by_job(ds, index, rng)
+    assert [r.job_id for r in index.open_jobs()] == sorted(open_commits)
+    # read from the cache, and from the commits since
+    _assert_answers_as_job_by_job(ds, JobIndex(ds.repo).refresh(), rng)
+
+
+def test_open_paths_follow_a_rewritten_history(ds):
+    base = git(ds, 'rev-parse', 'HEAD').strip()
+    first = _schedule(ds, 1, outputs=['out/a'])
+    index = JobIndex(ds.repo).refresh()
+    assert [r.commit for r, _ in index.paths.writing(['out'])] == [first]
+    git(ds, 'reset', '--hard', base)
+    second = _schedule(ds, 2, outputs=['out/b'])
+    index.refresh()
+    assert [(r.commit, clashing) for r, clashing in
+            index.paths.writing(['out'])] == [(second, ['out/b'])]
+    assert not index.paths.claimed('out/a')

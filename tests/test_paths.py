@@ -1,13 +1,18 @@
 """Path normalisation and overlap, the rules behind output refusals."""
 
+import random
+
 import pytest
 
 from datalad_slurm.repo.paths import (
     Claimed,
+    Outputs,
     OutsideDataset,
     Within,
+    is_glob,
     is_outside,
     is_within,
+    lies_within,
     overlap,
     root_relative,
     spelled_within,
@@ -88,3 +93,65 @@ def test_within_agrees_with_is_within(path):
 
 def test_within_the_whole_dataset():
     assert Within([('a', ['.']), ('b', ['x'])]).owners('x/y') == ['a', 'b']
+
+
+_NAMES = ['a', 'b', 'out', 'x.txt', 'y.txt']
+_WILDCARDS = ['*', '*.txt', '?', '[ab]', '[!a]*']
+# not what root_relative makes, but Outputs must answer for them as the
+# functions it stands in for do
+_ODD = ['.', '', 'a/', './a', 'a//b', 'out/./x.txt']
+
+
+def _random_spec(rng: random.Random, globs: bool = True) -> str:
+    if rng.random() < 0.08:
+        return rng.choice(_ODD)
+    parts = [rng.choice(_NAMES) for _ in range(rng.randint(1, 4))]
+    if globs and rng.random() < 0.3:
+        parts[rng.randrange(len(parts))] = rng.choice(_WILDCARDS)
+    return '/'.join(parts)
+
+
+def _random_outputs(rng: random.Random) -> list[str]:
+    return [_random_spec(rng) for _ in range(rng.randint(0, 3))]
+
+
+@pytest.mark.parametrize('seed', range(40))
+def test_outputs_answer_as_asked_of_each_output(seed):
+    rng = random.Random(seed)
+    owned = {owner: _random_outputs(rng)
+             for owner in range(rng.randint(1, 30))}
+    index = Outputs()
+    for owner, outputs in owned.items():
+        index.add(owner, outputs)
+    # jobs finish, and records are taken in again
+    for owner in rng.sample(sorted(owned), len(owned) // 3):
+        index.discard(owner)
+        del owned[owner]
+    for owner in rng.sample(sorted(owned), len(owned) // 4):
+        owned[owner] = _random_outputs(rng)
+        index.add(owner, owned[owner])
+    everything = [o for outputs in owned.values() for o in outputs]
+    claimed = Claimed(o for o in everything if o)
+    for spec in [_random_spec(rng) for _ in range(60)] + _ODD:
+        assert sorted(index.overlapping(spec)) == [
+            (owner, position) for owner, outputs in sorted(owned.items())
+            for position, output in enumerate(outputs)
+            if overlap(output, spec)], spec
+        assert index.hold(spec) is \
+            any(lies_within(spec, o) for o in everything), spec
+        if not is_glob(spec):
+            assert (spec in index) is (spec in claimed), spec
+
+
+def test_outputs_forget_what_no_owner_writes_any_more():
+    index = Outputs()
+    index.add('one', ['a/b/c', 'out/*.txt'])
+    index.add('two', ['a/b/d'])
+    assert 'a/b' in index and 'out/x.txt' in index
+    index.discard('one')
+    assert 'a/b' in index and 'a/b/c' not in index
+    assert 'out/x.txt' not in index and 'out' not in index
+    index.discard('two')
+    assert 'a' not in index
+    assert list(index.overlapping('.')) == []
+    index.discard('never added')

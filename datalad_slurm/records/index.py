@@ -9,14 +9,20 @@ the history; losing it loses nothing.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
+from collections import Counter
 from pathlib import Path
+from typing import Iterable
 
 from ..repo import plumbing
+from ..repo.paths import Outputs
+from ..slurm.jobspec import pattern_regex
 from .history import iter_records
 from .format import Record
 
@@ -53,6 +59,9 @@ class JobIndex:
         self.finished: dict[str, dict] = {}
         self._cache = Path(repo.dot_git) / 'datalad-slurm' / 'index.json'
         self._unsaved = 0
+        # built when first asked for, then kept in step with `open`, which
+        # only this class changes
+        self._paths: OpenPaths | None = None
         if since is None:
             self._load()
 
@@ -79,6 +88,7 @@ class JobIndex:
         else:
             self.open.clear()
             self.finished.clear()
+            self._paths = None
             self._scan(f'{self.since}..{current}' if self.since else current)
         self.head = current
         if self.since is None:
@@ -101,6 +111,13 @@ class JobIndex:
         """Records of the open jobs, in history order."""
         return list(self.open.values())
 
+    @property
+    def paths(self) -> 'OpenPaths':
+        """What the open jobs write, by path."""
+        if self._paths is None:
+            self._paths = OpenPaths(self.open.values())
+        return self._paths
+
     def find_job(self, job_id: int) -> tuple[Record | None, str | None]:
         """Find a job by its Slurm id: (open record, None) if it is open,
         (None, schedule commit) if it was finished, (None, None) if unknown.
@@ -120,13 +137,18 @@ class JobIndex:
     def _scanned(self, record: Record):
         if record.is_schedule:
             self.open[record.commit] = record
+            if self._paths is not None:
+                self._paths.add(record)
         else:
             schedule_commit = record.data.get('schedule_commit')
-            self.open.pop(schedule_commit, None)
+            if self.open.pop(schedule_commit, None) is not None \
+                    and self._paths is not None:
+                self._paths.discard(schedule_commit)
             self.finished[schedule_commit] = {
                 'finish': record.commit, 'job': record.job_id}
 
     def _load(self):
+        self._paths = None
         try:
             cached = json.loads(self._cache.read_text())
             if cached.get('version') != _FORMAT_VERSION:
@@ -165,3 +187,86 @@ class JobIndex:
         except OSError as e:
             lgr.debug('Could not write the job index: %s', e)
             Path(tmp).unlink(missing_ok=True)
+
+
+class OpenPaths:
+    """The open jobs' outputs, farm log directories and log file patterns,
+    kept for the questions each submission asks of all of them: asked of
+    each open job in turn, a Python loop scheduling thousands of jobs grew
+    slower with every job."""
+
+    def __init__(self, records: Iterable[Record]):
+        # sha -> (place in history order, record): the place sorts answers
+        # without a walk through `open`; later jobs are taken in later
+        self._order: dict[str, tuple[int, Record]] = {}
+        self._next = itertools.count()
+        self._outputs = Outputs()
+        # a farm job's task logs are written as its outputs are
+        self._farm_logs = Outputs()
+        self._log_patterns: Counter[str] = Counter()
+        self._is_log: re.Pattern | None = None
+        for record in records:
+            self.add(record)
+
+    def add(self, record: Record):
+        sha = record.commit
+        if sha in self._order:
+            # a record taken in again keeps its place, as in `open`
+            place, _ = self._order[sha]
+            self.discard(sha)
+        else:
+            place = next(self._next)
+        self._order[sha] = place, record
+        self._outputs.add(sha, record.data.get('outputs') or [])
+        farm_log_dir = record.data.get('farm_log_dir')
+        if farm_log_dir:
+            self._farm_logs.add(sha, [farm_log_dir])
+        for pattern in set(_log_patterns(record)):
+            if not self._log_patterns[pattern]:
+                self._is_log = None
+            self._log_patterns[pattern] += 1
+
+    def discard(self, sha: str):
+        _, record = self._order.pop(sha)
+        self._outputs.discard(sha)
+        self._farm_logs.discard(sha)
+        for pattern in set(_log_patterns(record)):
+            self._log_patterns[pattern] -= 1
+            if not self._log_patterns[pattern]:
+                del self._log_patterns[pattern]
+                self._is_log = None
+
+    def writing(self, specs: Iterable[str]) -> list[tuple[Record, list[str]]]:
+        """The open jobs with outputs that may overlap `specs` (paths or
+        globs), in history order, each with those outputs, in its order.
+        """
+        found: dict[str, set[int]] = {}
+        for spec in specs:
+            for sha, position in self._outputs.overlapping(spec):
+                found.setdefault(sha, set()).add(position)
+        records = self.in_history_order(self._order[sha][1] for sha in found)
+        return [(r, [r.data['outputs'][p] for p in sorted(found[r.commit])])
+                for r in records]
+
+    def in_history_order(self, records: Iterable[Record]) -> list[Record]:
+        """Open jobs' `records`, earliest first."""
+        return sorted(records, key=lambda r: self._order[r.commit][0])
+
+    def written(self, spec: str) -> bool:
+        """Whether all that `spec` (a path or glob) may name lies within an
+        open job's output."""
+        return self._outputs.hold(spec)
+
+    def claimed(self, path: str) -> bool:
+        """Whether an open job may be writing `path` (a path of the work
+        tree): its outputs, its task logs, its Slurm logs."""
+        if path in self._outputs or path in self._farm_logs:
+            return True
+        if self._is_log is None and self._log_patterns:
+            self._is_log = re.compile('|'.join(
+                pattern_regex(p).pattern for p in self._log_patterns))
+        return bool(self._is_log and self._is_log.match(path))
+
+
+def _log_patterns(record: Record) -> list[str]:
+    return record.data.get('slurm_output_patterns') or []

@@ -13,7 +13,10 @@ import fnmatch
 import os.path as op
 import posixpath
 import re
-from typing import Iterable
+from typing import (
+    Iterable,
+    Iterator,
+)
 
 _GLOB_CHARS = frozenset('*?[')
 
@@ -209,3 +212,151 @@ def overlap(a: str, b: str) -> bool:
         elif x != y:
             return False
     return True
+
+
+class _Node:
+    """One path component of the literal outputs: the outputs that are
+    this path, and the components below it."""
+
+    __slots__ = ('here', 'below')
+
+    def __init__(self):
+        # (owner, position in the owner's outputs), as an ordered set
+        self.here: dict[tuple, None] = {}
+        self.below: dict[str, _Node] = {}
+
+    def everything(self) -> Iterator[tuple]:
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield from node.here
+            stack.extend(node.below.values())
+
+
+class Outputs:
+    """Many owners' outputs (paths or globs), for questions about a few
+    paths against all of them: asking :func:`overlap` of every output would
+    make each of a pipeline's submissions cost as much as all the open
+    jobs' outputs.
+
+    Literal outputs hang in a tree of path components, where a path's
+    ancestors are the nodes on its way and its descendants the subtree it
+    reaches; an output that is a glob, or has no name, is asked the old
+    way, one by one: there are few of them.  The answers are those of
+    :func:`overlap`, :func:`lies_within` and :class:`Claimed`, to the
+    letter."""
+
+    def __init__(self):
+        self._root = _Node()
+        self._owned: dict[object, list[str]] = {}
+        # owner -> [(position, output)] of the outputs the tree cannot hold
+        self._odd: dict[object, list[tuple[int, str]]] = {}
+        self._odd_claimed: Claimed | None = None
+
+    def add(self, owner, outputs: Iterable[str]):
+        self.discard(owner)
+        self._owned[owner] = outputs = list(outputs)
+        for position, output in enumerate(outputs):
+            if _in_tree(output):
+                self._node(_parts(output)).here[owner, position] = None
+            else:
+                self._odd.setdefault(owner, []).append((position, output))
+                self._odd_claimed = None
+
+    def discard(self, owner):
+        for position, output in enumerate(self._owned.pop(owner, ())):
+            if _in_tree(output):
+                self._unlink(_parts(output), (owner, position))
+        if self._odd.pop(owner, None) is not None:
+            self._odd_claimed = None
+
+    def overlapping(self, spec: str) -> Iterator[tuple[object, int]]:
+        """(owner, position) of each output that may name a path `spec`
+        (a path or glob) may name, as :func:`overlap` tells."""
+        for writer in _overlapping(self._root, _parts(spec)):
+            # the tree spells every path normalised; overlap has the last
+            # word on paths that are not
+            if overlap(self._output(writer), spec):
+                yield writer
+        for owner, odd in self._odd.items():
+            for position, output in odd:
+                if overlap(output, spec):
+                    yield owner, position
+
+    def hold(self, spec: str) -> bool:
+        """Whether everything `spec` (a path or glob) may name lies within
+        an output, as :func:`lies_within` tells."""
+        # the tree's components are literal: a wildcard of `spec` ends its
+        # way, as it lies within no literal component in lies_within
+        if any(node.here for node in self._way(_parts(spec))):
+            return True
+        return any(lies_within(spec, output)
+                   for odd in self._odd.values() for _, output in odd)
+
+    def __contains__(self, path: str) -> bool:
+        """Whether `path` is claimed, as by a :class:`Claimed` of all the
+        outputs."""
+        parts = path.split('/')
+        way = self._way(parts)
+        # a node stands only where an output is or lies below: a path that
+        # goes all the way is an output or holds one
+        if len(way) > len(parts) or any(node.here for node in way):
+            return True
+        if self._odd_claimed is None:
+            self._odd_claimed = Claimed(
+                output for odd in self._odd.values() for _, output in odd
+                if output)
+        return path in self._odd_claimed
+
+    def _output(self, writer: tuple[object, int]) -> str:
+        owner, position = writer
+        return self._owned[owner][position]
+
+    def _node(self, parts: list[str]) -> _Node:
+        node = self._root
+        for part in parts:
+            node = node.below.setdefault(part, _Node())
+        return node
+
+    def _way(self, parts: list[str]) -> list[_Node]:
+        """The nodes from the root along `parts`, as far as the tree goes."""
+        way = [self._root]
+        for part in parts:
+            node = way[-1].below.get(part)
+            if node is None:
+                break
+            way.append(node)
+        return way
+
+    def _unlink(self, parts: list[str], writer: tuple[object, int]):
+        way = self._way(parts)
+        del way[-1].here[writer]
+        # no node may stay where nothing is written: `in` takes the end of
+        # a path's way for an output at or below it
+        for parent, part, node in reversed(list(zip(way, parts, way[1:]))):
+            if node.here or node.below:
+                break
+            del parent.below[part]
+
+
+def _in_tree(output: str) -> bool:
+    # the empty name is no '.': overlap and Claimed tell them apart
+    return bool(output) and not is_glob(output)
+
+
+def _overlapping(node: _Node, parts: list[str]) -> Iterator[tuple]:
+    """The writers of the literal outputs below `node` that may overlap
+    the path (or glob) of the components `parts` below it: those on its
+    way, and all below where it ends."""
+    while parts:
+        yield from node.here
+        part, parts = parts[0], parts[1:]
+        if is_glob(part):
+            for name, child in node.below.items():
+                if fnmatch.fnmatchcase(name, part):
+                    yield from _overlapping(child, parts)
+            return
+        node = node.below.get(part)
+        if node is None:
+            return
+    yield from node.everything()

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import os
 import os.path as op
-import re
 from typing import Iterator
 
 from datalad.support.globbedpaths import GlobbedPaths
 from datalad.utils import chpwd
 
 from ..records.index import JobIndex
-from ..slurm.jobspec import pattern_regex
 from . import plumbing
-from .paths import (
-    Claimed,
-    overlap,
-)
 
 
 def changed_paths(repo, paths: list[str] = ()) -> list[str]:
@@ -42,16 +36,7 @@ def unsaved_changes(ds, index: JobIndex) -> list[str]:
     changed = changed_paths(ds.repo)
     if not changed:
         return []
-    jobs = index.open_jobs()
-    # a farm job's task logs are written as its outputs are
-    claimed = Claimed(o for r in jobs for o in r.data.get('outputs', []) +
-                      [r.data.get('farm_log_dir')] if o)
-    logs = {p for r in jobs for p in r.data.get('slurm_output_patterns') or []}
-    is_log = re.compile('|'.join(pattern_regex(p).pattern for p in logs)) \
-        if logs else None
-    return [path for path in changed
-            if path not in claimed
-            and not (is_log and is_log.match(path))]
+    return [path for path in changed if not index.paths.claimed(path)]
 
 
 def shorten(paths: list[str], most: int = 3) -> str:
@@ -61,15 +46,9 @@ def shorten(paths: list[str], most: int = 3) -> str:
 
 def find_conflicts(index: JobIndex, outputs: list[str]) -> list[str]:
     """Descriptions of the open jobs whose outputs overlap `outputs`."""
-    conflicts = []
-    for record in index.open_jobs():
-        clashing = [o for o in record.data.get('outputs', [])
-                    if any(overlap(o, mine) for mine in outputs)]
-        if clashing:
-            conflicts.append(
-                f'job {record.job_id} (commit {record.commit[:8]}) writes '
-                f'{", ".join(clashing)}')
-    return conflicts
+    return [f'job {record.job_id} (commit {record.commit[:8]}) writes '
+            f'{", ".join(clashing)}'
+            for record, clashing in index.paths.writing(outputs)]
 
 
 def unlock_or_remove(ds, outputs: list[str]) -> Iterator[dict]:
