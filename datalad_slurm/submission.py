@@ -254,7 +254,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
                     argv, job_dir = scratch_submit.prepare(
                         ds, argv, pwd_abs, record, scratch=scratch,
                         keep=config.get(ds, config.KEEP_SCRATCH),
-                        script_lines=script_lines)
+                        script_lines=script_lines, depends_on=depends.jobs)
             except (farming.Refused, scratch_submit.Refused) as e:
                 yield get_status_dict(status='impossible',
                                       message=str(e), **status)

@@ -288,3 +288,42 @@ def test_wrap_command_and_refused_scripts(lds, tmp_path):
         assert res['status'] == 'impossible', res
         assert expected in message(res)
         assert snapshot(lds) == before
+
+
+@pytest.mark.parametrize('upstream', ['scratch', 'shared', 'self-finishing'])
+def test_pipeline_step_takes_its_inputs_from_the_step_before(
+        lds, tmp_path, upstream):
+    """The second step's clone is made at its schedule commit, before the
+    first step wrote anything; it takes the first step's outputs from
+    where they are when it starts: the branch a scratch job delivered, the
+    work tree a job ran in, the FINISH commit of a job finished since."""
+    write_script(lds, 'jobs/prep.sh', f'''
+        mkdir -p prep
+        sleep 1
+        echo prepared > prep/x
+        {'datalad finish "$SLURM_JOB_ID"' if upstream == 'self-finishing'
+         else ''}
+        ''')
+    write_script(lds, 'jobs/fit.sh', '''
+        mkdir -p fit
+        cat prep/x > fit/y
+        ''')
+    lds.save(result_renderer='disabled')
+    scratch = tmp_path / 's'
+    first = only(call(lds.schedule, ['sbatch', 'jobs/prep.sh'],
+                      outputs=['prep'],
+                      scratch=None if upstream == 'shared' else str(scratch)),
+                 'schedule')
+    assert first['status'] == 'ok', first
+    second = schedule_scratch(lds, ['sbatch', 'jobs/fit.sh'], scratch,
+                              inputs=['prep'], outputs=['fit'])
+    assert read_record(lds.repo, 'HEAD').data['depends_on']
+    res = finish_waiting(lds)
+    assert [r['status'] for r in res if r['status'] != 'notneeded'] == \
+        ['ok'] * (1 if upstream == 'self-finishing' else 2), res
+    assert (lds.pathobj / 'fit' / 'y').read_text() == 'prepared\n'
+    # the second step's merge brings its own outputs only
+    job_id = second['slurm_job_id']
+    assert merged_files(lds) == ['fit/y', f'slurm-{job_id}.out']
+    assert git(lds, 'status', '--porcelain') == ''
+    assert git(lds, 'annex', 'fsck', '--fast', '--quiet') == ''

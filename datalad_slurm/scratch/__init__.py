@@ -12,6 +12,8 @@ dataset as a branch that its FINISH commit merges.
   inside the job: the clone, its outputs made writable, the delivery of its
   work (commit, annexed content made known to the dataset, the branch
   pushed), and its removal;
+``upstream``
+  inside the job: the outputs of the jobs it depends on, brought in;
 ``job``
   the batch script's process (``python -m datalad_slurm.scratch.job``);
 ``merge``

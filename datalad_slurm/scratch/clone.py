@@ -113,9 +113,11 @@ def prepare(clone: str, spec: dict):
     them, through the shared store) and make the outputs writable."""
     from datalad.api import Dataset
 
+    from ..outcome import declared_paths
     from ..repo.worktree import unlock_or_remove
     ds = Dataset(clone)
-    inputs = [i for i in spec['inputs'] if op.lexists(op.join(clone, i))]
+    inputs = [i for i in declared_paths(clone, spec['inputs'])
+              if op.lexists(op.join(clone, i))]
     if inputs and op.isdir(op.join(clone, '.git', 'annex')):
         for res in ds.get(inputs, result_renderer='disabled',
                           return_type='generator', on_failure='ignore'):
@@ -151,6 +153,7 @@ def deliver(clone: str, spec: dict, directory: ScratchDir, job_id: int,
 
     from ..outcome import declared_paths
     from ..repo.commit import existing_or_tracked
+    from .upstream import start_of
     ds = Dataset(clone)
     mark = op.basename(directory.path)
     outputs = existing_or_tracked(ds.repo, declared_paths(clone,
@@ -170,11 +173,12 @@ def deliver(clone: str, spec: dict, directory: ScratchDir, job_id: int,
     noted = Path(clone) / '.git' / DELIVERED
     if noted.exists() and noted.read_text().strip() == commit:
         return directory.deliveries().get(task_key(task_id), {})
+    start = start_of(clone, spec)
     branch = None
-    if commit != spec['base']:
-        _register_content(clone, spec)
+    if commit != start:
+        _register_content(clone, spec['dataset'], start)
         branch = _push(clone, spec['dataset'], job_id, task_id, mark)
-    note = dict(branch=branch, commit=commit, base=spec['base'],
+    note = dict(branch=branch, commit=commit, base=start,
                 exit=exit_status, host=socket.gethostname(),
                 time=time.time(), left_out=left_out(clone))
     directory.delivered(task_id, note)
@@ -203,13 +207,13 @@ def delivered(clone: str) -> bool:
     return (Path(clone) / '.git' / DELIVERED).exists()
 
 
-def _register_content(clone: str, spec: dict):
+def _register_content(clone: str, origin: str, start: str):
     """Record in the dataset's git-annex that it has the content the job
     annexed: the content is in its store already, through the link."""
     if not op.isdir(op.join(clone, '.git', 'annex')):
         return
     changed = run_git(clone, ['diff', '--name-only', '-z', '--no-renames',
-                              '--diff-filter=AM', spec['base'], 'HEAD'],
+                              '--diff-filter=AM', start, 'HEAD'],
                       'listing the changed files').split('\0')
     changed = [p for p in changed if p]
     if not changed:
@@ -217,11 +221,11 @@ def _register_content(clone: str, spec: dict):
     keys = run_git(clone, ['annex', 'find', '--format=${key}\\n', '--batch'],
                    'finding the annexed files', stdin='\n'.join(changed) +
                    '\n')
-    uuid = run_git(spec['dataset'], ['config', 'annex.uuid'],
+    uuid = run_git(origin, ['config', 'annex.uuid'],
                    'reading the dataset\'s annex uuid').strip()
     lines = [f'{k} {uuid} 1' for k in keys.split('\n') if k.strip()]
     if lines:
-        run_git(spec['dataset'], ['annex', 'setpresentkey', '--batch'],
+        run_git(origin, ['annex', 'setpresentkey', '--batch'],
                 'recording the content in the dataset\'s git-annex',
                 stdin='\n'.join(lines) + '\n')
 

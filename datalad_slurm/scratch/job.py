@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ..injob import own_job
 from . import clone as scratch_clone
+from . import upstream
 from .layout import ScratchDir
 
 # exit status of a job whose own steps failed, as sbatch's own errors end
@@ -90,6 +91,7 @@ def run(directory: ScratchDir, args: list[str]) -> int:
 def _run_in(clone: str, spec: dict, directory: ScratchDir, args: list[str],
             job_id: int, task_id: int | None, started_in: str) -> int:
     try:
+        upstream.bring_in(clone, spec)
         scratch_clone.prepare(clone, spec)
         argv = script_argv(clone, spec, args)
         cwd = scratch_clone.workdir(clone, spec, started_in)

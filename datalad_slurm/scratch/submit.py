@@ -29,6 +29,7 @@ from ..slurm.jobspec import (
     take_option,
 )
 from .layout import ScratchDir
+from .upstream import upstream_spec
 
 
 class Refused(ValueError):
@@ -79,10 +80,13 @@ def check(ds, argv: list[str], pwd_abs: str, inputs: list[str],
 
 def prepare(ds, argv: list[str], pwd_abs: str, record: dict, *,
             scratch: str, keep: bool, script_lines: list[str] | None,
+            depends_on: list = (),
             ) -> tuple[list[str], ScratchDir]:
     """Write the job's directory, add the scratch keys to the schedule
     `record` (its ``submission`` mark names the directory), and return the
-    sbatch command that runs the batch script instead of the user's."""
+    sbatch command that runs the batch script instead of the user's.
+    `depends_on`: the records of the open jobs it waits for, whose outputs
+    the job takes into its clone when it starts (:mod:`.upstream`)."""
     base = plumbing.head(ds.repo)
     record.update(scratch=scratch, scratch_base=base)
     wraps, argv = take_option(argv, '--wrap')
@@ -104,7 +108,8 @@ def prepare(ds, argv: list[str], pwd_abs: str, record: dict, *,
         inputs=record['inputs'] + record['extra_inputs'],
         outputs=record['outputs'], scratch=scratch, keep=keep,
         script=_clone_relative(ds, pwd_abs, script) if script else None,
-        wrap=wraps[-1] if wraps else None)
+        wrap=wraps[-1] if wraps else None,
+        upstream=upstream_spec(depends_on))
     directory.create(spec, batch_script(
         directory, script_lines if script else None, wraps))
     if not sets_option(options, [script_lines], '--job-name'):
