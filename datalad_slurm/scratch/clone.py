@@ -223,11 +223,18 @@ def _register_content(clone: str, origin: str, start: str):
                    '\n')
     uuid = run_git(origin, ['config', 'annex.uuid'],
                    'reading the dataset\'s annex uuid').strip()
-    lines = [f'{k} {uuid} 1' for k in keys.split('\n') if k.strip()]
-    if lines:
-        run_git(origin, ['annex', 'setpresentkey', '--batch'],
-                'recording the content in the dataset\'s git-annex',
-                stdin='\n'.join(lines) + '\n')
+    keys = [k for k in keys.split('\n') if k.strip()]
+    if not keys:
+        return
+    run_git(origin, ['annex', 'setpresentkey', '--batch'],
+            'recording the content in the dataset\'s git-annex',
+            stdin=''.join(f'{k} {uuid} 1\n' for k in keys))
+    # setpresentkey leaves its records in git-annex's journal, and the next
+    # git-annex command in the dataset commits them: a finish, under the
+    # repository lock, at over a millisecond a file.  A check of one of
+    # the keys commits them here, in the job.
+    run_git(origin, ['annex', 'fsck', '--fast', '--quiet', '--key', keys[0]],
+            'committing the dataset\'s git-annex records')
 
 
 def _push(clone: str, origin: str, job_id: int, task_id: int | None,
