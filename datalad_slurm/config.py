@@ -115,9 +115,13 @@ def get(ds, name: str):
     ------
     ConfigError
     """
+    return _get(ds.config, name)
+
+
+def _get(cfg, name: str):
     item = definitions[name]
     # DataLad gives all values of an item set more than once, nearest last
-    value = ds.config.get(name, default=None, get_all=False)
+    value = cfg.get(name, default=None, get_all=False)
     if value is None:
         return item['default']
     try:
@@ -131,9 +135,11 @@ def get(ds, name: str):
 def problem(ds) -> str | None:
     """Why the configuration is unusable, or None; asked once, before a
     command changes anything."""
+    # ds.config checks the dataset's repository each time it is asked for
+    cfg = ds.config
     for name in ITEMS:
         try:
-            get(ds, name)
+            _get(cfg, name)
         except ConfigError as e:
             return str(e)
     return None

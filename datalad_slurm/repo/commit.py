@@ -5,6 +5,7 @@ Callers hold the repository lock (:mod:`datalad_slurm.repo.lock`).
 
 from __future__ import annotations
 
+import os
 import os.path as op
 from dataclasses import (
     dataclass,
@@ -54,12 +55,24 @@ class CommitPlan:
             self.on_success(sha)
 
 
+# (repository, identity environment) where git had an identity: asked
+# before every submission, which a pipeline's loop makes thousands of
+_IDENTIFIED: set[tuple] = set()
+
+
 def identity_problem(repo) -> str | None:
     """Why git could not make a commit here for want of a user identity,
     or None; asked before a job is submitted, not after."""
+    # what git reads an identity from, besides the config files
+    key = (repo.path, os.environ.get('HOME'),
+           *sorted(item for item in os.environ.items()
+                   if item[0].startswith('GIT_')))
+    if key in _IDENTIFIED:
+        return None
     try:
         for var in ('GIT_AUTHOR_IDENT', 'GIT_COMMITTER_IDENT'):
             plumbing.git(repo, ['var', var])
+        _IDENTIFIED.add(key)
     except CommandError as e:
         said = (e.stderr or '').strip().splitlines()
         return (f'git has no identity to make commits with '
