@@ -207,6 +207,10 @@ def delivered(clone: str) -> bool:
     return (Path(clone) / '.git' / DELIVERED).exists()
 
 
+# how many annexed files make a job commit their git-annex records itself
+COMMIT_RECORDS_FROM = 100
+
+
 def _register_content(clone: str, origin: str, start: str):
     """Record in the dataset's git-annex that it has the content the job
     annexed: the content is in its store already, through the link."""
@@ -231,10 +235,14 @@ def _register_content(clone: str, origin: str, start: str):
             stdin=''.join(f'{k} {uuid} 1\n' for k in keys))
     # setpresentkey leaves its records in git-annex's journal, and the next
     # git-annex command in the dataset commits them: a finish, under the
-    # repository lock, at over a millisecond a file.  A check of one of
-    # the keys commits them here, in the job.
-    run_git(origin, ['annex', 'fsck', '--fast', '--quiet', '--key', keys[0]],
-            'committing the dataset\'s git-annex records')
+    # repository lock, at over a millisecond a file.  For many files, a
+    # check of one of the keys commits them here, in the job; for a few,
+    # that git-annex process (its start, its locks in the dataset, which
+    # dozens of jobs ending together contend for) costs more than it saves
+    if len(keys) >= COMMIT_RECORDS_FROM:
+        run_git(origin, ['annex', 'fsck', '--fast', '--quiet', '--key',
+                         keys[0]],
+                'committing the dataset\'s git-annex records')
 
 
 def _push(clone: str, origin: str, job_id: int, task_id: int | None,
