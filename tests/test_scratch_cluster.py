@@ -5,6 +5,9 @@ stories are in test_scratch.py."""
 
 from __future__ import annotations
 
+import subprocess
+import time
+
 from datalad_slurm.records.history import read_record
 from datalad_slurm.scratch.layout import (
     branch_name,
@@ -192,3 +195,28 @@ def test_variable_the_node_lacks_fails_the_job(ds):
     res = only(finish_waiting(ds))
     assert res['status'] == 'error', res
     assert 'names $NO_SUCH_SCRATCH, which is not set on' in message(res)
+
+
+def test_job_stopped_by_a_signal_delivers_nothing(ds, tmp_path):
+    write_script(ds, 'jobs/long.sh', '''
+        mkdir -p out
+        echo started > out/partial
+        sleep 120
+        ''')
+    ds.save(result_renderer='disabled')
+    job_id = schedule_scratch(ds, ['sbatch', 'jobs/long.sh'], tmp_path,
+                              outputs=['out'])['slurm_job_id']
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(f'datalad-slurm-job-{job_id}-*/out')):
+        assert time.monotonic() < deadline, 'the job did not start'
+        time.sleep(0.2)
+    # as Slurm signals a job ahead of its time limit (--signal=B:TERM@...)
+    subprocess.run(['scancel', '--signal=TERM', '--batch', str(job_id)],
+                   check=True)
+    wait_for_jobs(job_id)
+    res = only(call(ds.finish), 'finish')
+    assert res['status'] == 'error', res
+    log = (ds.pathobj / f'slurm-{job_id}.out').read_text()
+    assert 'its work is not delivered' in log
+    assert git(ds, 'branch', '--list', 'datalad-slurm/*') == ''
+    assert list(tmp_path.iterdir()) == []

@@ -33,6 +33,8 @@ from .layout import ScratchDir
 
 # exit status of a job whose own steps failed, as sbatch's own errors end
 SETUP_FAILED = 1
+# signals that end the job script early: its work is not delivered
+STOPPING = (signal.SIGTERM, signal.SIGINT)
 # the variable by which a finish inside the script finds its job
 JOB_DIRECTORY = 'DATALAD_SLURM_SCRATCH_JOB'
 # and the clone it runs in
@@ -105,11 +107,12 @@ def _run_in(clone: str, spec: dict, directory: ScratchDir, args: list[str],
     child = subprocess.Popen(argv, cwd=cwd, env=env)
     stopped = []
 
+    # Slurm's --signal=B:... reaches this process alone, the batch shell
     def forward(number, frame):
-        stopped.append(number)
+        if number in STOPPING:
+            stopped.append(number)
         child.send_signal(number)
-    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1,
-                   signal.SIGUSR2):
+    for number in (*STOPPING, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(number, forward)
     status = child.wait()
     code = status if status >= 0 else 128 - status
@@ -126,6 +129,9 @@ def _run_in(clone: str, spec: dict, directory: ScratchDir, args: list[str],
                                      code)
     except scratch_clone.ScratchError as e:
         return _failed(directory, task_id, str(e), code or SETUP_FAILED)
+    except Exception as e:
+        return _failed(directory, task_id, f'delivering the work failed: '
+                       f'{e!r}', code or SETUP_FAILED)
     say(f'delivered as branch {note["branch"]}' if note.get('branch') else
         'the job changed no output, so there is no branch to deliver')
     if note.get('left_out'):
@@ -144,7 +150,12 @@ def _silence():
 def _failed(directory: ScratchDir, task_id: int | None, why: str,
             code: int = SETUP_FAILED) -> int:
     print(f'datalad-slurm scratch: {why}', file=sys.stderr, flush=True)
-    directory.failed(task_id, why)
+    try:
+        directory.failed(task_id, why)
+    except OSError as e:
+        # finished and removed already: the log has the reason
+        print(f'datalad-slurm scratch: cannot note it for finish: {e}',
+              file=sys.stderr, flush=True)
     return code
 
 
