@@ -31,7 +31,6 @@ from ..finishing import (
     query,
 )
 from ..handover import finish_inside
-from ..scratch.injob import dataset_to_finish
 from ..injob import (
     array_job_of,
     own_job,
@@ -55,6 +54,7 @@ from ..repo.lock import (
     LockTimeout,
     repository_lock,
 )
+from ..scratch.injob import dataset_to_finish
 from ..slurm.status import SlurmError
 from ..waiting import wait_and_finish
 from .helpdoc import indented_doc
