@@ -204,10 +204,11 @@ def test_job_stopped_by_a_signal_delivers_nothing(ds, tmp_path):
         sleep 120
         ''')
     ds.save(result_renderer='disabled')
-    job_id = schedule_scratch(ds, ['sbatch', 'jobs/long.sh'], tmp_path,
+    scratch = tmp_path / 'scratch'
+    job_id = schedule_scratch(ds, ['sbatch', 'jobs/long.sh'], scratch,
                               outputs=['out'])['slurm_job_id']
     deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(f'datalad-slurm-job-{job_id}-*/out')):
+    while not list(scratch.glob(f'datalad-slurm-job-{job_id}-*/out')):
         assert time.monotonic() < deadline, 'the job did not start'
         time.sleep(0.2)
     # as Slurm signals a job ahead of its time limit (--signal=B:TERM@...)
@@ -219,4 +220,4 @@ def test_job_stopped_by_a_signal_delivers_nothing(ds, tmp_path):
     log = (ds.pathobj / f'slurm-{job_id}.out').read_text()
     assert 'its work is not delivered' in log
     assert git(ds, 'branch', '--list', 'datalad-slurm/*') == ''
-    assert list(tmp_path.iterdir()) == []
+    assert list(scratch.iterdir()) == []
