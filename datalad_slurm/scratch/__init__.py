@@ -16,6 +16,8 @@ dataset as a branch that its FINISH commit merges.
   inside the job: the outputs of the jobs it depends on, brought in;
 ``job``
   the batch script's process (``python -m datalad_slurm.scratch.job``);
+``injob``
+  ``datalad finish $SLURM_JOB_ID`` in the job script: delivery first;
 ``merge``
   the finish side: what the FINISH merge takes from the job's branches.
 """
