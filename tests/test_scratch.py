@@ -327,3 +327,20 @@ def test_pipeline_step_takes_its_inputs_from_the_step_before(
     assert merged_files(lds) == ['fit/y', f'slurm-{job_id}.out']
     assert git(lds, 'status', '--porcelain') == ''
     assert git(lds, 'annex', 'fsck', '--fast', '--quiet') == ''
+
+
+def test_scratch_by_configuration_and_off_again(lds, tmp_path):
+    lds.config.set('datalad.slurm.scratch', str(tmp_path / 's'),
+                   scope='local')
+    res = only(call(lds.schedule, ['sbatch', 'jobs/write.sh'],
+                    outputs=['out']), 'schedule')
+    assert res['status'] == 'ok', res
+    assert read_record(lds.repo, 'HEAD').data['scratch'] == \
+        str(tmp_path / 's')
+    assert only(finish_waiting(lds))['status'] == 'ok'
+    # an empty value turns the site's default off
+    lds.config.set('datalad.slurm.scratch', '', scope='local')
+    res = only(call(lds.schedule, ['sbatch', 'jobs/write.sh', 'o2/r'],
+                    outputs=['o2']), 'schedule')
+    assert res['status'] == 'ok', res
+    assert 'scratch' not in read_record(lds.repo, 'HEAD').data

@@ -310,7 +310,9 @@ def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
             return
 
     if scratch is None:
-        scratch = config.get(ds, config.SCRATCH)
+        # set empty (datalad -c datalad.slurm.scratch=), a site's default
+        # is off for this call
+        scratch = config.get(ds, config.SCRATCH) or None
     if scratch is not None and not scratch.strip():
         yield get_status_dict(
             status='impossible',
