@@ -24,7 +24,10 @@ from .paths import (
     Within,
     is_within,
 )
-from .worktree import shorten
+from .worktree import (
+    changed_paths,
+    shorten,
+)
 
 
 @dataclass
@@ -216,12 +219,8 @@ def _changed_in_work_tree(repo, paths: list[str]) -> set[str]:
     are untracked there: a merge must not overwrite them."""
     if not paths:
         return set()
-    out = repo.call_git(['status', '--porcelain=v1', '-z',
-                         '--untracked-files=all', '--no-renames'],
-                        files=_pathspecs(paths), read_only=True)
-    wanted = set(paths)
-    return {entry[3:] for entry in out.split('\0')
-            if entry and entry[3:] in wanted}
+    return set(changed_paths(repo, _pathspecs(paths), both_ends=True)) & \
+        set(paths)
 
 
 def _merge_blocked(ds, plan: CommitPlan, in_the_way: set[str]) -> list[dict]:

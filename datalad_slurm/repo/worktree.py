@@ -14,11 +14,14 @@ from ..records.index import JobIndex
 from . import plumbing
 
 
-def changed_paths(repo, paths: list[str] = ()) -> list[str]:
-    """Modified and untracked paths (under `paths`, if given)."""
+def changed_paths(repo, paths: list[str] = (), *,
+                  both_ends: bool = False) -> list[str]:
+    """Modified and untracked paths (under `paths`, if given).
+    `both_ends`: of a renamed file, its old path too, not just the new."""
     out = plumbing.git(repo, [
         'status', '--porcelain=v1', '-z', '--untracked-files=all',
-        '--ignore-submodules=none', '--', *paths])
+        '--ignore-submodules=none', *(['--no-renames'] if both_ends else []),
+        '--', *paths])
     entries = iter(out.split('\0'))
     changed = []
     for entry in entries:

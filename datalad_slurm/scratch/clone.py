@@ -180,7 +180,7 @@ def deliver(clone: str, spec: dict, directory: ScratchDir, job_id: int,
         branch = _push(clone, spec['dataset'], job_id, task_id, mark)
     note = dict(branch=branch, commit=commit, base=start,
                 exit=exit_status, host=socket.gethostname(),
-                time=time.time(), left_out=left_out(clone))
+                time=time.time(), left_out=left_out(ds.repo))
     directory.delivered(task_id, note)
     noted.write_text(commit)
     return note
@@ -190,12 +190,11 @@ def deliver(clone: str, spec: dict, directory: ScratchDir, job_id: int,
 LEFT_OUT_NAMED = 100
 
 
-def left_out(clone: str) -> list[str]:
-    """What the job changed in the clone besides its declared outputs: it
-    goes with the clone."""
-    out = run_git(clone, ['status', '--porcelain=v1', '-z', '--no-renames',
-                          '--untracked-files=all'], 'listing what else changed')
-    changed = sorted(entry[3:] for entry in out.split('\0') if entry)
+def left_out(repo) -> list[str]:
+    """What the job changed in its clone, `repo`, besides its declared
+    outputs: it goes with the clone."""
+    from ..repo.worktree import changed_paths
+    changed = sorted(changed_paths(repo, both_ends=True))
     if len(changed) > LEFT_OUT_NAMED:
         changed = changed[:LEFT_OUT_NAMED] + [
             f'... {len(changed) - LEFT_OUT_NAMED} more']

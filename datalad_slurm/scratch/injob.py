@@ -11,7 +11,10 @@ from pathlib import Path
 
 from datalad.distribution.dataset import Dataset
 from datalad.interface.results import get_status_dict
-from datalad.support.exceptions import CapturedException
+from datalad.support.exceptions import (
+    CapturedException,
+    CommandError,
+)
 
 from ..injob import own_job
 from .clone import (
@@ -44,7 +47,7 @@ def dataset_to_finish(ds, exit_status: int | None, status: dict):
             return ds
         deliver(clone, spec, job_dir, own[0], own[1],
                 0 if exit_status is None else exit_status)
-    except (ScratchError, OSError, ValueError) as e:
+    except (ScratchError, CommandError, OSError, ValueError) as e:
         ce = CapturedException(e)
         yield get_status_dict(
             status='error', exception=ce,
