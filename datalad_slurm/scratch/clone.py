@@ -224,11 +224,11 @@ def _register_content(clone: str, origin: str, start: str):
     keys = run_git(clone, ['annex', 'find', '--format=${key}\\n', '--batch'],
                    'finding the annexed files', stdin='\n'.join(changed) +
                    '\n')
-    uuid = run_git(origin, ['config', 'annex.uuid'],
-                   'reading the dataset\'s annex uuid').strip()
     keys = [k for k in keys.split('\n') if k.strip()]
     if not keys:
         return
+    uuid = run_git(origin, ['config', 'annex.uuid'],
+                   'reading the dataset\'s annex uuid').strip()
     run_git(origin, ['annex', 'setpresentkey', '--batch'],
             'recording the content in the dataset\'s git-annex',
             stdin=''.join(f'{k} {uuid} 1\n' for k in keys))

@@ -149,7 +149,7 @@ def forget(ds, record: Record):
     (their commits are the merge's parents) and so does the job's
     directory."""
     directory = scratch_dir(ds, record)
-    for key, note in directory.deliveries().items():
+    for note in directory.deliveries().values():
         if note.get('branch'):
             try:
                 plumbing.delete_ref(ds.repo, f'refs/heads/{note["branch"]}',
@@ -165,5 +165,5 @@ def failure_notes(ds, record: Record) -> list[str]:
     noted it."""
     if not record.data.get('scratch'):
         return []
-    return [f'{"" if key == "job" else f"task {key}: "}{why}'
+    return [f'{"" if key == task_key(None) else f"task {key}: "}{why}'
             for key, why in scratch_dir(ds, record).failures().items()]
