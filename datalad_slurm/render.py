@@ -5,11 +5,6 @@ from __future__ import annotations
 from datalad.interface.utils import generic_result_renderer
 from datalad.ui import ui
 
-from .report import (
-    COLUMNS,
-    overview,
-)
-
 LIST_ACTION = 'list-open-jobs'
 REPORT_ACTION = 'reschedule-report'
 JOBS_ACTION = 'jobs'
@@ -30,20 +25,23 @@ def render_result(res, **kwargs):
     generic_result_renderer(res)
 
 
-def render_tables(results):
-    """Summary renderer: one aligned table per table action; the jobs
-    report ends with its summary line."""
-    for action, columns in ((LIST_ACTION, _LIST_COLUMNS),
-                            (REPORT_ACTION, _REPORT_COLUMNS),
-                            (JOBS_ACTION, COLUMNS)):
+def render_tables(results, tables=None):
+    """Summary renderer: one aligned table per table action, each followed
+    by its footer's line if it has one.
+
+    `tables` holds (action, columns, footer) triples, default: the open
+    jobs' list and the reschedule report; columns are (title, cell of a
+    result) pairs, and a footer makes a line of the table's results.
+    """
+    for action, columns, footer in tables or _TABLES:
         rows = [r for r in results if r.get('action') == action and
                 r.get('status') == 'ok' and 'slurm_job_id' in r]
         if rows:
             ui.message(format_table(
                 [title for title, _ in columns],
                 [[_cell(get(r)) for _, get in columns] for r in rows]))
-            if action == JOBS_ACTION:
-                ui.message(overview(rows))
+            if footer is not None:
+                ui.message(footer(rows))
 
 
 _LIST_COLUMNS = (
@@ -62,6 +60,9 @@ _REPORT_COLUMNS = (
     ('COMMAND', lambda r: r.get('cmd')),
     ('OUTPUTS', lambda r: ' '.join(r.get('outputs') or [])),
 )
+
+_TABLES = ((LIST_ACTION, _LIST_COLUMNS, None),
+           (REPORT_ACTION, _REPORT_COLUMNS, None))
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:

@@ -13,11 +13,6 @@ from datetime import (
 )
 from typing import Iterator
 
-from datalad.core.local.run import (
-    format_command,
-    normalize_command,
-    prepare_inputs,
-)
 from datalad.interface.results import get_status_dict
 from datalad.support.exceptions import CapturedException
 from datalad.support.globbedpaths import GlobbedPaths
@@ -26,6 +21,11 @@ from datalad.utils import chpwd
 from . import (
     config,
     farming,
+)
+from .command import (
+    normalize,
+    plug_in,
+    prepare_inputs,
 )
 from .dependencies import (
     DependencyError,
@@ -80,7 +80,7 @@ def sbatch_argv(cmd) -> list[str]:
     ------
     NotSbatch
     """
-    command = normalize_command(cmd) if cmd else ''
+    command = normalize(cmd) if cmd else ''
     try:
         argv = shlex.split(command)
     except ValueError as e:
@@ -161,7 +161,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
     globbed_outputs = GlobbedPaths(pwd_relative(root, pwd_abs, outputs),
                                    pwd=pwd_abs)
     try:
-        argv = sbatch_argv(format_command(
+        argv = sbatch_argv(plug_in(
             ds, cmd, pwd=pwd_abs, dspath=root,
             inputs=globbed_inputs, outputs=globbed_outputs))
     except KeyError as e:

@@ -39,9 +39,11 @@ from ..render import (
     render_tables,
 )
 from ..report import (
+    COLUMNS,
     OPEN,
     STATES,
     job_summaries,
+    overview,
 )
 from ..slurm.status import SlurmError
 from ..timeline import write_timeline
@@ -135,7 +137,9 @@ class Jobs(Interface):
                                timeline=timeline)
 
     custom_result_renderer = staticmethod(render_result)
-    custom_result_summary_renderer = staticmethod(render_tables)
+    custom_result_summary_renderer = staticmethod(
+        lambda results: render_tables(
+            results, [(JOBS_ACTION, COLUMNS, overview)]))
 
 
 def report_jobs(jobs=None, *, dataset=None, since=None, state='all',

@@ -6,10 +6,6 @@ import logging
 import os.path as op
 from argparse import REMAINDER
 
-from datalad.core.local.run import (
-    get_command_pwds,
-    normalize_command,
-)
 from datalad.distribution.dataset import (
     EnsureDataset,
     datasetmethod,
@@ -33,6 +29,10 @@ from datalad.support.param import Parameter
 from datalad.utils import ensure_list
 
 from .. import config
+from ..command import (
+    normalize,
+    working_directory,
+)
 from ..farming import (
     Refused,
     option_problem,
@@ -285,7 +285,7 @@ def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
         return
 
     # outside the dataset (given by path), the job runs from its root
-    pwd = spelled_within(ds.path, get_command_pwds(dataset)[0]) or ds.path
+    pwd = spelled_within(ds.path, working_directory(dataset)) or ds.path
     paths = {}
     for name, specs in (('inputs', inputs), ('outputs', outputs),
                         ('tasks', tasks)):
@@ -322,7 +322,7 @@ def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
         return
 
     yield from submit_job(
-        ds, normalize_command(cmd),
+        ds, normalize(cmd),
         pwd=op.relpath(pwd, ds.path),
         inputs=paths['inputs'], extra_inputs=[], outputs=paths['outputs'],
         message=message, chain=[], expand=expand, explicit=explicit,
