@@ -180,20 +180,69 @@ def test_imported_commits_change_what_they_name(ds):
     assert not git(ds, 'for-each-ref', 'refs/datalad-slurm/')
 
 
-def test_recorded_commits_are_written_now_and_then(ds, monkeypatch):
-    """Between writes of the cache, another reader scans the commits the
-    index took in meanwhile, and sees the same."""
+def _recorded(index, ds, job_id):
+    parent = index.head
+    message = compose_message(SCHEDULE, schedule_title(job_id),
+                              {'slurm_job_id': job_id, 'outputs': []})
+    sha = commit_empty(ds.repo, message, parent)
+    index.recorded(parse_message(message, sha), parent)
+    return sha
+
+
+def _no_scan(monkeypatch):
+    def no_scan(*args):
+        raise AssertionError('the history was scanned')
+    monkeypatch.setattr('datalad_slurm.records.index.iter_records', no_scan)
+
+
+def test_recorded_commits_are_kept_in_the_delta(ds, monkeypatch):
+    """Between writes of all open jobs, the delta tells another reader what
+    the index took in meanwhile, with no scan of the history; once it holds
+    SAVE_EVERY records, all are written again."""
     monkeypatch.setattr('datalad_slurm.records.index.SAVE_EVERY', 3)
     index = JobIndex(ds.repo).refresh()
-    for job_id in (1, 2):
-        parent = index.head
-        message = compose_message(SCHEDULE, schedule_title(job_id),
-                                  {'slurm_job_id': job_id, 'outputs': []})
-        sha = commit_empty(ds.repo, message, parent)
-        index.recorded(parse_message(message, sha), parent)
     cache = Path(ds.repo.dot_git) / 'datalad-slurm' / 'index.json'
-    assert json.loads(cache.read_text())['head'] != index.head
-    assert _open_ids(ds) == [1, 2]
+    base = json.loads(cache.read_text())['head']
+    for job_id in (1, 2):
+        _recorded(index, ds, job_id)
+    assert json.loads(cache.read_text())['head'] == base
+    with monkeypatch.context() as m:
+        _no_scan(m)
+        again = JobIndex(ds.repo).refresh()
+        assert again.head == index.head
+        assert [r.job_id for r in again.open_jobs()] == [1, 2]
+    _recorded(index, ds, 3)
+    assert json.loads(cache.read_text())['head'] == index.head
+    assert _open_ids(ds) == [1, 2, 3]
+
+
+def test_commits_without_records_move_the_delta(ds, monkeypatch):
+    JobIndex(ds.repo).refresh()
+    _schedule(ds, 1)
+    commit_empty(ds.repo, 'not a record')
+    JobIndex(ds.repo).refresh()
+    _no_scan(monkeypatch)
+    again = JobIndex(ds.repo).refresh()
+    assert again.head == plumbing.head(ds.repo)
+    assert [r.job_id for r in again.open_jobs()] == [1]
+
+
+@pytest.mark.parametrize('damage', ['corrupt', 'other base', 'no index'])
+def test_unusable_delta_is_ignored(ds, damage):
+    index = JobIndex(ds.repo).refresh()
+    first = _recorded(index, ds, 1)
+    _finish(ds, 1, first)
+    _schedule(ds, 2)
+    cache_dir = Path(ds.repo.dot_git) / 'datalad-slurm'
+    delta = cache_dir / 'index-delta.json'
+    if damage == 'corrupt':
+        delta.write_text('{"version": 1, "base": ')
+    elif damage == 'other base':
+        content = json.loads(delta.read_text())
+        delta.write_text(json.dumps(dict(content, base='0' * 40)))
+    else:
+        (cache_dir / 'index.json').unlink()
+    assert _open_ids(ds) == [2]
 
 
 def test_current_index_is_kept_for_the_thread(ds, monkeypatch):

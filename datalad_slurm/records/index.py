@@ -5,6 +5,12 @@ history found, kept under ``.git/`` together with the commit it describes, so
 that the next command only scans the commits made since then.  A missing,
 corrupt or stale (history rewritten, branch switched) index is rebuilt from
 the history; losing it loses nothing.
+
+It is kept in two files.  ``index.json`` holds all open jobs as of one
+commit; writing it costs what the open jobs cost (10 ms for 1,000 of them).
+``index-delta.json`` holds the few records taken in since that commit, up to
+a later one, and is written after every change: each command leaves the
+index current for the next, at the cost of its own records.
 """
 
 from __future__ import annotations
@@ -12,9 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 from collections import Counter
 from pathlib import Path
@@ -23,17 +27,17 @@ from typing import Iterable
 from ..repo import plumbing
 from ..repo.paths import Outputs
 from ..slurm.jobspec import pattern_regex
-from .history import iter_records
+from .files import write_json
 from .format import Record
+from .history import iter_records
 
 lgr = logging.getLogger('datalad.slurm.index')
 
 _FORMAT_VERSION = 1
 
-# Commits taken in by :meth:`JobIndex.recorded` before the cache is written
-# again: a Python loop scheduling thousands of jobs would otherwise write
-# all open jobs' records once per job, and a later command scans this many
-# commits at most.
+# Records the delta holds at most before all open jobs are written again: a
+# Python loop scheduling thousands of jobs would otherwise write all open
+# jobs' records once per job.
 SAVE_EVERY = 50
 
 _per_thread = threading.local()
@@ -57,8 +61,13 @@ class JobIndex:
         self.open: dict[str, Record] = {}
         # schedule commit -> {'finish': finish commit, 'job': job id}
         self.finished: dict[str, dict] = {}
-        self._cache = Path(repo.dot_git) / 'datalad-slurm' / 'index.json'
-        self._unsaved = 0
+        cache_dir = Path(repo.dot_git) / 'datalad-slurm'
+        self._cache = cache_dir / 'index.json'
+        self._delta = cache_dir / 'index-delta.json'
+        # the head `_cache` was last read or written at, and the records
+        # taken in since: what the delta holds
+        self._base: str | None = None
+        self._since_base: list[Record] = []
         # built when first asked for, then kept in step with `open`, which
         # only this class changes
         self._paths: OpenPaths | None = None
@@ -89,10 +98,10 @@ class JobIndex:
             self.open.clear()
             self.finished.clear()
             self._paths = None
+            self._base, self._since_base = None, []
             self._scan(f'{self.since}..{current}' if self.since else current)
         self.head = current
-        if self.since is None:
-            self._save()
+        self._save()
         return self
 
     def recorded(self, record: Record, parent: str):
@@ -103,9 +112,7 @@ class JobIndex:
             return
         self._scanned(record)
         self.head = record.commit
-        self._unsaved += 1
-        if self.since is None and self._unsaved >= SAVE_EVERY:
-            self._save()
+        self._save()
 
     def open_jobs(self) -> list[Record]:
         """Records of the open jobs, in history order."""
@@ -135,6 +142,7 @@ class JobIndex:
             self._scanned(record)
 
     def _scanned(self, record: Record):
+        self._since_base.append(record)
         if record.is_schedule:
             self.open[record.commit] = record
             if self._paths is not None:
@@ -158,35 +166,62 @@ class JobIndex:
                             commit=sha)
                 for sha, entry in cached['open'].items()}
             self.finished = cached['finished']
-            self.head = cached['head']
+            self.head = self._base = cached['head']
         except FileNotFoundError:
-            pass
+            return
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             lgr.debug('Rebuilding the job index, the cache is unusable: %s',
                       e)
             self.open, self.finished, self.head = {}, {}, None
+            return
+        try:
+            delta = json.loads(self._delta.read_text())
+            # a delta written on an older or newer index.json is no
+            # delta of this one
+            if delta.get('version') != _FORMAT_VERSION or \
+                    delta.get('base') != self._base:
+                return
+            records = [Record(kind=entry['kind'], data=entry['data'],
+                              commit=entry['commit'])
+                       for entry in delta['records']]
+            head = delta['head']
+        except FileNotFoundError:
+            return
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            lgr.debug('Ignoring the job index delta, it is unusable: %s', e)
+            return
+        for record in records:
+            self._scanned(record)
+        self.head = head
 
     def _save(self):
-        self._unsaved = 0
-        cache = {
-            'version': _FORMAT_VERSION,
-            'head': self.head,
-            'open': {sha: {'kind': r.kind, 'data': r.data}
-                     for sha, r in self.open.items()},
-            'finished': self.finished,
-        }
-        self._cache.parent.mkdir(exist_ok=True)
-        # write-then-rename: a concurrent reader sees the old or the new
-        # index, never half of one; either is valid for the head it names
-        fd, tmp = tempfile.mkstemp(dir=self._cache.parent, suffix='.tmp')
+        """Write the delta, or all of the index once the delta has grown
+        (or has no index.json to follow)."""
+        if self.since is not None:
+            return
         try:
-            with os.fdopen(fd, 'w') as f:
-                # dumps, not dump: dump encodes in Python, chunk by chunk
-                f.write(json.dumps(cache))
-            os.replace(tmp, self._cache)
+            self._cache.parent.mkdir(exist_ok=True)
+            # the open jobs in history order: the order of the dicts
+            if self._base is None or len(self._since_base) >= SAVE_EVERY:
+                write_json(self._cache, {
+                    'version': _FORMAT_VERSION,
+                    'head': self.head,
+                    'open': {sha: {'kind': r.kind, 'data': r.data}
+                             for sha, r in self.open.items()},
+                    'finished': self.finished,
+                }, sort_keys=False)
+                self._base, self._since_base = self.head, []
+            else:
+                write_json(self._delta, {
+                    'version': _FORMAT_VERSION,
+                    'base': self._base,
+                    'head': self.head,
+                    'records': [{'kind': r.kind, 'data': r.data,
+                                 'commit': r.commit}
+                                for r in self._since_base],
+                }, sort_keys=False)
         except OSError as e:
             lgr.debug('Could not write the job index: %s', e)
-            Path(tmp).unlink(missing_ok=True)
 
 
 class OpenPaths:
