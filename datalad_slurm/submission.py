@@ -134,13 +134,15 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
     root = ds.path
     pwd_abs = op.normpath(op.join(root, pwd))
     status = dict(action=action, ds=ds, logger=lgr)
+    # ds.repo checks the repository each time it is asked for
+    repo = ds.repo
 
-    problem = config.problem(ds) or identity_problem(ds.repo)
+    problem = config.problem(ds) or identity_problem(repo)
     if problem:
         yield get_status_dict(status='impossible', message=problem, **status)
         return
 
-    index = JobIndex.current(ds.repo)
+    index = JobIndex.current(repo)
     # a scratch job never sees the work tree: only where it reads and
     # writes may nothing be unsaved (scratch_submit.check)
     if not explicit and scratch is None:
@@ -190,7 +192,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
         writable_outputs = outputs
 
     try:
-        depends = find_dependencies(ds.repo, index, inputs, list(after))
+        depends = find_dependencies(repo, index, inputs, list(after))
     except DependencyError as e:
         yield get_status_dict(status='impossible', message=str(e), **status)
         return
@@ -218,7 +220,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
     backend = backends.submitter(ds)
     try:
         backend.check(timeout)
-        with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
+        with repository_lock(repo, config.get(ds, config.LOCK_TIMEOUT)):
             yield from recover_orphans(ds, action)
             # other processes may have scheduled meanwhile
             conflicts = find_conflicts(index.refresh(), outputs)
@@ -262,7 +264,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
             yield from _submit(ds, backend, index, record, kind, argv,
                                script_lines,
                                writable_outputs + list(extra_outputs),
-                               status, explicit=explicit,
+                               status, explicit=explicit, timeout=timeout,
                                undo=job_dir.remove if job_dir else None)
     except (LockTimeout, SlurmError) as e:
         yield get_status_dict(status='error', message=str(e),
@@ -272,7 +274,7 @@ def submit_job(ds, cmd: str, *, pwd: str, inputs: list[str],
 def _submit(ds, backend, index: JobIndex, record: dict, kind: str,
             argv: list[str], script_lines: list[str] | None,
             writable: list[str], status: dict, explicit: bool,
-            undo=None) -> Iterator[dict]:
+            timeout: float, undo=None) -> Iterator[dict]:
     """Journal, make outputs writable, submit, commit: the critical
     section, run with the repository lock held.  `undo`: what to undo of
     the preparations when nothing was submitted."""
@@ -298,8 +300,7 @@ def _submit(ds, backend, index: JobIndex, record: dict, kind: str,
     cwd = op.join(ds.path, record['pwd'])
     entry.submitting()
     try:
-        job_id = backend.submit(entry.argv, cwd=cwd,
-                                timeout=config.get(ds, config.QUERY_TIMEOUT))
+        job_id = backend.submit(entry.argv, cwd=cwd, timeout=timeout)
     except SlurmTimeout:
         # Slurm may have accepted the job: the outputs stay writable, and
         # the entry is looked up by its mark, now or by a later command

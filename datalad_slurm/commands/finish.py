@@ -303,14 +303,15 @@ def _list(index: JobIndex, records, statuses, status):
                  if c in index.open]
         reasons = sorted({t.reason for t in job.tasks
                           if t.state == 'PENDING' and t.reason})
+        state = job.describe()
         yield get_status_dict(
             status='ok', commit=record.commit,
             outputs=record.data.get('outputs', []),
-            slurm_job_id=record.job_id, slurm_state=job.describe(),
+            slurm_job_id=record.job_id, slurm_state=state,
             depends_on=record.data.get('depends_on') or [],
             waits_for=' '.join(filter(None, [
                 ','.join(waits), ' '.join(f'({r})' for r in reasons)])),
-            message=('job %s: %s', record.job_id, job.describe()),
+            message=('job %s: %s', record.job_id, state),
             **status)
 
 

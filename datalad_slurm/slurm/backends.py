@@ -105,8 +105,9 @@ def query(ds, records: list[Record]) -> dict[int, JobStatus]:
     """
     timeout = config.get(ds, config.QUERY_TIMEOUT)
     expected = {r.job_id: Expected.of_record(r.data) for r in records}
-    local = [r.job_id for r in records if is_local(r)]
-    others = [r.job_id for r in records if not is_local(r)]
+    local, others = [], []
+    for r in records:
+        (local if is_local(r) else others).append(r.job_id)
     statuses = {}
     if local:
         statuses.update(_local(ds).query(local, timeout=timeout,
