@@ -149,3 +149,15 @@ def test_squeue_exit_code_in_either_notation(exit_code, expected):
             f'localcluster|0|4000M|')
     (job_id, run), = cli.parse_squeue(line)
     assert (job_id, run.exit_code) == (7, expected)
+
+
+def test_squeue_lines_of_other_jobs_are_left_out():
+    lines = '\n'.join(
+        f'{i}|{a}|{t}|PENDING|0|2026-12-01T11:49:16|N/A|N/A|0:00||None|'
+        f'/tmp/d|localcluster|0|4000M|'
+        for i, a, t in ((7, 7, 'N/A'), (8, 8, 'N/A'), (10, 9, '1'),
+                        (9, 9, '0,2-3')))
+    assert [(j, r.task_id) for j, r in cli.parse_squeue(lines)] == \
+        [(7, None), (8, None), (9, 1), (9, 0), (9, 2), (9, 3)]
+    assert [(j, r.task_id) for j, r in cli.parse_squeue(lines, {9})] == \
+        [(9, 1), (9, 0), (9, 2), (9, 3)]

@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
+from ..bulk import builds_many
 from ..repo import plumbing
 from ..repo.paths import Outputs
 from ..slurm.jobspec import pattern_regex
@@ -137,6 +138,7 @@ class JobIndex:
                 return None, schedule_commit
         return None, None
 
+    @builds_many
     def _scan(self, revision_range: str):
         for record in iter_records(self.repo, revision_range):
             self._scanned(record)
@@ -155,6 +157,7 @@ class JobIndex:
             self.finished[schedule_commit] = {
                 'finish': record.commit, 'job': record.job_id}
 
+    @builds_many
     def _load(self):
         self._paths = None
         try:

@@ -28,6 +28,7 @@ from typing import Iterable
 from looseversion import LooseVersion
 
 from .. import config
+from ..bulk import builds_many
 from ..local import ids
 from ..records.format import Record
 from . import cli
@@ -95,6 +96,7 @@ def is_local(record: Record) -> bool:
         ids.is_local(record.job_id)
 
 
+@builds_many
 def query(ds, records: list[Record]) -> dict[int, JobStatus]:
     """What ran the jobs of `records` says of them, in one batched query per
     backend.

@@ -447,10 +447,9 @@ def squeue_runs(job_ids: list[int], *, timeout: float,
     one call: squeue lists thousands faster than it picks them by id."""
     fields = '--Format=' + ','.join(f'{f}:0|' for f in _SQUEUE_FIELDS)
     if len(job_ids) > MAX_IDS_PER_QUERY:
-        wanted = set(job_ids)
         out = call(['squeue', '--noheader', '--states=all', fields],
                    timeout=timeout)
-        return [r for r in parse_squeue(out) if r[0] in wanted]
+        return parse_squeue(out, wanted=set(job_ids))
     runs = []
     for chunk in _chunks(job_ids, MAX_IDS_PER_QUERY):
         try:
@@ -511,13 +510,17 @@ def _same_run(a: TaskStatus, b: TaskStatus) -> bool:
     return a.raw_job_id == b.raw_job_id and a.submit == b.submit
 
 
-def parse_squeue(out: str) -> list[tuple[int, TaskStatus]]:
+def parse_squeue(out: str, wanted: set[int] | None = None,
+                 ) -> list[tuple[int, TaskStatus]]:
     """squeue's ``--Format`` lines (of :data:`_SQUEUE_FIELDS`, each
-    ending in '|') as (array job id, run) pairs."""
+    ending in '|') as (array job id, run) pairs; only those of the `wanted`
+    job ids, if given (a cluster's other jobs are most of its lines)."""
     runs = []
     for line in out.splitlines():
         row = dict(zip(_SQUEUE_FIELDS, line.split('|')))
         if not row.get('ArrayJobID', '').isdigit():
+            continue
+        if wanted is not None and int(row['ArrayJobID']) not in wanted:
             continue
         array_task = row['ArrayTaskID']
         pending_range = not array_task.isdigit() and array_task != 'N/A'
