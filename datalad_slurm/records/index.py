@@ -66,7 +66,8 @@ class JobIndex:
         self._cache = cache_dir / 'index.json'
         self._delta = cache_dir / 'index-delta.json'
         # the head `_cache` was last read or written at, and the records
-        # taken in since: what the delta holds
+        # taken in since: what the delta holds; None once index.json has
+        # to be written again (or, for a partial view, never is)
         self._base: str | None = None
         self._since_base: list[Record] = []
         # built when first asked for, then kept in step with `open`, which
@@ -144,7 +145,10 @@ class JobIndex:
             self._scanned(record)
 
     def _scanned(self, record: Record):
-        self._since_base.append(record)
+        if self._base is not None:
+            self._since_base.append(record)
+            if len(self._since_base) >= SAVE_EVERY:
+                self._base, self._since_base = None, []
         if record.is_schedule:
             self.open[record.commit] = record
             if self._paths is not None:
@@ -205,7 +209,7 @@ class JobIndex:
         try:
             self._cache.parent.mkdir(exist_ok=True)
             # the open jobs in history order: the order of the dicts
-            if self._base is None or len(self._since_base) >= SAVE_EVERY:
+            if self._base is None:
                 write_json(self._cache, {
                     'version': _FORMAT_VERSION,
                     'head': self.head,
