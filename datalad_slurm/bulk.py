@@ -5,9 +5,9 @@ CPython's collector runs a pass every few hundred new container objects,
 and its older generations' passes walk everything alive.  Reading the
 records of 10,000 open jobs and Slurm's lines about them makes millions of
 dicts, lists and records, none of them in a reference cycle; the passes
-this set off took a quarter of a ``--list-open-jobs``.  Such work runs with
-the collector paused; reference counting still frees what it drops, and
-the collector runs again as soon as it ends.
+this set off took about a tenth of a ``--list-open-jobs``.  Such work runs
+with the collector paused; reference counting still frees what it drops,
+and the collector runs again as soon as it ends.
 """
 
 from __future__ import annotations
