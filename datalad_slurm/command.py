@@ -57,5 +57,5 @@ def prepare_inputs(root: str, inputs, extra_inputs):
     None), installing subdatasets on the way, as ``datalad run`` does."""
     if not inputs and not extra_inputs:
         return
-    from datalad.core.local.run import prepare_inputs
-    yield from prepare_inputs(root, inputs, extra_inputs=extra_inputs)
+    from datalad.core.local import run
+    yield from run.prepare_inputs(root, inputs, extra_inputs=extra_inputs)
