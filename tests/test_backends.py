@@ -19,6 +19,7 @@ import pytest
 from datalad_slurm.slurm import (
     backends,
     cli,
+    parse,
     pyslurmdb,
 )
 from datalad_slurm.slurm.status import (
@@ -75,7 +76,7 @@ def test_pyslurm_and_sacct_agree(captured, utc):
     # the capture asked sacct for one more field (Comment)
     sacct = '\n'.join(line.rsplit('|', 1)[0] for line in captured['sacct'])
     from_sacct = {task: runs[-1] for (_, task), runs
-                  in cli.parse_sacct(sacct).items()}
+                  in parse.parse_sacct(sacct).items()}
     assert from_pyslurm.keys() == from_sacct.keys()
     for task, run in from_sacct.items():
         theirs = from_pyslurm[task]

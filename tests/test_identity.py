@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from datalad_slurm.slurm import cli
+from datalad_slurm.slurm import (
+    cli,
+    parse,
+)
 from datalad_slurm.slurm.status import (
     Expected,
     Identity,
@@ -25,7 +28,7 @@ def sacct_runs(scenario):
     # the capture asked sacct for one more field (Comment)
     out = '\n'.join(line.rsplit('|', 1)[0]
                     for line in CAPTURED[scenario]['sacct'])
-    return cli.parse_sacct(out)
+    return parse.parse_sacct(out)
 
 
 def identity(submit, workdir='/tmp/pyslurm-jobs', cluster='localcluster'):
@@ -111,7 +114,7 @@ def test_task_still_in_the_pending_range_and_done():
     lines += [line.rsplit('|', 1)[0] for line in
               CAPTURED['e2_array_throttle_final']['sacct']
               if line.startswith('565_1')]
-    runs = cli.parse_sacct('\n'.join(lines))[(565, 1)]
+    runs = parse.parse_sacct('\n'.join(lines))[(565, 1)]
     assert [r.state for r in runs] == ['PENDING', 'COMPLETED']
     run = pick_run(runs, identity('2026-12-01T09:14:38'))
     assert (run.state, run.restarts) == ('COMPLETED', 0)
@@ -129,9 +132,9 @@ def test_preempted_run_followed_by_one_the_database_lacks():
     expected = {6065: Expected(identity=identity(
         '2026-12-01T11:49:13', '/tmp/d'))}
     statuses = {6065: JobStatus(6065)}
-    cli.add_runs(statuses, cli.parse_sacct(sacct), expected)
+    cli.add_runs(statuses, parse.parse_sacct(sacct), expected)
     assert statuses[6065].phase == 'failed'
-    cli.merge_squeue(statuses, cli.parse_squeue(squeue), expected)
+    cli.merge_squeue(statuses, parse.parse_squeue(squeue), expected)
     task, = statuses[6065].tasks
     assert (statuses[6065].phase, task.state, task.restarts) == \
         ('running', 'PENDING', 1)
@@ -147,7 +150,7 @@ def test_squeue_exit_code_in_either_notation(exit_code, expected):
     line = (f'7|7|N/A|COMPLETED|{exit_code}|2026-12-01T11:49:16|'
             f'2026-12-01T11:49:17|2026-12-01T11:49:18|0:01|vm|None|/tmp/d|'
             f'localcluster|0|4000M|')
-    (job_id, run), = cli.parse_squeue(line)
+    (job_id, run), = parse.parse_squeue(line)
     assert (job_id, run.exit_code) == (7, expected)
 
 
@@ -157,7 +160,7 @@ def test_squeue_lines_of_other_jobs_are_left_out():
         f'/tmp/d|localcluster|0|4000M|'
         for i, a, t in ((7, 7, 'N/A'), (8, 8, 'N/A'), (10, 9, '1'),
                         (9, 9, '0,2-3')))
-    assert [(j, r.task_id) for j, r in cli.parse_squeue(lines)] == \
+    assert [(j, r.task_id) for j, r in parse.parse_squeue(lines)] == \
         [(7, None), (8, None), (9, 1), (9, 0), (9, 2), (9, 3)]
-    assert [(j, r.task_id) for j, r in cli.parse_squeue(lines, {9})] == \
+    assert [(j, r.task_id) for j, r in parse.parse_squeue(lines, {9})] == \
         [(9, 1), (9, 0), (9, 2), (9, 3)]

@@ -424,7 +424,10 @@ def test_local_and_cli_backends_agree(scenario, tmp_path):
     """The local backend maps its state files to the states, phases and
     outcomes the CLI backend reads from sacct for the same job's fate."""
     from datalad_slurm.local.backend import task_status
-    from datalad_slurm.slurm import cli
+    from datalad_slurm.slurm import (
+        cli,
+        parse,
+    )
     from datalad_slurm.slurm.status import JobStatus
 
     sacct, state = SIDE_BY_SIDE[scenario]
@@ -433,7 +436,7 @@ def test_local_and_cli_backends_agree(scenario, tmp_path):
         fields = ['7', '7', *sacct.split('|'), '2026-01-01T10:00:00',
                   '2026-01-01T10:00:01', '2026-01-01T10:00:02', '00:00:01',
                   'node1', '', '', '1', '00:00.010', '', '', '/d', 'c']
-        cli.add_runs({7: cli_job}, cli.parse_sacct('|'.join(fields)), {})
+        cli.add_runs({7: cli_job}, parse.parse_sacct('|'.join(fields)), {})
     spec = {'raw_ids': {'batch': 7}, 'submitted': time.time(), 'after': [],
             'workdir': '/d'}
     local_job = JobStatus(7, tasks=[task_status(

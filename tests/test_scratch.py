@@ -273,7 +273,7 @@ def test_wrap_command_and_refused_scripts(lds, tmp_path):
     assert res['status'] == 'ok', res
     assert (lds.pathobj / 'out' / 'where').read_text().startswith(
         str(tmp_path / 's'))
-    assert read_record(lds.repo, f'HEAD^1').data['slurm_job_id'] == \
+    assert read_record(lds.repo, 'HEAD^1').data['slurm_job_id'] == \
         scheduled['slurm_job_id']
 
     (lds.pathobj / 'jobs' / 'plain.sh').write_text('echo no interpreter\n')

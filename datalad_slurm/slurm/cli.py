@@ -1,8 +1,9 @@
 """Access to Slurm through its command-line tools.
 
 Everything that talks to Slurm goes through :func:`call`, which runs one
-program with an argument list and a timeout.  The rest of the package only
-sees :class:`JobStatus` objects and never parses Slurm's output itself.
+program with an argument list and a timeout; :mod:`.parse` reads what
+sacct and squeue print.  The rest of the package only sees
+:class:`JobStatus` objects and never parses Slurm's output itself.
 """
 
 from __future__ import annotations
@@ -25,9 +26,13 @@ from typing import (
 
 from looseversion import LooseVersion
 
-from .jobspec import (
-    SIZE,
-    expand_task_ids,
+from .jobspec import expand_task_ids
+from .parse import (
+    SACCT_FIELDS,
+    SQUEUE_FIELDS,
+    parse_sacct,
+    parse_squeue,
+    value_of,
 )
 from .status import (
     CLOCK_SKEW,
@@ -44,11 +49,6 @@ from .status import (
 )
 
 lgr = logging.getLogger('datalad.slurm.cli')
-
-SACCT_FIELDS = ('JobID', 'JobIDRaw', 'State', 'ExitCode', 'Submit', 'Start',
-                'End', 'Elapsed', 'NodeList', 'MaxRSS', 'MaxVMSize',
-                'AllocCPUS', 'TotalCPU', 'ReqMem', 'Reason', 'WorkDir',
-                'Cluster')
 
 # sacct and squeue take job ids as one comma-separated argument; keep it far
 # below the kernel's argument size limit.
@@ -354,98 +354,13 @@ def _missing(status: JobStatus, expected: Expected | None) -> list[int]:
     return [t for t in expected.tasks if t not in seen]
 
 
-_JOBID = re.compile(r'^(\d+)(?:_(\d+|\[[^\]]*\]))?(?:\.(.+))?$')
-
-
-def parse_sacct(out: str) -> dict[tuple[int, int | None], list[TaskStatus]]:
-    """sacct's ``--parsable2 --duplicates`` lines (of :data:`SACCT_FIELDS`)
-    as runs by (job id, task id), oldest first; a run's batch step gives
-    its memory use."""
-    runs: dict[tuple[int, int | None], list[TaskStatus]] = {}
-    # the allocation lines a step line belongs to, by raw job id
-    latest: dict[str, list[TaskStatus]] = {}
-    for line in out.splitlines():
-        values = line.split('|')
-        if len(values) != len(SACCT_FIELDS):
-            continue
-        row = dict(zip(SACCT_FIELDS, values))
-        match = _JOBID.match(row['JobID'])
-        if not match:
-            continue
-        job_id, task, step = match.groups()
-        raw = row['JobIDRaw'].split('.')[0]
-        if step:
-            # the batch step is where the job script's memory use shows
-            if step == 'batch':
-                for run in latest.get(raw, []):
-                    run.max_rss = value_of(row['MaxRSS']) or run.max_rss
-                    run.max_vmsize = value_of(row['MaxVMSize']) or \
-                        run.max_vmsize
-            continue
-        task_ids, pending_range = _task_ids(task)
-        latest[raw] = []
-        for task_id in task_ids:
-            run = TaskStatus(
-                task_id=task_id,
-                state=row['State'].split()[0] if row['State'] else 'UNKNOWN',
-                exit_code=_exit_code(row['ExitCode']),
-                raw_job_id=None if pending_range else int(raw),
-                submit=value_of(row['Submit']),
-                start=value_of(row['Start']), end=value_of(row['End']),
-                elapsed=value_of(row['Elapsed']),
-                nodes=value_of(row['NodeList']),
-                alloc_cpus=int(row['AllocCPUS'])
-                if row['AllocCPUS'].isdigit() else None,
-                total_cpu=value_of(row['TotalCPU']),
-                # right after a job ends sacct can print junk ('16?') here
-                req_mem=row['ReqMem'] if SIZE.fullmatch(row['ReqMem'])
-                else None,
-                reason=value_of(row['Reason']),
-                workdir=value_of(row['WorkDir']),
-                cluster=value_of(row['Cluster']))
-            runs.setdefault((int(job_id), task_id), []).append(run)
-            latest[raw].append(run)
-    return runs
-
-
-def _task_ids(task: str | None) -> tuple[list[int | None], bool]:
-    """Task ids named by the part after '_' in a job id, and whether they
-    are a range of tasks Slurm reports together because none has started."""
-    if task is None:
-        return [None], False
-    if task.startswith('['):
-        return expand_task_ids(task.strip('[]')), True
-    return [int(task)], False
-
-
-def value_of(text: str) -> str | None:
-    """A field of Slurm's output, None where it says there is no value."""
-    return None if text in ('', 'Unknown', 'None', 'None assigned', 'N/A',
-                            '(null)') else text
-
-
-def _exit_code(text: str) -> int | None:
-    """sacct's "code:signal"; a job killed by a signal counts as failed
-    (-1) whatever its code."""
-    code, _, signal = text.partition(':')
-    if not code.isdigit():
-        return None
-    return -1 if signal not in ('', '0') else int(code)
-
-
-_SQUEUE_FIELDS = ('JobID', 'ArrayJobID', 'ArrayTaskID', 'State', 'exit_code',
-                  'SubmitTime', 'StartTime', 'EndTime', 'TimeUsed',
-                  'NodeList', 'Reason', 'WorkDir', 'Cluster', 'RestartCnt',
-                  'MinMemory')
-
-
 def squeue_runs(job_ids: list[int], *, timeout: float,
                 ) -> list[tuple[int, TaskStatus]]:
     """What slurmctld knows of `job_ids` (queued and running jobs, and
     those ended within MinJobAge), as :func:`parse_squeue` gives it.  For
     more jobs than one query takes, all of slurmctld's jobs are listed, in
     one call: squeue lists thousands faster than it picks them by id."""
-    fields = '--Format=' + ','.join(f'{f}:0|' for f in _SQUEUE_FIELDS)
+    fields = '--Format=' + ','.join(f'{f}:0|' for f in SQUEUE_FIELDS)
     if len(job_ids) > MAX_IDS_PER_QUERY:
         out = call(['squeue', '--noheader', '--states=all', fields],
                    timeout=timeout)
@@ -508,65 +423,6 @@ DATABASE_LAG = 30
 
 def _same_run(a: TaskStatus, b: TaskStatus) -> bool:
     return a.raw_job_id == b.raw_job_id and a.submit == b.submit
-
-
-def parse_squeue(out: str, wanted: set[int] | None = None,
-                 ) -> list[tuple[int, TaskStatus]]:
-    """squeue's ``--Format`` lines (of :data:`_SQUEUE_FIELDS`, each
-    ending in '|') as (array job id, run) pairs; only those of the `wanted`
-    job ids, if given (a cluster's other jobs are most of its lines)."""
-    runs = []
-    for line in out.splitlines():
-        row = dict(zip(_SQUEUE_FIELDS, line.split('|')))
-        if not row.get('ArrayJobID', '').isdigit():
-            continue
-        if wanted is not None and int(row['ArrayJobID']) not in wanted:
-            continue
-        array_task = row['ArrayTaskID']
-        pending_range = not array_task.isdigit() and array_task != 'N/A'
-        task_ids = expand_task_ids(array_task) if pending_range else \
-            [None if array_task == 'N/A' else int(array_task)]
-        for task_id in task_ids:
-            runs.append((int(row['ArrayJobID']), TaskStatus(
-                task_id=task_id, state=row['State'],
-                exit_code=_wait_status_exit_code(row['exit_code']),
-                raw_job_id=None if pending_range else int(row['JobID']),
-                submit=value_of(row['SubmitTime']),
-                start=value_of(row['StartTime']), end=value_of(row['EndTime']),
-                elapsed=_elapsed(row['TimeUsed']),
-                nodes=value_of(row['NodeList']),
-                reason=value_of(row['Reason']),
-                workdir=value_of(row['WorkDir']),
-                cluster=value_of(row['Cluster']),
-                restarts=int(row['RestartCnt'])
-                if row['RestartCnt'].isdigit() else 0,
-                req_mem=row['MinMemory'] if SIZE.fullmatch(
-                    row['MinMemory']) else None,
-                from_squeue=True)))
-    return runs
-
-
-def _elapsed(text: str) -> str | None:
-    """squeue's "M:SS" or "[D-]H:MM:SS" in sacct's "[D-]HH:MM:SS"."""
-    if not value_of(text):
-        return None
-    days, _, clock = text.rpartition('-')
-    parts = clock.split(':')
-    parts = ['0'] * (3 - len(parts)) + parts
-    clock = ':'.join(p.zfill(2) for p in parts)
-    return f'{days}-{clock}' if days else clock
-
-
-def _wait_status_exit_code(text: str) -> int | None:
-    """squeue reports a job's raw wait status (before Slurm 24.11) or, as
-    sacct does, "code:signal"; a job killed by a signal has no exit code of
-    its own and counts as failed (-1)."""
-    if ':' in text:
-        return _exit_code(text)
-    if not text.isdigit():
-        return None
-    status = int(text)
-    return -1 if status & 0x7f else status >> 8
 
 
 def find_marked(comment: str, *, since: float, timeout: float) -> int | None:

@@ -15,7 +15,10 @@ import threading
 from datetime import datetime
 from typing import Iterable
 
-from . import cli
+from . import (
+    cli,
+    parse,
+)
 from .status import (
     Expected,
     JobStatus,
@@ -115,7 +118,7 @@ def runs_of(job) -> list[TaskStatus]:
         start=_local_time(job.start_time),
         end=_local_time(job.end_time),
         elapsed=_duration(job.elapsed_time),
-        nodes=cli.value_of(job.nodelist or ''),
+        nodes=parse.value_of(job.nodelist or ''),
         max_rss=_kib(getattr(batch_stats, 'max_resident_memory', None)),
         max_vmsize=_kib(getattr(batch_stats, 'max_virtual_memory', None)),
         alloc_cpus=getattr(job, 'cpus', None) or None,
@@ -123,7 +126,7 @@ def runs_of(job) -> list[TaskStatus]:
         # steps: nothing that matches sacct's TotalCPU
         total_cpu=None,
         req_mem=f'{job.memory}M' if getattr(job, 'memory', None) else None,
-        reason=cli.value_of(getattr(job, 'state_reason', None) or ''),
+        reason=parse.value_of(getattr(job, 'state_reason', None) or ''),
         workdir=getattr(job, 'working_directory', None),
         cluster=getattr(job, 'cluster', None),
     ) for task_id in task_ids]
