@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -26,6 +27,11 @@ from datalad.api import (
 
 from datalad_slurm.local.backend import local_dir
 from datalad_slurm.slurm import cli as slurm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tools'))
+import held  # noqa: E402  (tools/held.py)
+
+release = held.release
 
 # Every test job ends within seconds on the local cluster.
 JOB_WAIT = 120

@@ -23,6 +23,7 @@ from conftest import (
     call,
     git,
     only,
+    release,
     wait_for_jobs,
     write_script,
 )
@@ -59,8 +60,7 @@ def test_jobs_on_all_nodes_finish_themselves_at_once(ds, nodes):
     jobs = {schedule(ds, '--hold', f'--nodelist={node}', 'jobs/self.sh',
                      f'{node}-{k}', outputs=[f'out/{node}-{k}']): node
             for node in nodes for k in range(2)}
-    subprocess.run(['scontrol', 'release', ','.join(map(str, jobs))],
-                   check=True)
+    release(jobs)
     wait_for_jobs(*jobs)
     finishes = [r for r in iter_records(ds.repo) if not r.is_schedule]
     assert sorted(r.job_id for r in finishes) == sorted(jobs)

@@ -9,6 +9,7 @@ from conftest import (
     call,
     git,
     only,
+    release as release_held,
     scancel,
     snapshot,
     wait_for_jobs,
@@ -56,9 +57,7 @@ def held(ds, script, **kwargs):
 
 
 def release(*scheduled):
-    subprocess.run(['scontrol', 'release',
-                    ','.join(str(r['slurm_job_id']) for r in scheduled)],
-                   check=True)
+    release_held(r['slurm_job_id'] for r in scheduled)
 
 
 def dependency(job_id) -> str:
