@@ -9,41 +9,31 @@ released all the others.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from typing import Iterable
+
+from datalad_slurm.slurm import cli
+from datalad_slurm.slurm.status import SlurmError
 
 HELD = ('JobHeldUser', 'JobHeldAdmin')
 
 
-def release(job_ids: Iterable[int], *, timeout: float = 120, env=None):
+def release(job_ids: Iterable[int], *, timeout: float = 120):
     """Release the held jobs `job_ids`, again and again for those that
     slurmctld cannot update yet, until `timeout` seconds have passed.
-    RuntimeError with scontrol's words if it refuses for another reason or
+    SlurmError with scontrol's words if it refuses for another reason or
     for too long."""
-    ids = [str(j) for j in job_ids]
+    ids = sorted(set(map(int, job_ids)))
     deadline = time.monotonic() + timeout
-    while True:
-        proc = subprocess.run(['scontrol', 'release', ','.join(ids)],
-                              capture_output=True, text=True, env=env,
-                              timeout=timeout)
-        if proc.returncode == 0:
+    while ids:
+        try:
+            cli.call(['scontrol', 'release', ','.join(map(str, ids))],
+                     timeout=max(1.0, deadline - time.monotonic()))
             return
-        if 'try again' not in proc.stderr or time.monotonic() > deadline:
-            raise RuntimeError(f'scontrol release: {proc.stderr.strip()}')
+        except SlurmError as e:
+            if 'try again' not in str(e) or time.monotonic() > deadline:
+                raise
         time.sleep(1)
-        ids = still_held(ids, env=env)
-        if not ids:
-            return
-
-
-def still_held(job_ids: list[str], env=None) -> list[str]:
-    """Those of `job_ids` that squeue shows pending on a hold."""
-    out = subprocess.run(
-        ['squeue', '--noheader', '--states=PENDING', '--format=%i|%r',
-         '--jobs=' + ','.join(job_ids)],
-        capture_output=True, text=True, env=env, check=True, timeout=60
-    ).stdout
-    return [job for job, _, reason in
-            (line.partition('|') for line in out.split())
-            if reason in HELD]
+        ids = sorted({job for job, run in cli.squeue_runs(
+            ids, timeout=max(1.0, deadline - time.monotonic()))
+            if run.state == 'PENDING' and run.reason in HELD})
