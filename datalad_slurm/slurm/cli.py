@@ -131,7 +131,6 @@ def require_version(timeout: float, needed: str = MINIMUM_VERSION):
             f'Slurm {needed} or newer')
 
 
-
 def submit(argv: Sequence[str], *, cwd: str, timeout: float) -> int:
     """Submit a batch job with ``sbatch --parsable``; return its job id."""
     out = call(_with_parsable(argv), cwd=cwd, timeout=timeout).strip()

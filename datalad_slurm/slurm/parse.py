@@ -99,12 +99,10 @@ def _exit_code(text: str) -> int | None:
     return -1 if signal not in ('', '0') else int(code)
 
 
-
 SQUEUE_FIELDS = ('JobID', 'ArrayJobID', 'ArrayTaskID', 'State', 'exit_code',
-                  'SubmitTime', 'StartTime', 'EndTime', 'TimeUsed',
-                  'NodeList', 'Reason', 'WorkDir', 'Cluster', 'RestartCnt',
-                  'MinMemory')
-
+                 'SubmitTime', 'StartTime', 'EndTime', 'TimeUsed',
+                 'NodeList', 'Reason', 'WorkDir', 'Cluster', 'RestartCnt',
+                 'MinMemory')
 
 
 def parse_squeue(out: str, wanted: set[int] | None = None,
@@ -143,7 +141,6 @@ def parse_squeue(out: str, wanted: set[int] | None = None,
     return runs
 
 
-
 def _elapsed(text: str) -> str | None:
     """squeue's "M:SS" or "[D-]H:MM:SS" in sacct's "[D-]HH:MM:SS"."""
     if not value_of(text):
@@ -153,7 +150,6 @@ def _elapsed(text: str) -> str | None:
     parts = ['0'] * (3 - len(parts)) + parts
     clock = ':'.join(p.zfill(2) for p in parts)
     return f'{days}-{clock}' if days else clock
-
 
 
 def _wait_status_exit_code(text: str) -> int | None:
@@ -166,5 +162,3 @@ def _wait_status_exit_code(text: str) -> int | None:
         return None
     status = int(text)
     return -1 if status & 0x7f else status >> 8
-
-
