@@ -25,8 +25,8 @@ from datalad.api import (
     create,
 )
 
-from datalad_slurm.local.backend import local_dir
-from datalad_slurm.slurm import cli as slurm
+from datalad_slurm.backends import cli as slurm
+from datalad_slurm.backends.local.backend import local_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tools'))
 import held  # noqa: E402  (tools/held.py)

@@ -8,9 +8,8 @@ import time
 
 import pytest
 
-from datalad_slurm import handover
-from datalad_slurm.records.format import Record
-from datalad_slurm.records.announcements import (
+from datalad_slurm.finish import handover
+from datalad_slurm.finish.announcements import (
     DONE_KEPT,
     announce,
     claim,
@@ -18,6 +17,7 @@ from datalad_slurm.records.announcements import (
     ready_dir,
     settle,
 )
+from datalad_slurm.records.format import Record
 
 
 @pytest.fixture

@@ -16,18 +16,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from datalad_slurm.slurm import (
-    backends,
+from datalad_slurm import backends
+from datalad_slurm.backends import (
     cli,
-    parse,
     pyslurmdb,
 )
+from datalad_slurm.slurm import parse
 from datalad_slurm.slurm.status import (
     Expected,
     SlurmError,
     SlurmTimeout,
 )
-
 
 CAPTURED = json.loads(
     (Path(__file__).parent / 'data' / 'pyslurm-22.05.json').read_text())

@@ -8,7 +8,7 @@ from datalad.core.local.run import (
 )
 from datalad.support.globbedpaths import GlobbedPaths
 
-from datalad_slurm.command import (
+from datalad_slurm.submit.cmdline import (
     normalize,
     plug_in,
     working_directory,

@@ -10,23 +10,6 @@ import time
 import uuid
 
 import pytest
-
-from datalad_slurm import (
-    config,
-    recording,
-)
-from datalad_slurm.records import journal
-from datalad_slurm.records.history import read_record
-from datalad_slurm.repo.commit import commit_empty
-from datalad_slurm.repo.lock import (
-    LockTimeout,
-    repository_lock,
-)
-from datalad_slurm.records.format import (
-    compose_message,
-    schedule_title,
-)
-
 from conftest import (
     call,
     git,
@@ -37,6 +20,20 @@ from conftest import (
     wait_for_jobs,
     write_script,
 )
+
+from datalad_slurm import config
+from datalad_slurm.records import journal
+from datalad_slurm.records.format import (
+    compose_message,
+    schedule_title,
+)
+from datalad_slurm.records.history import read_record
+from datalad_slurm.repo.commit import commit_empty
+from datalad_slurm.repo.lock import (
+    LockTimeout,
+    repository_lock,
+)
+from datalad_slurm.submit import complete as recording
 
 SLURMCTLD_PID = '/run/datalad-slurm-cluster/slurmctld.pid'
 

@@ -10,22 +10,6 @@ import threading
 import time
 
 import pytest
-
-from datalad_slurm.farming import (
-    prepare,
-    read_request,
-)
-from datalad_slurm.farmdir import (
-    FarmDir,
-    farm_root,
-)
-from datalad_slurm.local.farmer import (
-    Farmer,
-    Launch,
-)
-from datalad_slurm.local.taskfiles import TaskFiles
-from datalad_slurm.records.history import read_record
-
 from conftest import (
     call,
     git,
@@ -38,6 +22,21 @@ from test_local import (
     tasks_of,
     wait_local,
 )
+
+from datalad_slurm.modes.farm.layout import (
+    FarmDir,
+    farm_root,
+)
+from datalad_slurm.modes.farm.submit import (
+    prepare,
+    read_request,
+)
+from datalad_slurm.pool.farmer import (
+    Farmer,
+    Launch,
+)
+from datalad_slurm.pool.tasks import TaskFiles
+from datalad_slurm.records.history import read_record
 
 # twenty tasks on lines 2-21, those of lines 5 and 13 failing
 TWENTY = '# twenty tasks\n' + ''.join(
@@ -332,7 +331,7 @@ def test_farm_sbatch_command(dataset, local, given, expected):
     assert argv[-1].startswith('--wrap=exec ')
     wrapped = shlex.split(argv[-1][len('--wrap='):])
     assert wrapped[0] == 'exec' and wrapped[-1] == str(farm.path)
-    assert "'datalad_slurm.farm'" in wrapped[-2]
+    assert "'datalad_slurm.modes.farm.job'" in wrapped[-2]
     assert farm.tasks.read() == {'1': {'command': 'true', 'key': '1',
                                        'state': 'QUEUED'}}
     assert record['farm_log_dir'] == 'slurm-%A-tasks'

@@ -5,11 +5,6 @@ import subprocess
 import time
 
 import datalad.api as api
-
-from datalad_slurm.records.announcements import ready_dir
-from datalad_slurm.records.history import read_record
-from datalad_slurm.repo.lock import repository_lock
-
 from conftest import (
     JOB_WAIT,
     call,
@@ -22,6 +17,10 @@ from conftest import (
     wait_for_jobs,
     write_script,
 )
+
+from datalad_slurm.finish.announcements import ready_dir
+from datalad_slurm.records.history import read_record
+from datalad_slurm.repo.lock import repository_lock
 
 
 def committed_files(ds, commit='HEAD'):
@@ -265,8 +264,11 @@ def test_cli_exit_code_on_failure(ds):
 
 def test_job_slurm_forgot_is_reported_lost(ds):
     """A record of a job id Slurm never saw stands for one it forgot."""
+    from datalad_slurm.records.format import (
+        compose_message,
+        schedule_title,
+    )
     from datalad_slurm.repo.commit import commit_empty
-    from datalad_slurm.records.format import compose_message, schedule_title
     lost_id = 987654321
     commit_empty(ds.repo, compose_message('SCHEDULE', schedule_title(lost_id), {
         'cmd': 'sbatch jobs/write.sh', 'dsid': ds.id, 'pwd': '.',

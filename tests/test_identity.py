@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from datalad_slurm.slurm import (
-    cli,
-    parse,
-)
+from datalad_slurm.backends import cli
+from datalad_slurm.slurm import parse
 from datalad_slurm.slurm.status import (
     Expected,
     Identity,

@@ -8,18 +8,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import git
 from datalad.support.gitrepo import GitRepo
-
-from datalad_slurm.dependencies import find_dependencies
-from datalad_slurm.repo import plumbing
-from datalad_slurm.repo.commit import commit_empty
-from datalad_slurm.repo.paths import (
-    Claimed,
-    lies_within,
-    overlap,
+from test_paths import (
+    _random_outputs,
+    _random_spec,
 )
-from datalad_slurm.repo.worktree import find_conflicts
-from datalad_slurm.records.index import JobIndex
+
 from datalad_slurm.records.format import (
     FINISH,
     SCHEDULE,
@@ -28,15 +23,17 @@ from datalad_slurm.records.format import (
     parse_message,
     schedule_title,
 )
-
-from datalad_slurm.slurm.jobspec import pattern_regex
-
-from conftest import git
-from test_paths import (
-    _random_outputs,
-    _random_spec,
+from datalad_slurm.records.index import JobIndex
+from datalad_slurm.repo import plumbing
+from datalad_slurm.repo.commit import commit_empty
+from datalad_slurm.repo.paths import (
+    Claimed,
+    lies_within,
+    overlap,
 )
-
+from datalad_slurm.repo.worktree import find_conflicts
+from datalad_slurm.slurm.jobspec import pattern_regex
+from datalad_slurm.submit.dependencies import find_dependencies
 
 
 @pytest.fixture

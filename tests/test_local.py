@@ -12,18 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-from datalad_slurm.local import ids
-from datalad_slurm.local.backend import (
-    LocalBackend,
-    local_dir,
-)
-from datalad_slurm.local.jobs import Job
-from datalad_slurm.local.taskfiles import TaskFiles
-from datalad_slurm.records.format import Record
-from datalad_slurm.records.history import read_record
-from datalad_slurm.slurm import backends
-
 from conftest import (
     call,
     git,
@@ -31,6 +19,17 @@ from conftest import (
     snapshot,
     write_script,
 )
+
+from datalad_slurm import backends
+from datalad_slurm.backends.local import ids
+from datalad_slurm.backends.local.backend import (
+    LocalBackend,
+    local_dir,
+)
+from datalad_slurm.backends.local.jobs import Job
+from datalad_slurm.pool.tasks import TaskFiles
+from datalad_slurm.records.format import Record
+from datalad_slurm.records.history import read_record
 
 WAIT = 30
 
@@ -383,7 +382,7 @@ def test_each_task_is_claimed_once(tmp_path):
 def test_journaled_local_submission_is_recorded_later(lds, monkeypatch):
     """A crash between the local submission and its schedule commit: the
     next command completes the record the way the job was submitted."""
-    from datalad_slurm import recording
+    from datalad_slurm.submit import complete as recording
 
     def fail(*args, **kwargs):
         raise RuntimeError('crash before the schedule commit')
@@ -423,11 +422,9 @@ SIDE_BY_SIDE = {
 def test_local_and_cli_backends_agree(scenario, tmp_path):
     """The local backend maps its state files to the states, phases and
     outcomes the CLI backend reads from sacct for the same job's fate."""
-    from datalad_slurm.local.backend import task_status
-    from datalad_slurm.slurm import (
-        cli,
-        parse,
-    )
+    from datalad_slurm.backends import cli
+    from datalad_slurm.backends.local.backend import task_status
+    from datalad_slurm.slurm import parse
     from datalad_slurm.slurm.status import JobStatus
 
     sacct, state = SIDE_BY_SIDE[scenario]

@@ -6,8 +6,16 @@ the others."""
 import subprocess
 
 import pytest
+from conftest import (
+    call,
+    git,
+    only,
+    release,
+    wait_for_jobs,
+    write_script,
+)
 
-from datalad_slurm.outcome import log_files
+from datalad_slurm.finish.record import log_files
 from datalad_slurm.records.format import Record
 from datalad_slurm.records.history import (
     iter_records,
@@ -17,15 +25,6 @@ from datalad_slurm.slurm.jobspec import expand_hostlist
 from datalad_slurm.slurm.status import (
     JobStatus,
     TaskStatus,
-)
-
-from conftest import (
-    call,
-    git,
-    only,
-    release,
-    wait_for_jobs,
-    write_script,
 )
 
 

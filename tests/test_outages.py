@@ -10,22 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-from datalad_slurm.records import journal
-from datalad_slurm.records.format import (
-    compose_message,
-    schedule_title,
-)
-from datalad_slurm.records.history import read_record
-from datalad_slurm.repo.commit import commit_empty
-from datalad_slurm.slurm import cli
-from datalad_slurm.slurm.status import (
-    AccountingUnavailable,
-    JobStatus,
-    SlurmError,
-    TaskStatus,
-)
-
 from conftest import (
     call,
     git,
@@ -35,6 +19,21 @@ from conftest import (
     snapshot,
     wait_for_jobs,
     write_script,
+)
+
+from datalad_slurm.backends import cli
+from datalad_slurm.records import journal
+from datalad_slurm.records.format import (
+    compose_message,
+    schedule_title,
+)
+from datalad_slurm.records.history import read_record
+from datalad_slurm.repo.commit import commit_empty
+from datalad_slurm.slurm.status import (
+    AccountingUnavailable,
+    JobStatus,
+    SlurmError,
+    TaskStatus,
 )
 
 RUN_DIR = Path('/run/datalad-slurm-cluster')

@@ -8,17 +8,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
-from datalad_slurm.records.history import read_record
-from datalad_slurm.scratch.clone import (
-    ScratchError,
-    scratch_parent,
-)
-from datalad_slurm.scratch.layout import (
-    branch_name,
-    scratch_root,
-)
-
 from conftest import (
     call,
     git,
@@ -27,6 +16,16 @@ from conftest import (
     write_script,
 )
 from test_farm import message
+
+from datalad_slurm.modes.scratch.clone import (
+    ScratchError,
+    scratch_parent,
+)
+from datalad_slurm.modes.scratch.layout import (
+    branch_name,
+    scratch_root,
+)
+from datalad_slurm.records.history import read_record
 
 
 def merged_files(ds, commit='HEAD') -> list[str]:

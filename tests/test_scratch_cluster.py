@@ -8,12 +8,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from datalad_slurm.records.history import read_record
-from datalad_slurm.scratch.layout import (
-    branch_name,
-    scratch_root,
-)
-
+import test_scratch as local_mode
 from conftest import (
     call,
     git,
@@ -23,12 +18,17 @@ from conftest import (
     write_script,
 )
 from test_farm import message
-import test_scratch as local_mode
 from test_scratch import (
     finish_waiting,
     merged_files,
     schedule_scratch,
 )
+
+from datalad_slurm.modes.scratch.layout import (
+    branch_name,
+    scratch_root,
+)
+from datalad_slurm.records.history import read_record
 
 
 def finished_once_each(ds, job_ids):

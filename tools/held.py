@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Iterable
 
-from datalad_slurm.slurm import cli
+from datalad_slurm.backends import cli
 from datalad_slurm.slurm.status import SlurmError
 
 HELD = ('JobHeldUser', 'JobHeldAdmin')

@@ -26,16 +26,17 @@ from datalad.support.param import Parameter
 from datalad.utils import ensure_list
 
 from .. import config
-from ..finishing import (
-    finish_round,
-    query,
-)
-from ..handover import finish_inside
-from ..injob import (
+from ..finish.handover import finish_inside
+from ..finish.injob import (
     array_job_of,
     own_job,
 )
-from ..recording import recover_orphans
+from ..finish.round import (
+    finish_round,
+    query,
+)
+from ..finish.waiting import wait_and_finish
+from ..modes.scratch.injob import dataset_to_finish
 from ..records import journal
 from ..records.format import FINISH
 from ..records.history import (
@@ -44,20 +45,19 @@ from ..records.history import (
     resolve_since,
 )
 from ..records.index import JobIndex
-from ..render import (
-    LIST_ACTION,
-    render_result,
-    render_tables,
-)
 from ..repo.commit import identity_problem
 from ..repo.lock import (
     LockTimeout,
     repository_lock,
 )
-from ..scratch.injob import dataset_to_finish
 from ..slurm.status import SlurmError
-from ..waiting import wait_and_finish
+from ..submit.complete import recover_orphans
 from .helpdoc import indented_doc
+from .render import (
+    LIST_ACTION,
+    render_result,
+    render_tables,
+)
 
 lgr = logging.getLogger('datalad.slurm.finish')
 

@@ -26,28 +26,28 @@ from datalad.support.param import Parameter
 from datalad.utils import ensure_list
 
 from .. import config
-from ..finishing import query
+from ..finish.round import query
 from ..records.history import (
     Commits,
     UnknownRevision,
     resolve_since,
 )
 from ..records.index import JobIndex
-from ..render import (
-    JOBS_ACTION,
-    render_result,
-    render_tables,
-)
-from ..report import (
+from ..report.summary import (
     COLUMNS,
     OPEN,
     STATES,
     job_summaries,
     overview,
 )
+from ..report.timeline import write_timeline
 from ..slurm.status import SlurmError
-from ..timeline import write_timeline
 from .helpdoc import indented_doc
+from .render import (
+    JOBS_ACTION,
+    render_result,
+    render_tables,
+)
 
 lgr = logging.getLogger('datalad.slurm.jobs')
 

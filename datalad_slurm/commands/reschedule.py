@@ -24,12 +24,12 @@ from datalad.support.exceptions import CapturedException
 from datalad.support.param import Parameter
 
 from .. import config
-from ..farming import (
+from ..finish.record import record_succeeded
+from ..modes.farm.status import rerun_request
+from ..modes.farm.submit import (
     Refused,
     is_farm,
 )
-from ..farmstatus import rerun_request
-from ..outcome import record_succeeded
 from ..records.format import (
     FINISH,
     RESCHEDULE,
@@ -42,14 +42,14 @@ from ..records.history import (
     resolve_since,
 )
 from ..records.index import JobIndex
-from ..render import (
+from ..slurm.jobspec import pattern_regex
+from ..submit.submission import submit_job
+from .helpdoc import indented_doc
+from .render import (
     REPORT_ACTION,
     render_result,
     render_tables,
 )
-from ..slurm.jobspec import pattern_regex
-from ..submission import submit_job
-from .helpdoc import indented_doc
 
 lgr = logging.getLogger('datalad.slurm.reschedule')
 

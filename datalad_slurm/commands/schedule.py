@@ -29,28 +29,28 @@ from datalad.support.param import Parameter
 from datalad.utils import ensure_list
 
 from .. import config
-from ..command import (
-    normalize,
-    working_directory,
-)
-from ..farming import (
+from ..modes.farm.submit import (
     Refused,
     option_problem,
     read_request,
     sbatch_problem,
 )
-from ..render import render_result
 from ..repo.paths import (
     OutsideDataset,
     root_relative,
     spelled_within,
 )
-from ..submission import (
+from ..submit.cmdline import (
+    normalize,
+    working_directory,
+)
+from ..submit.submission import (
     NotSbatch,
     sbatch_argv,
     submit_job,
 )
 from .helpdoc import indented_doc
+from .render import render_result
 
 lgr = logging.getLogger('datalad.slurm.schedule')
 

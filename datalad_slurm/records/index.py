@@ -24,11 +24,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-from ..bulk import builds_many
 from ..repo import plumbing
 from ..repo.paths import Outputs
+from ..repo.state import write_json
 from ..slurm.jobspec import pattern_regex
-from .files import write_json
+from ..util.bulk import builds_many
 from .format import Record
 from .history import iter_records
 

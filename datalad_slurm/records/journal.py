@@ -20,7 +20,7 @@ and *committed*: the schedule commit exists and the file is removed.
 
 Entries are written and removed under the repository lock, so an entry a
 holder of the lock sees belongs to a process that has ended or given up,
-and :func:`datalad_slurm.submission.complete` finishes it.
+and :func:`datalad_slurm.submit.submission.complete` finishes it.
 """
 
 from __future__ import annotations

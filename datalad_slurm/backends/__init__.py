@@ -1,0 +1,167 @@
+"""The one way to Slurm, or to what stands in for it: which backend submits
+a job and tells of it just submitted, and which answers for jobs already
+recorded.
+
+Slurm's backends answer :func:`query` with the same
+:class:`~.status.JobStatus` objects, so that a job's phase (running,
+complete, failed, lost) does not depend on the backend:
+
+``cli``
+  sacct and squeue; ``pyslurm`` the Slurm database through pyslurm, used
+  only when its version matches the cluster's Slurm (major.minor); ``auto``
+  pyslurm where it matches, the CLI otherwise.  These submit with sbatch.
+``local``
+  no Slurm: the job runs on this machine (:mod:`datalad_slurm.backends.local`), and
+  its state files answer.  Only ever used when configured.
+
+A recorded job is asked of what ran it: a local job of its state files,
+whatever the configured backend, and a Slurm job of Slurm, never of local
+mode.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Iterable
+
+from looseversion import LooseVersion
+
+from .. import config
+from ..records.format import Record
+from ..slurm.status import (
+    Expected,
+    JobStatus,
+    SlurmError,
+)
+from ..util.bulk import builds_many
+from . import cli
+from .local import ids
+from .pyslurmdb import PyslurmBackend
+
+lgr = logging.getLogger('datalad.slurm.backends')
+
+SLURM = 'slurm'
+
+
+class CliBackend:
+    """squeue for what is queued or running, sacct for the rest, and
+    squeue again for what sacct does not know yet."""
+    name = 'cli'
+
+    def query(self, job_ids: Iterable[int], *, timeout: float,
+              expected: dict[int, Expected] | None = None,
+              ) -> dict[int, JobStatus]:
+        return cli.query(job_ids, timeout=timeout, expected=expected)
+
+
+class SbatchSubmitter:
+    """sbatch submits, squeue tells of a job just submitted, and of one a
+    submission's mark names."""
+    name = SLURM
+
+    def check(self, timeout: float):
+        cli.require_version(timeout)
+
+    def submit(self, argv: list[str], *, cwd: str, timeout: float) -> int:
+        return cli.submit(argv, cwd=cwd, timeout=timeout)
+
+    def describe_submitted(self, job_id: int, *, timeout: float,
+                           ) -> cli.Submitted:
+        return cli.describe_submitted(job_id, timeout=timeout)
+
+    def find_marked(self, comment: str, *, since: float, timeout: float,
+                    ) -> int | None:
+        return cli.find_marked(comment, since=since, timeout=timeout)
+
+
+def submitter(ds, name: str | None = None):
+    """What submits jobs: local mode where configured, sbatch otherwise;
+    `name` (a submitter's ``name``) for a submission journaled earlier,
+    which must be completed the way it was made."""
+    if name is None:
+        local = config.get(ds, config.BACKEND) == config.LOCAL
+        name = config.LOCAL if local else SLURM
+    return _local(ds) if name == config.LOCAL else SbatchSubmitter()
+
+
+def _local(ds):
+    # imported when needed: the commands on a cluster never need it
+    from .local.backend import LocalBackend
+    return LocalBackend(ds)
+
+
+def is_local(record: Record) -> bool:
+    return record.data.get('slurm_cluster') == config.LOCAL or \
+        ids.is_local(record.job_id)
+
+
+@builds_many
+def query(ds, records: list[Record]) -> dict[int, JobStatus]:
+    """What ran the jobs of `records` says of them, in one batched query per
+    backend.
+
+    Raises
+    ------
+    SlurmError
+    """
+    timeout = config.get(ds, config.QUERY_TIMEOUT)
+    expected = {r.job_id: Expected.of_record(r.data) for r in records}
+    local, others = [], []
+    for r in records:
+        (local if is_local(r) else others).append(r.job_id)
+    statuses = {}
+    if local:
+        statuses.update(_local(ds).query(local, timeout=timeout,
+                                         expected=expected))
+    if others and config.get(ds, config.BACKEND) == config.LOCAL:
+        # local mode is for machines without Slurm: Slurm is not asked
+        statuses.update({i: JobStatus(i, unanswered=(
+            f'it ran on a Slurm cluster, and datalad.slurm.backend is '
+            f'{config.LOCAL}, which does not ask Slurm; finish it where '
+            f'Slurm runs')) for i in others})
+    elif others:
+        statuses.update(select(ds).query(others, timeout=timeout,
+                                         expected=expected))
+    return statuses
+
+
+def select(ds) -> CliBackend | PyslurmBackend:
+    """The backend that asks Slurm for `ds` (``datalad.slurm.backend``).
+
+    Raises
+    ------
+    SlurmError
+      If pyslurm was asked for explicitly and cannot be used.
+    """
+    choice = config.get(ds, config.BACKEND)
+    if choice == config.LOCAL:
+        raise SlurmError('datalad.slurm.backend is local, which does not ask '
+                         'Slurm')
+    if choice == 'cli':
+        return CliBackend()
+    try:
+        pyslurm = importlib.import_module('pyslurm')
+        usable, why = _matches(pyslurm, config.get(ds, config.QUERY_TIMEOUT))
+    except ImportError as e:
+        usable, why = False, f'pyslurm cannot be imported ({e})'
+    if usable:
+        lgr.debug('Asking Slurm through pyslurm %s', pyslurm.__version__)
+        return PyslurmBackend(pyslurm)
+    if choice == 'pyslurm':
+        raise SlurmError(
+            f'datalad.slurm.backend is pyslurm, but {why}; install the '
+            f'pyslurm release matching the cluster, or set the backend to '
+            f'auto or cli')
+    lgr.debug('Using the Slurm command-line tools: %s', why)
+    return CliBackend()
+
+
+def _matches(pyslurm, timeout: float) -> tuple[bool, str]:
+    """Whether pyslurm was built for the cluster's Slurm release."""
+    theirs = LooseVersion(str(getattr(pyslurm, '__version__', '0')))
+    ours = cli.version(timeout)
+    if theirs.version[:2] != ours.version[:2]:
+        return False, (f'pyslurm {theirs} is built for another Slurm than '
+                       f'this cluster\'s {ours}')
+    return True, ''

@@ -1,0 +1,79 @@
+"""Finishing a job from inside itself: ``datalad finish $SLURM_JOB_ID`` as
+the last line of a job script."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from ..slurm.status import (
+    JobStatus,
+    TaskStatus,
+    add_task,
+)
+
+
+def own_job() -> tuple[int, int | None] | None:
+    """(job id, array task id) of the Slurm job this process runs in."""
+    env = os.environ
+    if env.get('SLURM_ARRAY_JOB_ID') and env.get('SLURM_ARRAY_TASK_ID'):
+        return int(env['SLURM_ARRAY_JOB_ID']), int(env['SLURM_ARRAY_TASK_ID'])
+    if env.get('SLURM_JOB_ID'):
+        return int(env['SLURM_JOB_ID']), None
+    return None
+
+
+def array_job_of(target: str) -> str:
+    """The array job id for `target` if it is this array task's own job id
+    ($SLURM_JOB_ID inside an array task), else `target` unchanged."""
+    own = own_job()
+    if own and own[1] is not None and target == os.environ.get('SLURM_JOB_ID'):
+        return str(own[0])
+    return target
+
+
+def own_task_finished(job: JobStatus, task_id: int | None,
+                      exit_status: int | None):
+    """``datalad finish $SLURM_JOB_ID`` as a job script's last line: the
+    script got there, so its work has ended (with `exit_status`, if the
+    script passed one), though Slurm still sees the job running.  Slurm's
+    own word on the task is kept as it is."""
+    own = next((t for t in job.tasks if t.task_id == task_id), None)
+    if own is None:
+        # not reported yet; this process runs inside it
+        own = TaskStatus(task_id=task_id, state='RUNNING')
+        add_task(job, own)
+    own.finished_inside, own.inside_exit = True, exit_status
+    if task_id in job.missing_tasks:
+        job.missing_tasks.remove(task_id)
+
+
+def stop_writing_to(paths: list[str]) -> Callable[[], None]:
+    """Inside a job, this process's output goes to the job's log file;
+    silence it before the log is saved, so that the saved log is final.
+    Returns what undoes it, for when the log is not saved after all and a
+    failure must reach the log."""
+    logs = set()
+    for path in paths:
+        try:
+            st = os.stat(path)
+            logs.add((st.st_dev, st.st_ino))
+        except OSError:
+            continue
+    saved = {}
+    devnull = None
+    for fd in (1, 2):
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) in logs:
+            devnull = devnull or os.open(os.devnull, os.O_WRONLY)
+            saved[fd] = os.dup(fd)
+            os.dup2(devnull, fd)
+    if devnull is not None:
+        os.close(devnull)
+
+    def restore():
+        while saved:
+            fd, original = saved.popitem()
+            os.dup2(original, fd)
+            os.close(original)
+    return restore

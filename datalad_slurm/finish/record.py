@@ -1,0 +1,164 @@
+"""What a FINISH commit records and saves for a job that has ended."""
+
+from __future__ import annotations
+
+import os
+
+from datalad.support.globbedpaths import GlobbedPaths
+
+from ..modes.farm.status import (
+    FarmStatus,
+    finish_keys,
+)
+from ..modes.scratch.merge import (
+    forget,
+    plan_merge,
+)
+from ..records.format import (
+    FINISH,
+    Record,
+    compose_message,
+    finish_title,
+)
+from ..repo.commit import CommitPlan
+from ..repo.paths import is_glob
+from ..slurm.jobspec import (
+    expand_hostlist,
+    placeholder_values,
+    resolve_pattern,
+)
+from ..slurm.status import (
+    TRANSITIONAL_STATES,
+    JobStatus,
+)
+from .injob import stop_writing_to
+
+
+def plan_finish(ds, record: Record, job: JobStatus, own, job_status: dict,
+                close_failed: bool = False) -> CommitPlan:
+    """What the FINISH commit of a job saves, and its message; `own` is
+    the job this process runs in, if any (see :mod:`.injob`).
+
+    Raises
+    ------
+    NotMergeable
+      For a scratch job whose branches cannot be merged as they are.
+    """
+    farm = isinstance(job, FarmStatus)
+    # the Slurm log files are the farm job's own, its task logs besides
+    logs = log_files(record, job.allocation if farm else job)
+    merge = None
+    if record.data.get('scratch'):
+        # the outputs come from the job's branches, not the work tree
+        merge = plan_merge(ds, record, strict=job.phase == 'complete'
+                           and not close_failed)
+        outputs = sorted(merge.changes)
+    else:
+        outputs = output_paths(ds, record)
+    data = finish_record(record, job, logs, outputs)
+    if farm:
+        data.update(finish_keys(job))
+        outputs = outputs + job.task_logs
+    if merge:
+        data.update(merge.record_keys())
+    restore = None
+    if own and own[0] == record.job_id:
+        restore = stop_writing_to([os.path.join(ds.path, p) for p in logs])
+    title = finish_title(record.job_id, job.outcome)
+    return CommitPlan(
+        key=(title + (merge.summary() if merge else ''), job_status),
+        paths=logs if merge else outputs + logs,
+        message=compose_message(FINISH, title, data),
+        on_failure=restore, name=record.commit,
+        requires=tuple(record.data.get('depends_on') or ()),
+        merges=tuple(merge.parents) if merge else (),
+        merged=merge.changes if merge else {},
+        on_success=(lambda sha: forget(ds, record)) if merge else None)
+
+
+def output_paths(ds, record: Record) -> list[str]:
+    """Declared outputs as paths to save, globs expanded."""
+    return declared_paths(ds.path, record.data.get('outputs', []))
+
+
+def declared_paths(root: str, outputs: list[str]) -> list[str]:
+    """`outputs` (relative to `root`) as paths to save, globs expanded in
+    the work tree at `root`."""
+    paths = []
+    for spec in outputs:
+        if is_glob(spec):
+            paths.extend(GlobbedPaths([spec], pwd=root).expand_strict())
+        else:
+            # literal paths count even when gone: a deletion is an output
+            paths.append(spec)
+    return paths
+
+
+def log_files(record: Record, job: JobStatus) -> list[str]:
+    """The job's Slurm log files: those resolved at submission, and the
+    patterns only sacct's answer (a task's own job id, its node) resolves.
+    """
+    files = list(record.data.get('slurm_outputs') or [])
+    for task in job.tasks:
+        # %N: the node the batch script ran on, the first of the job's
+        values = placeholder_values(
+            record.job_id, task.task_id, task.raw_job_id,
+            node=next(iter(expand_hostlist(task.nodes or '')), None))
+        for pattern in record.data.get('slurm_output_patterns') or []:
+            path = resolve_pattern(pattern, values)
+            if path is not None and path not in files:
+                files.append(path)
+    return files
+
+
+def finish_record(record: Record, job: JobStatus, logs: list[str],
+                  outputs: list[str]) -> dict:
+    """The FINISH record: the schedule record, the job's outcome and what
+    sacct knows of its run.  `outputs` are the saved outputs, recorded
+    instead of the declared globs when the schedule asked to expand them.
+    """
+    data = dict(record.data)
+    data['schedule_commit'] = record.commit
+    data['slurm_outputs'] = logs
+    per_task = {t.task_id: t for t in job.tasks}
+
+    def by_task(get):
+        if record.data.get('slurm_array') is None and None in per_task:
+            return get(per_task[None])
+        return {str(k): get(t) for k, t in per_task.items()}
+
+    data['state'] = by_task(lambda t: t.state)
+    data['exit'] = by_task(lambda t: t.exit_code)
+    data['accounting'] = by_task(lambda t: dict(
+        submit=t.submit, start=t.start, end=t.end, elapsed=t.elapsed,
+        nodes=t.nodes, max_rss=t.max_rss, max_vmsize=t.max_vmsize,
+        alloc_cpus=t.alloc_cpus, total_cpu=t.total_cpu, req_mem=t.req_mem,
+        reason=t.reason, restarts=t.restarts))
+    inside = next((t for t in job.tasks if t.finished_inside), None)
+    if inside is not None:
+        # Slurm's word on this task is the running state it reported; what
+        # is known besides is that the job script got to its finish
+        data['finished_inside_job'] = True
+        data['inside_job_task'] = inside.task_id
+        data['inside_job_exit'] = inside.inside_exit
+    if record.data.get('expand') in ('outputs', 'both'):
+        data['outputs'] = outputs
+    return data
+
+
+def record_succeeded(data: dict) -> bool:
+    """Whether a FINISH record tells of a job that completed on every task
+    with exit code 0; a task that finished itself before Slurm saw it end
+    by the exit status its script passed (none: it got to the end)."""
+    states, exits = data.get('state'), data.get('exit')
+    if not isinstance(states, dict):
+        states, exits = {'': states}, {'': exits}
+    inside = None
+    if data.get('finished_inside_job') and 'inside_job_task' in data:
+        task = data['inside_job_task']
+        inside = '' if task is None else str(task)
+    return all(
+        data.get('inside_job_exit') in (None, 0)
+        if task == inside and state in TRANSITIONAL_STATES
+        else state == 'COMPLETED' and exits.get(task) == 0
+        for task, state in states.items())

@@ -1,0 +1,288 @@
+"""Finishing jobs that have ended: the verdict on each, the order of their
+FINISH commits (after those of the jobs they depend on), and the commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterator
+
+from datalad.interface.results import get_status_dict
+from datalad.log import log_progress
+from datalad.support.exceptions import CapturedException
+
+from .. import (
+    backends,
+    config,
+)
+from ..modes.farm.status import with_farms
+from ..modes.scratch.merge import failure_notes
+from ..records.format import Record
+from ..records.index import JobIndex
+from ..repo.commit import commit_plans
+from ..repo.lock import repository_lock
+from ..slurm.status import JobStatus
+from .announcements import forget_jobs
+from .injob import own_task_finished
+from .record import plan_finish
+
+lgr = logging.getLogger('datalad.slurm.finish')
+
+# Slurm's pending reason of a job whose dependency can never be satisfied
+NEVER = 'DependencyNeverSatisfied'
+
+
+def query(ds, records: list[Record]) -> dict[int, JobStatus]:
+    """Slurm's word on the jobs of `records` (or local mode's, for local
+    jobs), in one batched query; farm jobs as their tasks tell.
+
+    Raises
+    ------
+    SlurmError
+    """
+    return with_farms(ds, records, backends.query(ds, records))
+
+
+def finish_round(ds, index: JobIndex, records: list[Record],
+                 statuses: dict[int, JobStatus], status: dict, *,
+                 close_failed: bool, own=None, exit_status=None,
+                 finished_inside: dict[int, list] | None = None,
+                 waiting: bool = False, failed: set[str] | None = None,
+                 ) -> Iterator[dict]:
+    """Finish what has ended of `records`, in the order of the history, a
+    job's FINISH commit after those of the jobs it depends on.  `own`: the
+    job this process runs in (see :mod:`.injob`), whose script got here
+    with `exit_status`.  `finished_inside`: job id -> (task id, exit
+    status) pairs of other tasks whose scripts got to their finish, which
+    silenced their output themselves.  `waiting`: say nothing of jobs
+    still running, or waiting for running ones.  `failed`: the schedule
+    commits of jobs seen to fail, in earlier rounds of a wait; those of
+    this round are added.
+
+    Returns (as the generator's value) the records still running.
+    """
+    inside = {job: list(tasks) for job, tasks in
+              (finished_inside or {}).items()}
+    if own:
+        inside.setdefault(own[0], []).append((own[1], exit_status))
+    for job_id, tasks in inside.items():
+        for task_id, code in tasks:
+            if job_id in statuses:
+                own_task_finished(statuses[job_id], task_id, code)
+    order = {sha: i for i, sha in enumerate(index.open)}
+    failed = set() if failed is None else failed
+    failed.update(r.commit for r in records
+                  if statuses[r.job_id].phase in ('failed', 'lost'))
+    running, ready, committing = [], [], set()
+    for record in sorted(records, key=lambda r: order.get(r.commit, -1)):
+        job = statuses[record.job_id]
+        job_status = dict(status, slurm_job_id=record.job_id,
+                          slurm_state=job.describe())
+        in_job = record.job_id in inside
+        if job.phase == 'running' and not in_job and _never_runs(job):
+            yield get_status_dict(
+                status='impossible',
+                message=('job %s will never run: Slurm says a job it '
+                         'depends on can never complete (%s); cancel it '
+                         '(scancel %s), or close it with --close-failed-jobs '
+                         'once it has ended', record.job_id, NEVER,
+                         record.job_id),
+                **job_status)
+            continue
+        if job.phase in ('running', 'unknown') and waiting and not in_job:
+            running.append(record)
+            continue
+        res = _verdict(ds, index, record, job, close_failed, job_status,
+                       inside=in_job, failed=failed)
+        if res:
+            yield res
+            if job.phase in ('running', 'unknown'):
+                running.append(record)
+            continue
+        blocking = [c for c in record.data.get('depends_on') or []
+                    if c in index.open and c not in committing]
+        if blocking and waiting and any(
+                c in {r.commit for r in running} for c in blocking):
+            running.append(record)
+            continue
+        if blocking:
+            yield get_status_dict(
+                status='impossible',
+                message=('job %s has ended, but job %s it depends on is not '
+                         'finished; its FINISH commit comes first (finish '
+                         'it, or close it with --close-failed-jobs)',
+                         record.job_id, _job_ids(index, blocking)),
+                **job_status)
+            continue
+        committing.add(record.commit)
+        ready.append((record, job, job_status))
+    if ready:
+        try:
+            yield from _commit_finished(ds, index, ready, own, close_failed)
+        except Exception as e:
+            ce = CapturedException(e)
+            yield get_status_dict(
+                status='error',
+                message=('could not finish jobs %s: %s',
+                         ', '.join(str(r.job_id) for r, _, _ in ready), ce),
+                exception=ce, **status)
+    return running
+
+
+def _states(job: JobStatus) -> str:
+    """Slurm's states, with its reasons where it gave any."""
+    reasons = sorted({t.reason for t in job.tasks if t.reason})
+    return job.describe() + (f', reason {", ".join(reasons)}'
+                             if reasons else '')
+
+
+def _never_runs(job: JobStatus) -> bool:
+    return any(t.running and t.reason == NEVER for t in job.tasks)
+
+
+def _job_ids(index: JobIndex, commits: list[str]) -> str:
+    """The job ids of schedule commits, for messages."""
+    def job_id(commit):
+        if commit in index.open:
+            return index.open[commit].job_id
+        return index.finished.get(commit, {}).get('job') or commit[:8]
+    return ', '.join(str(job_id(c)) for c in commits)
+
+
+def _verdict(ds, index: JobIndex, record: Record, job: JobStatus,
+             close_failed: bool, status: dict, inside: bool = False,
+             failed: set[str] = frozenset()) -> dict | None:
+    """The result for a job that is not to be committed, or None.  `inside`:
+    this process runs in the job (one of its array tasks); `failed`: the
+    schedule commits of jobs known to have failed."""
+    phase = job.phase
+    if phase == 'running' and inside:
+        # not an error: that would fail the task finishing itself
+        return get_status_dict(
+            status='notneeded',
+            message=('other tasks of array job %s are still running (%s); '
+                     'the last task to end, or a later datalad finish, '
+                     'records the job', record.job_id, job.describe()),
+            **status)
+    if phase == 'running':
+        return get_status_dict(
+            status='impossible',
+            message=('job %s is still running (%s); finish it when it has '
+                     'ended', record.job_id, job.describe()),
+            **status)
+    if phase == 'unknown':
+        # neither lost nor failed: nothing about it may change
+        return get_status_dict(
+            status='impossible',
+            message=('cannot tell now whether job %s has ended: %s',
+                     record.job_id, job.unanswered),
+            **status)
+    if phase == 'complete' or close_failed:
+        return None
+    # Slurm cancelled it for a failed dependency (--kill-on-invalid-dep);
+    # its reason says so only if it was pending long enough to be looked at
+    cancelled_for = [c for c in record.data.get('depends_on') or []
+                     if c in failed] if any(
+        t.state == 'CANCELLED' for t in job.tasks) else []
+    if phase == 'lost' and job.tasks:
+        why = ('job %s was lost (%s)', record.job_id, _states(job))
+    elif phase == 'lost':
+        why = ('%s knows no job %s any more', job.unknown_to, record.job_id)
+    elif cancelled_for:
+        why = ('job %s was not run: job %s it depends on failed, and Slurm '
+               'cancelled it (%s)', record.job_id,
+               _job_ids(index, cancelled_for), _states(job))
+    else:
+        why = ('job %s ended unsuccessfully (%s)', record.job_id,
+               _states(job))
+    notes = failure_notes(ds, record)
+    if notes:
+        why = (why[0] + ', in its scratch clone: %s', *why[1:],
+               '; '.join(notes))
+    return get_status_dict(
+        status='error',
+        message=(why[0] + '; read its log files (%s), and close it with '
+                 '--close-failed-jobs or submit it again', *why[1:],
+                 ', '.join((record.data.get('slurm_outputs') or []) + [
+                     d for d in [record.data.get('farm_log_dir')] if d]) or
+                 'none recorded'),
+        **status)
+
+
+def _commit_finished(ds, index: JobIndex, ready: list, own,
+                     close_failed: bool):
+    """Make the FINISH commits of the jobs in `ready`, (record, job,
+    result fields) triples, under one hold of the repository lock; `own`
+    is the job this process runs in, if any."""
+    with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
+        # another process may have finished some of them meanwhile
+        index.refresh()
+        plans, not_planned = [], set()
+        for record, job, job_status in ready:
+            waited_for = [c for c in record.data.get('depends_on') or []
+                          if c in not_planned]
+            if waited_for:
+                not_planned.add(record.commit)
+                yield get_status_dict(
+                    status='impossible',
+                    message=('job %s must be finished after job %s, which '
+                             'could not be', record.job_id,
+                             _job_ids(index, waited_for)),
+                    **job_status)
+                continue
+            if record.commit not in index.open:
+                yield get_status_dict(
+                    status='notneeded',
+                    message=('job %s was finished meanwhile by another '
+                             'process', record.job_id),
+                    **job_status)
+                continue
+            try:
+                plans.append(plan_finish(ds, record, job, own, job_status,
+                                         close_failed=close_failed))
+            except Exception as e:
+                not_planned.add(record.commit)
+                ce = CapturedException(e)
+                yield get_status_dict(
+                    status='error', exception=ce,
+                    message=('could not finish job %s: %s', record.job_id,
+                             ce),
+                    **job_status)
+
+        progress = f'datalad-slurm-finish-{id(plans)}'
+        log_progress(lgr.info, progress, 'Committing finished jobs',
+                     total=len(plans), label='Finishing', unit=' jobs')
+        try:
+            done = commit_plans(ds, plans, progress=lambda plan: log_progress(
+                lgr.info, progress, 'Committed %s', plan.key[0], update=1,
+                increment=True))
+        except Exception as e:
+            # nothing is in the history: every job stays open
+            ce = CapturedException(e)
+            done = [(plan, None, [get_status_dict(
+                status='error', exception=ce,
+                message=('could not finish job %s: %s',
+                         plan.key[1]['slurm_job_id'], ce),
+                **plan.key[1])]) for plan in plans]
+        finally:
+            log_progress(lgr.info, progress, 'Committed finished jobs')
+        forget_jobs(ds.repo, {plan.key[1]['slurm_job_id']
+                              for plan, sha, _ in done if sha})
+        for plan, sha, _ in done:
+            if sha:
+                plan.succeeded(sha)
+        # the branch has moved (or not) already: report what is true now
+        for plan, sha, problems in done:
+            if not sha:
+                plan.failed()
+            title, job_status = plan.key
+            for problem in problems:
+                # about the job, whatever step of saving it failed
+                yield get_status_dict(**dict(
+                    job_status, status=problem['status'],
+                    path=problem.get('path') or ds.path,
+                    message=problem.get('message') or
+                    problem.get('error_message')))
+            if sha:
+                yield get_status_dict(status='ok', message=title, commit=sha,
+                                      **job_status)

@@ -1,0 +1,200 @@
+"""What ran: one summary per job, read from the records of the history,
+with how long it waited, where it ran and how well it used what it asked
+for (``seff``'s CPU and memory efficiency)."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Iterable
+
+from ..finish.record import record_succeeded
+from ..records.format import (
+    FINISH,
+    RESCHEDULE,
+    Record,
+)
+from ..records.history import (
+    iter_messages,
+    parse_or_warn,
+)
+from ..slurm.jobspec import (
+    seconds,
+    size_bytes,
+)
+from ..slurm.status import (
+    describe_states,
+    slurm_time,
+)
+
+OPEN, COMPLETE, FAILED = 'open', 'complete', 'failed'
+_FINISH_TAG = f'[DATALAD {FINISH}]'
+STATES = (OPEN, COMPLETE, FAILED)
+
+def job_summaries(repo, revision_range: str = 'HEAD') -> list[dict]:
+    """One summary per job scheduled in `revision_range`, oldest first."""
+    messages = list(iter_messages(repo, revision_range))
+    finishes = {}
+    for sha, message in messages:
+        if message.startswith(_FINISH_TAG):
+            record = parse_or_warn(message, sha)
+            if record is not None:
+                finishes[record.data.get('schedule_commit')] = record
+    summaries = []
+    for sha, message in messages:
+        if message.startswith(_FINISH_TAG):
+            continue
+        finish = finishes.get(sha)
+        # a FINISH record repeats its schedule record: parse that only for
+        # open jobs
+        schedule = Record(kind=message[len('[DATALAD '):].split(']')[0],
+                          data=finish.data, commit=sha) \
+            if finish else parse_or_warn(message, sha)
+        if schedule is not None:
+            summaries.append(summarise(schedule, finish))
+    return summaries
+
+
+def summarise(schedule: Record, finish: Record | None) -> dict:
+    """The summary of one job from its schedule and (if finished) FINISH
+    record; times as Slurm's tools print them, durations in seconds,
+    sizes in bytes, efficiencies as fractions."""
+    data = (finish or schedule).data
+    tasks = _tasks(data) if finish else []
+    state = OPEN if finish is None else \
+        COMPLETE if record_succeeded(data) else FAILED
+    # Slurm's times sort as text
+    starts = [t['start'] for t in tasks if t['start']]
+    ends = [t['end'] for t in tasks if t['end']]
+    waits = [t['queue_wait'] for t in tasks if t['queue_wait'] is not None]
+    used = sum(t['cpu_time'] for t in tasks if t['cpu_time'] is not None
+               and t['elapsed'] and t['alloc_cpus'])
+    offered = sum(t['elapsed'] * t['alloc_cpus'] for t in tasks
+                  if t['cpu_time'] is not None and t['elapsed'] and
+                  t['alloc_cpus'])
+    memory = [t['max_rss'] / t['req_mem'] for t in tasks
+              if t['max_rss'] and t['req_mem']]
+    return {
+        'slurm_job_id': schedule.job_id,
+        'kind': 'reschedule' if schedule.kind == RESCHEDULE else 'schedule',
+        'array_tasks': len(schedule.data['slurm_array'])
+        if schedule.data.get('slurm_array') else None,
+        'job_state': state,
+        'slurm_state': describe_states(
+            (t['task'], t['state']) for t in tasks) if tasks else None,
+        'submitted': schedule.data.get('slurm_submit_time')
+        or schedule.data.get('submitted'),
+        'started': min(starts) if starts else None,
+        'ended': max(ends) if ends else None,
+        'queue_wait': min(waits) if waits else None,
+        'elapsed': max((t['elapsed'] for t in tasks
+                        if t['elapsed'] is not None), default=None),
+        'nodes': ','.join(dict.fromkeys(
+            t['nodes'] for t in tasks if t['nodes'])) or None,
+        'max_rss': max((t['max_rss'] for t in tasks if t['max_rss']),
+                       default=None),
+        'cpu_efficiency': used / offered if offered else None,
+        'mem_efficiency': max(memory) if memory else None,
+        'outputs': schedule.data.get('outputs', []),
+        'depends_on': schedule.data.get('depends_on') or [],
+        'commit': schedule.commit,
+        'finish_commit': finish.commit if finish else None,
+        'tasks': tasks,
+    }
+
+
+def _tasks(data: dict) -> list[dict]:
+    """Per task (one, None, for a job that is no array): what the FINISH
+    record holds, in numbers."""
+    states, exits = data.get('state'), data.get('exit')
+    accounting = data.get('accounting') or {}
+    if not isinstance(states, dict):
+        states, exits, accounting = ({None: states}, {None: exits},
+                                     {None: accounting})
+    tasks = []
+    for key, state in states.items():
+        acct = accounting.get(key) or {}
+        cpus = acct.get('alloc_cpus')
+        submit = slurm_time(acct.get('submit'))
+        start = slurm_time(acct.get('start'))
+        tasks.append({
+            'task': int(key) if str(key).isdigit() else None,
+            'state': state,
+            'exit': exits.get(key) if isinstance(exits, dict) else exits,
+            'submit': acct.get('submit'),
+            'start': acct.get('start'),
+            'end': acct.get('end'),
+            'queue_wait': (start - submit).total_seconds()
+            if start and submit else None,
+            'elapsed': seconds(acct.get('elapsed')),
+            'nodes': acct.get('nodes'),
+            'alloc_cpus': cpus,
+            'cpu_time': seconds(acct.get('total_cpu')),
+            'max_rss': size_bytes(acct.get('max_rss')),
+            'req_mem': size_bytes(acct.get('req_mem'), cpus),
+            'reason': acct.get('reason'),
+        })
+    return tasks
+
+
+def overview(summaries: Iterable[dict], worst: int = 3) -> str:
+    """One line on many jobs: how many per state, the median queue wait,
+    the median CPU and memory efficiency, and the least efficient jobs."""
+    summaries = list(summaries)
+    counts = {s: sum(1 for j in summaries if j['job_state'] == s)
+              for s in STATES}
+    parts = [f'{len(summaries)} jobs: ' + ', '.join(
+        f'{n} {s}' for s, n in counts.items() if n)]
+    for what, key, show in (('queue wait', 'queue_wait', _duration),
+                            ('CPU efficiency', 'cpu_efficiency', _percent),
+                            ('memory efficiency', 'mem_efficiency',
+                             _percent)):
+        values = [j[key] for j in summaries if j[key] is not None]
+        if values:
+            parts.append(f'median {what} {show(statistics.median(values))}')
+    low = sorted((j for j in summaries if j['cpu_efficiency'] is not None),
+                 key=lambda j: j['cpu_efficiency'])[:worst]
+    if low:
+        parts.append('lowest CPU efficiency: ' + ', '.join(
+            f"job {j['slurm_job_id']} ({_percent(j['cpu_efficiency'])})"
+            for j in low))
+    return '; '.join(parts)
+
+
+def _duration(value: float | None) -> str:
+    if value is None:
+        return ''
+    value = int(round(value))
+    days, rest = divmod(value, 86400)
+    clock = f'{rest // 3600:d}:{rest % 3600 // 60:02d}:{rest % 60:02d}'
+    return f'{days}-{clock}' if days else clock
+
+
+def _percent(value: float | None) -> str:
+    return '' if value is None else f'{100 * value:.0f}%'
+
+
+def _size(value: int | None) -> str:
+    if not value:
+        return ''
+    for unit in 'KMGT':
+        value /= 1024
+        if value < 1024 or unit == 'T':
+            return f'{value:.1f}{unit}'
+
+
+# the table on a terminal: title, and the cell of a summary
+COLUMNS = (
+    ('JOB', lambda j: str(j['slurm_job_id'])),
+    ('KIND', lambda j: j['kind'] + (f"[{j['array_tasks']}]"
+                                    if j['array_tasks'] else '')),
+    ('STATE', lambda j: j['slurm_state'] or j['job_state']),
+    ('SUBMITTED', lambda j: j['submitted'] or ''),
+    ('WAIT', lambda j: _duration(j['queue_wait'])),
+    ('ELAPSED', lambda j: _duration(j['elapsed'])),
+    ('NODES', lambda j: j['nodes'] or ''),
+    ('MAXRSS', lambda j: _size(j['max_rss'])),
+    ('CPU', lambda j: _percent(j['cpu_efficiency'])),
+    ('MEM', lambda j: _percent(j['mem_efficiency'])),
+    ('COMMIT', lambda j: (j['commit'] or '')[:8]),
+    ('OUTPUTS', lambda j: ' '.join(j['outputs'])),
+)
