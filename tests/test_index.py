@@ -31,8 +31,8 @@ from datalad_slurm.repo.paths import (
     lies_within,
     overlap,
 )
-from datalad_slurm.repo.worktree import find_conflicts
 from datalad_slurm.slurm.jobspec import pattern_regex
+from datalad_slurm.submit.checks import find_conflicts
 from datalad_slurm.submit.dependencies import find_dependencies
 
 

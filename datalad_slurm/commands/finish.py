@@ -27,10 +27,6 @@ from datalad.utils import ensure_list
 
 from .. import config
 from ..finish.handover import finish_inside
-from ..finish.injob import (
-    array_job_of,
-    own_job,
-)
 from ..finish.round import (
     finish_round,
     query,
@@ -49,6 +45,10 @@ from ..repo.commit import identity_problem
 from ..repo.lock import (
     LockTimeout,
     repository_lock,
+)
+from ..slurm.env import (
+    array_job_of,
+    own_job,
 )
 from ..slurm.status import SlurmError
 from ..submit.complete import recover_orphans

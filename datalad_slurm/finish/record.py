@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-from datalad.support.globbedpaths import GlobbedPaths
-
 from ..modes.farm.status import (
     FarmStatus,
     finish_keys,
@@ -21,7 +19,7 @@ from ..records.format import (
     finish_title,
 )
 from ..repo.commit import CommitPlan
-from ..repo.paths import is_glob
+from ..repo.paths import declared_paths
 from ..slurm.jobspec import (
     expand_hostlist,
     placeholder_values,
@@ -79,19 +77,6 @@ def plan_finish(ds, record: Record, job: JobStatus, own, job_status: dict,
 def output_paths(ds, record: Record) -> list[str]:
     """Declared outputs as paths to save, globs expanded."""
     return declared_paths(ds.path, record.data.get('outputs', []))
-
-
-def declared_paths(root: str, outputs: list[str]) -> list[str]:
-    """`outputs` (relative to `root`) as paths to save, globs expanded in
-    the work tree at `root`."""
-    paths = []
-    for spec in outputs:
-        if is_glob(spec):
-            paths.extend(GlobbedPaths([spec], pwd=root).expand_strict())
-        else:
-            # literal paths count even when gone: a deletion is an output
-            paths.append(spec)
-    return paths
 
 
 def log_files(record: Record, job: JobStatus) -> list[str]:

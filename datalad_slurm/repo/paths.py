@@ -360,3 +360,19 @@ def _overlapping(node: _Node, parts: list[str]) -> Iterator[tuple]:
         if node is None:
             return
     yield from node.everything()
+
+
+def declared_paths(root: str, outputs: list[str]) -> list[str]:
+    """`outputs` (relative to `root`) as paths to save, globs expanded in
+    the work tree at `root`."""
+    # imported when needed: the rest of this module serves processes that
+    # need nothing of DataLad (a scratch job's own, before it delivers)
+    from datalad.support.globbedpaths import GlobbedPaths
+    paths = []
+    for spec in outputs:
+        if is_glob(spec):
+            paths.extend(GlobbedPaths([spec], pwd=root).expand_strict())
+        else:
+            # literal paths count even when gone: a deletion is an output
+            paths.append(spec)
+    return paths

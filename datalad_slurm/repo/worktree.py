@@ -1,5 +1,5 @@
-"""The work tree around a submission: what counts as unsaved, which outputs
-clash, and making outputs writable for a job."""
+"""The work tree around a submission: what changed, and making outputs
+writable for a job (and putting them back)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Iterator
 from datalad.support.globbedpaths import GlobbedPaths
 from datalad.utils import chpwd
 
-from ..records.index import JobIndex
 from . import plumbing
 
 
@@ -33,25 +32,9 @@ def changed_paths(repo, paths: list[str] = (), *,
     return changed
 
 
-def unsaved_changes(ds, index: JobIndex) -> list[str]:
-    """Modified and untracked paths, except those that open jobs are
-    writing (their declared outputs and log files)."""
-    changed = changed_paths(ds.repo)
-    if not changed:
-        return []
-    return [path for path in changed if not index.paths.claimed(path)]
-
-
 def shorten(paths: list[str], most: int = 3) -> str:
     more = f' and {len(paths) - most} more' if len(paths) > most else ''
     return ', '.join(paths[:most]) + more
-
-
-def find_conflicts(index: JobIndex, outputs: list[str]) -> list[str]:
-    """Descriptions of the open jobs whose outputs overlap `outputs`."""
-    return [f'job {record.job_id} (commit {record.commit[:8]}) writes '
-            f'{", ".join(clashing)}'
-            for record, clashing in index.paths.writing(outputs)]
 
 
 def unlock_or_remove(ds, outputs: list[str]) -> Iterator[dict]:

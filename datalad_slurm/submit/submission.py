@@ -35,11 +35,9 @@ from ..repo.lock import (
 from ..repo.paths import pwd_relative
 from ..repo.worktree import (
     changed_under,
-    find_conflicts,
     restore,
     shorten,
     unlock_or_remove,
-    unsaved_changes,
 )
 from ..slurm.jobspec import (
     job_script_head,
@@ -48,6 +46,10 @@ from ..slurm.jobspec import (
 from ..slurm.status import (
     SlurmError,
     SlurmTimeout,
+)
+from .checks import (
+    find_conflicts,
+    unsaved_changes,
 )
 from .cmdline import (
     normalize,

@@ -28,7 +28,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from ...repo.paths import is_outside
+from ...repo.paths import (
+    declared_paths,
+    is_outside,
+)
 from .layout import (
     ScratchDir,
     branch_name,
@@ -38,6 +41,11 @@ from .layout import (
 # where a clone notes the commit it delivered, so that a second delivery
 # (the batch script's, after the job script's own finish) is skipped
 DELIVERED = 'datalad-slurm-delivered'
+
+
+# where a clone notes the commit its job starts from (after the outputs of
+# the jobs it depends on were brought in, see :mod:`.upstream`)
+START = 'datalad-slurm-start'
 
 
 class ScratchError(RuntimeError):
@@ -113,7 +121,6 @@ def prepare(clone: str, spec: dict):
     them, through the shared store) and make the outputs writable."""
     from datalad.api import Dataset
 
-    from ...finish.record import declared_paths
     from ...repo.worktree import unlock_or_remove
     ds = Dataset(clone)
     inputs = [i for i in declared_paths(clone, spec['inputs'])
@@ -143,6 +150,14 @@ def workdir(clone: str, spec: dict, cwd: str) -> str:
     return mapped
 
 
+def start_of(clone: str, spec: dict) -> str:
+    """The commit the job in `clone` started from."""
+    try:
+        return (Path(clone) / '.git' / START).read_text().strip()
+    except FileNotFoundError:
+        return spec['base']
+
+
 def deliver(clone: str, spec: dict, directory: ScratchDir, job_id: int,
             task_id: int | None, exit_status: int | None) -> dict:
     """Commit the job's declared outputs, make their annexed content known
@@ -151,9 +166,7 @@ def deliver(clone: str, spec: dict, directory: ScratchDir, job_id: int,
     Delivering again with nothing new changed is a no-op."""
     from datalad.api import Dataset
 
-    from ...finish.record import declared_paths
     from ...repo.commit import existing_or_tracked
-    from .upstream import start_of
     ds = Dataset(clone)
     mark = op.basename(directory.path)
     outputs = existing_or_tracked(ds.repo, declared_paths(clone,

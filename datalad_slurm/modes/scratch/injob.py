@@ -16,7 +16,7 @@ from datalad.support.exceptions import (
     CommandError,
 )
 
-from ...finish.injob import own_job
+from ...slurm.env import own_job
 from .clone import (
     ScratchError,
     deliver,

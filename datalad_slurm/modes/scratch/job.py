@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from ...finish.injob import own_job
+from ...slurm.env import own_job
 from . import clone as scratch_clone
 from . import upstream
 from .layout import ScratchDir

@@ -17,14 +17,13 @@ import os.path as op
 import shutil
 from pathlib import Path
 
+from ...repo.paths import declared_paths
 from .clone import (
+    START,
     ScratchError,
     run_git,
 )
 from .layout import ScratchDir
-
-# where a clone notes the commit its job starts from
-START = 'datalad-slurm-start'
 
 
 def upstream_spec(records) -> list[dict]:
@@ -54,14 +53,6 @@ def bring_in(clone: str, spec: dict) -> str:
     start = run_git(clone, ['rev-parse', 'HEAD'], 'reading HEAD').strip()
     (Path(clone) / '.git' / START).write_text(start)
     return start
-
-
-def start_of(clone: str, spec: dict) -> str:
-    """The commit the job in `clone` started from."""
-    try:
-        return (Path(clone) / '.git' / START).read_text().strip()
-    except FileNotFoundError:
-        return spec['base']
 
 
 def _take(clone: str, origin, index, job: dict) -> list[str]:
@@ -98,7 +89,6 @@ def _checkout(clone: str, commit: str, outputs: list[str]) -> list[str]:
 
 
 def _copy(origin: str, clone: str, outputs: list[str]) -> list[str]:
-    from ...finish.record import declared_paths
     taken = []
     for path in declared_paths(origin, outputs):
         source, target = op.join(origin, path), op.join(clone, path)
