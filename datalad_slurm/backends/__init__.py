@@ -11,8 +11,8 @@ complete, failed, lost) does not depend on the backend:
   only when its version matches the cluster's Slurm (major.minor); ``auto``
   pyslurm where it matches, the CLI otherwise.  These submit with sbatch.
 ``local``
-  no Slurm: the job runs on this machine (:mod:`datalad_slurm.backends.local`), and
-  its state files answer.  Only ever used when configured.
+  no Slurm: the job runs on this machine
+  (:mod:`datalad_slurm.backends.local`), and its state files answer.  Only ever used when configured.
 
 A recorded job is asked of what ran it: a local job of its state files,
 whatever the configured backend, and a Slurm job of Slurm, never of local

@@ -3,8 +3,8 @@
 
 What a task runs is up to the caller (:class:`Launch`): the job script of
 an array task in local mode; one line of a task list in a farm job
-(:mod:`datalad_slurm.modes.farm.job`).  Each task's state file records its exit code,
-start, end, host, pid and log files.
+(:mod:`datalad_slurm.modes.farm.job`).  Each task's state file records
+its exit code, start, end, host, pid and log files.
 
 A farm job's farmer runs each task in a process group of its own, so that
 a task that runs too long (`task_timeout`), or every running task when the

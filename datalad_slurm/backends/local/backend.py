@@ -143,7 +143,8 @@ class LocalBackend:
         pid = None
         try:
             pid = spawn_detached(
-                python_argv('datalad_slurm.backends.local.runner', str(job.path)),
+                python_argv('datalad_slurm.backends.local.runner',
+                            str(job.path)),
                 log=job.log, cwd=job.path)
             job.set_runner(ProcessId.of(pid))
         except (OSError, CalledProcessError) as e:

@@ -1,12 +1,12 @@
 """Submitting a farm job (``datalad schedule --tasks FILE``): the task list
-checked, its tasks queued in the job's directory (:mod:`.farmdir`), and
-the sbatch command that runs the farmer (:mod:`.farm`) as the job's batch
+checked, its tasks queued in the job's directory (:mod:`.layout`), and
+the sbatch command that runs the farmer (:mod:`.job`) as the job's batch
 script.
 
-The batch script is ``sbatch --wrap='exec python -m datalad_slurm.modes.farm.job
-DIR'``: no script file to generate and keep, the recorded command stays
-the user's sbatch options, and ``exec`` makes the farmer the batch shell
-itself, the one process ``--signal=B:...`` reaches.
+The batch script is ``sbatch --wrap='exec python -m
+datalad_slurm.modes.farm.job DIR'``: no script file to generate and keep,
+the recorded command stays the user's sbatch options, and ``exec`` makes
+the farmer the batch shell itself, the one process ``--signal=B:...`` reaches.
 """
 
 from __future__ import annotations
