@@ -26,7 +26,7 @@ from datalad.api import (
 )
 
 from datalad_slurm.backends import cli as slurm
-from datalad_slurm.backends.local.backend import local_dir
+from datalad_slurm.repo import state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tools'))
 import held  # noqa: E402  (tools/held.py)
@@ -115,11 +115,11 @@ def lds(no_slurm, dataset):
     dataset.config.set('datalad.slurm.backend', 'local', scope='local')
     yield dataset
     # a farm job's tasks run in process groups of their own
-    tasks = (local_dir(dataset.repo).parent / 'farm').glob('*/tasks/*.RUNNING')
-    runners = local_dir(dataset.repo).glob('jobs/*/runner.json')
-    for state in [*tasks, *runners]:
+    tasks = state.farm(dataset.repo.dot_git).glob('*/tasks/*.RUNNING')
+    runners = state.local(dataset.repo.dot_git).glob('jobs/*/runner.json')
+    for path in [*tasks, *runners]:
         try:
-            pid = json.loads(state.read_text()).get('pid')
+            pid = json.loads(path.read_text()).get('pid')
         except FileNotFoundError:
             continue  # the task ended meanwhile
         try:

@@ -14,10 +14,10 @@ from datalad_slurm.finish.announcements import (
     announce,
     claim,
     forget_jobs,
-    ready_dir,
     settle,
 )
 from datalad_slurm.records.format import Record
+from datalad_slurm.repo import state
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def repo(dataset):
 
 
 def states(repo):
-    return sorted(p.name for p in ready_dir(repo).iterdir())
+    return sorted(p.name for p in state.ready(repo.dot_git).iterdir())
 
 
 def test_claimed_announcements_cannot_be_withdrawn(repo):
@@ -82,8 +82,8 @@ def test_a_finish_from_outside_forgets_its_jobs(repo):
 
 
 def test_an_unreadable_announcement_is_left_alone(repo, caplog):
-    ready_dir(repo).mkdir(parents=True)
-    (ready_dir(repo) / '11-x.json').write_text('{"job_id": 1')
+    state.ready(repo.dot_git).mkdir(parents=True)
+    (state.ready(repo.dot_git) / '11-x.json').write_text('{"job_id": 1')
     assert claim(repo, {11}) == []
     assert states(repo) == ['11-x.json']
     assert 'unreadable announcement' in caplog.text

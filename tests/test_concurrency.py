@@ -13,9 +13,9 @@ from datalad.api import Dataset
 from datalad.utils import get_dataset_root
 
 from datalad_slurm.records.history import read_record
+from datalad_slurm.repo import state
 from datalad_slurm.repo.lock import (
     LockTimeout,
-    lock_path,
     repository_lock,
 )
 
@@ -64,7 +64,7 @@ def test_one_lock_through_symlinks_and_subdirectories(ds, tmp_path, locked):
     for path in (str(link), os.path.join(str(link), 'jobs'),
                  os.path.join(ds.path, 'jobs')):
         repo = Dataset(get_dataset_root(path)).repo
-        assert lock_path(repo) == lock_path(ds.repo)
+        assert state.lock(repo.dot_git) == state.lock(ds.repo.dot_git)
         with pytest.raises(LockTimeout):
             with repository_lock(repo, timeout=0.2):
                 pass

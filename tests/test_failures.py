@@ -28,6 +28,7 @@ from datalad_slurm.records.format import (
     schedule_title,
 )
 from datalad_slurm.records.history import read_record
+from datalad_slurm.repo import state
 from datalad_slurm.repo.commit import commit_empty
 from datalad_slurm.repo.lock import (
     LockTimeout,
@@ -298,7 +299,7 @@ def test_unknown_submission_is_found_by_its_mark(ds):
 
 
 def test_unreadable_entry_is_kept_and_others_recovered(ds):
-    directory = journal.journal_dir(ds.repo)
+    directory = state.journal(ds.repo.dot_git)
     directory.mkdir(parents=True)
     unreadable = directory / 'submission-broken.json'
     unreadable.mkdir()
@@ -338,7 +339,7 @@ def test_interrupted_write_is_settled(ds):
         assert len(recovered) == 1
         assert read_record(ds.repo, recovered[0]['commit']).job_id == \
             res['slurm_job_id']
-        assert not list(journal.journal_dir(ds.repo).iterdir())
+        assert not list(state.journal(ds.repo.dot_git).iterdir())
     finally:
         scancel(res['slurm_job_id'])
 

@@ -23,10 +23,7 @@ from test_local import (
     wait_local,
 )
 
-from datalad_slurm.modes.farm.layout import (
-    FarmDir,
-    farm_root,
-)
+from datalad_slurm.modes.farm.layout import FarmDir
 from datalad_slurm.modes.farm.submit import (
     prepare,
     read_request,
@@ -37,6 +34,7 @@ from datalad_slurm.pool.farmer import (
 )
 from datalad_slurm.pool.tasks import TaskFiles
 from datalad_slurm.records.history import read_record
+from datalad_slurm.repo import state
 
 # twenty tasks on lines 2-21, those of lines 5 and 13 failing
 TWENTY = '# twenty tasks\n' + ''.join(
@@ -295,8 +293,8 @@ def test_refusals_change_nothing(lds, case):
     assert res['status'] == 'impossible', res
     assert said in message(res)
     assert snapshot(lds) == before
-    assert not farm_root(lds.repo).exists() or \
-        not list(farm_root(lds.repo).iterdir())
+    assert not state.farm(lds.repo.dot_git).exists() or \
+        not list(state.farm(lds.repo.dot_git).iterdir())
 
 
 def test_reschedule_of_some_tasks_needs_the_same_list(lds):

@@ -18,8 +18,8 @@ from conftest import (
     write_script,
 )
 
-from datalad_slurm.finish.announcements import ready_dir
 from datalad_slurm.records.history import read_record
+from datalad_slurm.repo import state
 from datalad_slurm.repo.lock import repository_lock
 
 
@@ -368,7 +368,7 @@ def test_array_tasks_finishing_themselves(ds):
                         f'{scheduled["slurm_job_id"]}: Complete']
     assert read_record(ds.repo, 'HEAD').data['finished_inside_job']
     assert git(ds, 'status', '--porcelain') == ''
-    assert not list(ready_dir(ds.repo).iterdir())
+    assert not list(state.ready(ds.repo.dot_git).iterdir())
 
 
 def test_jobs_ending_together_are_committed_in_one_round(ds):
@@ -386,7 +386,7 @@ def test_jobs_ending_together_are_committed_in_one_round(ds):
                          outputs=[f'out/{i}']), 'schedule')['slurm_job_id']
                for i in range(3)]
         deadline = time.monotonic() + JOB_WAIT
-        while len(list(ready_dir(ds.repo).glob('*.json'))) < 3:
+        while len(list(state.ready(ds.repo.dot_git).glob('*.json'))) < 3:
             assert time.monotonic() < deadline, 'the jobs did not announce'
             time.sleep(0.2)
         before = git(ds, 'rev-parse', 'HEAD').strip()
@@ -401,7 +401,7 @@ def test_jobs_ending_together_are_committed_in_one_round(ds):
     moved_to = git(ds, 'reflog', '--format=%H', '-n', '5').split()
     assert [sha for sha in finishes if sha in moved_to] == finishes[:1]
     assert git(ds, 'status', '--porcelain') == ''
-    assert not list(ready_dir(ds.repo).iterdir())
+    assert not list(state.ready(ds.repo.dot_git).iterdir())
 
 
 def test_announcement_outlives_a_killed_finish(ds):
@@ -418,7 +418,7 @@ def test_announcement_outlives_a_killed_finish(ds):
         killed = only(call(ds.schedule, ['sbatch', 'jobs/self.sh', '0', '4'],
                            outputs=['out/0']), 'schedule')['slurm_job_id']
         wait_for_jobs(killed)
-    assert [p.name for p in ready_dir(ds.repo).iterdir()] == [
+    assert [p.name for p in state.ready(ds.repo.dot_git).iterdir()] == [
         f'{killed}-x.json']
     later = only(call(ds.schedule, ['sbatch', 'jobs/self.sh', '1', '60'],
                       outputs=['out/1']), 'schedule')['slurm_job_id']
@@ -428,4 +428,4 @@ def test_announcement_outlives_a_killed_finish(ds):
     assert set(finished) == {killed, later}
     assert finished[killed]['finished_inside_job']
     assert git(ds, 'status', '--porcelain') == ''
-    assert not list(ready_dir(ds.repo).iterdir())
+    assert not list(state.ready(ds.repo.dot_git).iterdir())

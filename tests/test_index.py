@@ -5,7 +5,6 @@ import json
 import random
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 from conftest import git
@@ -25,6 +24,7 @@ from datalad_slurm.records.format import (
 )
 from datalad_slurm.records.index import JobIndex
 from datalad_slurm.repo import plumbing
+from datalad_slurm.repo import state
 from datalad_slurm.repo.commit import commit_empty
 from datalad_slurm.repo.paths import (
     Claimed,
@@ -63,7 +63,7 @@ def test_index_follows_the_history(ds):
     first = _schedule(ds, 1)
     _schedule(ds, 2)
     assert _open_ids(ds) == [1, 2]
-    cache = Path(ds.repo.dot_git) / 'datalad-slurm' / 'index.json'
+    cache = state.index_cache(ds.repo.dot_git)
     assert json.loads(cache.read_text())['head'] == \
         git(ds, 'rev-parse', 'HEAD').strip()
     _finish(ds, 1, first)
@@ -74,7 +74,7 @@ def test_index_follows_the_history(ds):
 def test_index_rebuilt_when_missing_or_corrupt(ds):
     _schedule(ds, 1)
     assert _open_ids(ds) == [1]
-    cache = Path(ds.repo.dot_git) / 'datalad-slurm' / 'index.json'
+    cache = state.index_cache(ds.repo.dot_git)
     cache.write_text('{ not json')
     assert _open_ids(ds) == [1]
     cache.unlink()
@@ -198,7 +198,7 @@ def test_recorded_commits_are_kept_in_the_delta(ds, monkeypatch):
     SAVE_EVERY records, all are written again."""
     monkeypatch.setattr('datalad_slurm.records.index.SAVE_EVERY', 3)
     index = JobIndex(ds.repo).refresh()
-    cache = Path(ds.repo.dot_git) / 'datalad-slurm' / 'index.json'
+    cache = state.index_cache(ds.repo.dot_git)
     base = json.loads(cache.read_text())['head']
     for job_id in (1, 2):
         _recorded(index, ds, job_id)
@@ -230,15 +230,14 @@ def test_unusable_delta_is_ignored(ds, damage):
     first = _recorded(index, ds, 1)
     _finish(ds, 1, first)
     _schedule(ds, 2)
-    cache_dir = Path(ds.repo.dot_git) / 'datalad-slurm'
-    delta = cache_dir / 'index-delta.json'
+    delta = state.index_delta(ds.repo.dot_git)
     if damage == 'corrupt':
         delta.write_text('{"version": 1, "base": ')
     elif damage == 'other base':
         content = json.loads(delta.read_text())
         delta.write_text(json.dumps(dict(content, base='0' * 40)))
     else:
-        (cache_dir / 'index.json').unlink()
+        state.index_cache(ds.repo.dot_git).unlink()
     assert _open_ids(ds) == [2]
 
 

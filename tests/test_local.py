@@ -22,14 +22,12 @@ from conftest import (
 
 from datalad_slurm import backends
 from datalad_slurm.backends.local import ids
-from datalad_slurm.backends.local.backend import (
-    LocalBackend,
-    local_dir,
-)
+from datalad_slurm.backends.local.backend import LocalBackend
 from datalad_slurm.backends.local.jobs import Job
 from datalad_slurm.pool.tasks import TaskFiles
 from datalad_slurm.records.format import Record
 from datalad_slurm.records.history import read_record
+from datalad_slurm.repo import state
 
 WAIT = 30
 
@@ -52,7 +50,7 @@ def wait_local(ds, *job_ids: int) -> dict:
 
 
 def tasks_of(ds, job_id: int) -> dict[str, dict]:
-    return Job.load(local_dir(ds.repo), job_id).tasks.read()
+    return Job.load(state.local(ds.repo.dot_git), job_id).tasks.read()
 
 
 def committed_files(ds, commit='HEAD'):
@@ -242,7 +240,7 @@ def test_killed_job_is_lost(lds):
     lds.save(result_renderer='disabled')
     job_id = schedule(lds, ['sbatch', 'jobs/long.sh'],
                       outputs=['out'])['slurm_job_id']
-    job = Job.load(local_dir(lds.repo), job_id)
+    job = Job.load(state.local(lds.repo.dot_git), job_id)
     deadline = time.monotonic() + WAIT
     while tasks_of(lds, job_id)['batch']['state'] != 'RUNNING':
         assert time.monotonic() < deadline
@@ -495,4 +493,4 @@ def test_unusable_worker_count_is_refused(lds, value):
     assert res['status'] == 'impossible'
     assert 'datalad.slurm.local-workers' in res['message']
     assert snapshot(lds) == before
-    assert not (local_dir(lds.repo) / 'jobs').exists()
+    assert not (state.local(lds.repo.dot_git) / 'jobs').exists()

@@ -21,11 +21,9 @@ from datalad_slurm.modes.scratch.clone import (
     ScratchError,
     scratch_parent,
 )
-from datalad_slurm.modes.scratch.layout import (
-    branch_name,
-    scratch_root,
-)
+from datalad_slurm.modes.scratch.layout import branch_name
 from datalad_slurm.records.history import read_record
+from datalad_slurm.repo import state
 
 
 def merged_files(ds, commit='HEAD') -> list[str]:
@@ -82,7 +80,7 @@ def test_round_trip_in_local_mode(lds, tmp_path):
     assert data['scratch_merged'] == parents[1:]
     # the branch, the job's directory and its clone are gone
     assert git(lds, 'branch', '--list', 'datalad-slurm/*') == ''
-    assert not any(scratch_root(lds.repo.dot_git).iterdir())
+    assert not any(state.scratch(lds.repo.dot_git).iterdir())
     assert list(scratch.iterdir()) == []
     assert git(lds, 'status', '--porcelain') == ''
     assert git(lds, 'annex', 'fsck', '--fast', '--quiet') == ''
@@ -116,8 +114,8 @@ def test_refusals_change_nothing(lds, tmp_path):
                     scratch=scratch, outputs=['out']), 'schedule')
     assert res['status'] == 'impossible'
     assert 'the job script jobs/write.sh has changes' in message(res)
-    assert not scratch_root(lds.repo.dot_git).exists() or \
-        not any(scratch_root(lds.repo.dot_git).iterdir())
+    assert not state.scratch(lds.repo.dot_git).exists() or \
+        not any(state.scratch(lds.repo.dot_git).iterdir())
 
 
 def test_unsaved_edits_elsewhere_do_not_block(lds, tmp_path):

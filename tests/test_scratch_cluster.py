@@ -24,11 +24,9 @@ from test_scratch import (
     schedule_scratch,
 )
 
-from datalad_slurm.modes.scratch.layout import (
-    branch_name,
-    scratch_root,
-)
+from datalad_slurm.modes.scratch.layout import branch_name
 from datalad_slurm.records.history import read_record
+from datalad_slurm.repo import state
 
 
 def finished_once_each(ds, job_ids):
@@ -44,7 +42,7 @@ def finished_once_each(ds, job_ids):
 def assert_clean(ds):
     assert git(ds, 'status', '--porcelain') == ''
     assert git(ds, 'branch', '--list', 'datalad-slurm/*') == ''
-    assert not any(scratch_root(ds.repo.dot_git).iterdir())
+    assert not any(state.scratch(ds.repo.dot_git).iterdir())
     git(ds, 'fsck', '--no-progress')
     assert git(ds, 'annex', 'fsck', '--fast', '--quiet') == ''
 

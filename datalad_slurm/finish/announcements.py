@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..repo.state import write_json
+from ..repo import state
 
 lgr = logging.getLogger('datalad.slurm.announcements')
 
@@ -66,8 +66,8 @@ class Announcement:
     def name(self) -> str:
         return self.base.name
 
-    def state_path(self, state: str) -> Path:
-        return self.base.with_name(f'{self.name}.{state}')
+    def state_path(self, suffix: str) -> Path:
+        return self.base.with_name(f'{self.name}.{suffix}')
 
     def done(self) -> dict | None:
         """What the holder that committed the job tells, or None."""
@@ -90,17 +90,13 @@ class Announcement:
                     waiting=self.waiting, host=self.host)
 
     def forget(self):
-        for state in ('json', 'claimed', 'done'):
-            self.state_path(state).unlink(missing_ok=True)
-
-
-def ready_dir(repo) -> Path:
-    return Path(repo.dot_git) / 'datalad-slurm' / 'ready'
+        for suffix in ('json', 'claimed', 'done'):
+            self.state_path(suffix).unlink(missing_ok=True)
 
 
 def announce(repo, job_id: int, task_id: int | None,
              exit_status: int | None) -> Announcement:
-    directory = ready_dir(repo)
+    directory = state.ready(repo.dot_git)
     directory.mkdir(parents=True, exist_ok=True)
     base = directory / f'{job_id}-{"x" if task_id is None else task_id}'
     ann = Announcement(job_id, task_id, exit_status, os.getpid(), base,
@@ -113,17 +109,17 @@ def announce(repo, job_id: int, task_id: int | None,
 def claim(repo, open_jobs: set[int]) -> list[Announcement]:
     """Take up every announcement of an open job; forget those of jobs
     that are closed.  Call with the repository lock held."""
-    directory = ready_dir(repo)
+    directory = state.ready(repo.dot_git)
     if not directory.is_dir():
         return []
     claimed = []
     for path in sorted(directory.iterdir()):
-        base, _, state = path.name.rpartition('.')
-        if state in ('done', 'tmp'):
+        base, _, suffix = path.name.rpartition('.')
+        if suffix in ('done', 'tmp'):
             # markers of announcers that died, writes a crash cut short
             _drop_if_stale(path)
             continue
-        if state not in ('json', 'claimed'):
+        if suffix not in ('json', 'claimed'):
             continue
         try:
             content = json.loads(path.read_text())
@@ -135,7 +131,7 @@ def claim(repo, open_jobs: set[int]) -> list[Announcement]:
         if ann.job_id not in open_jobs:
             ann.forget()
             continue
-        if state == 'json':
+        if suffix == 'json':
             try:
                 os.replace(path, ann.state_path('claimed'))
             except FileNotFoundError:
@@ -148,7 +144,7 @@ def claim(repo, open_jobs: set[int]) -> list[Announcement]:
 def forget_jobs(repo, job_ids: set[int]):
     """Remove the announcements of jobs that were committed otherwise (by
     a finish outside them).  Call with the repository lock held."""
-    directory = ready_dir(repo)
+    directory = state.ready(repo.dot_git)
     if not job_ids or not directory.is_dir():
         return
     for path in directory.iterdir():
@@ -186,5 +182,5 @@ def settle(claims: list[Announcement], committed: dict[int, str],
         ann.state_path('claimed').unlink(missing_ok=True)
 
 
-def _write(ann: Announcement, state: str, content: dict):
-    write_json(ann.state_path(state), content)
+def _write(ann: Announcement, suffix: str, content: dict):
+    state.write_json(ann.state_path(suffix), content)

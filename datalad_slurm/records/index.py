@@ -24,9 +24,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-from ..repo import plumbing
+from ..repo import (
+    plumbing,
+    state,
+)
 from ..repo.paths import Outputs
-from ..repo.state import write_json
 from ..slurm.jobspec import pattern_regex
 from ..util.bulk import builds_many
 from .format import Record
@@ -62,9 +64,8 @@ class JobIndex:
         self.open: dict[str, Record] = {}
         # schedule commit -> {'finish': finish commit, 'job': job id}
         self.finished: dict[str, dict] = {}
-        cache_dir = Path(repo.dot_git) / 'datalad-slurm'
-        self._cache = cache_dir / 'index.json'
-        self._delta = cache_dir / 'index-delta.json'
+        self._cache = state.index_cache(repo.dot_git)
+        self._delta = state.index_delta(repo.dot_git)
         # the head `_cache` was last read or written at, and the records
         # taken in since: what the delta holds; None once index.json has
         # to be written again (or, for a partial view, never is)
@@ -210,7 +211,7 @@ class JobIndex:
             self._cache.parent.mkdir(exist_ok=True)
             # the open jobs in history order: the order of the dicts
             if self._base is None:
-                write_json(self._cache, {
+                state.write_json(self._cache, {
                     'version': _FORMAT_VERSION,
                     'head': self.head,
                     'open': {sha: {'kind': r.kind, 'data': r.data}
@@ -219,7 +220,7 @@ class JobIndex:
                 }, sort_keys=False)
                 self._base, self._since_base = self.head, []
             else:
-                write_json(self._delta, {
+                state.write_json(self._delta, {
                     'version': _FORMAT_VERSION,
                     'base': self._base,
                     'head': self.head,

@@ -37,6 +37,8 @@ from dataclasses import (
 )
 from pathlib import Path
 
+from ..repo import state
+
 lgr = logging.getLogger('datalad.slurm.journal')
 
 PREPARED = 'prepared'
@@ -124,17 +126,13 @@ class Unreadable:
     error: Exception = field(repr=False)
 
 
-def journal_dir(repo) -> Path:
-    return Path(repo.dot_git) / 'datalad-slurm' / 'journal'
-
-
 def begin(repo, kind: str, data: dict, message: str | None,
           argv: list[str], marked: bool, writable: list[str],
           changed_before: list[str] = (), submitter: str = 'slurm',
           ) -> Entry:
     """Write down a submission about to be made, before its `writable`
     outputs are."""
-    directory = journal_dir(repo)
+    directory = state.journal(repo.dot_git)
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=directory, prefix='submission-',
                                 suffix='.json')
@@ -151,13 +149,13 @@ def begin(repo, kind: str, data: dict, message: str | None,
 
 def has_entries(repo) -> bool:
     """Whether any submission is journaled; safe without the lock."""
-    directory = journal_dir(repo)
+    directory = state.journal(repo.dot_git)
     return directory.is_dir() and any(directory.glob('submission-*'))
 
 
 def orphans(repo) -> list[Entry | Unreadable]:
     """Entries left behind; call with the repository lock held."""
-    directory = journal_dir(repo)
+    directory = state.journal(repo.dot_git)
     if not directory.is_dir():
         return []
     _settle_writes(directory)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import fasteners
 
+from . import state
+
 lgr = logging.getLogger('datalad.slurm.lock')
 
 
@@ -32,12 +34,6 @@ _file_locks: dict[str, list] = {}
 _registry_guard = threading.Lock()
 
 
-def lock_path(repo) -> Path:
-    """One dataset, one lock: resolve symlinks so that every way of
-    reaching the repository names the same file."""
-    return Path(repo.dot_git).resolve() / 'datalad-slurm' / 'lock'
-
-
 @contextmanager
 def repository_lock(repo, timeout: float):
     """Hold the repository lock for the duration of the ``with`` block.
@@ -49,7 +45,7 @@ def repository_lock(repo, timeout: float):
     LockTimeout
       If another process holds the lock for longer than `timeout` seconds.
     """
-    path = lock_path(repo)
+    path = state.lock(repo.dot_git)
     key = str(path)
     # one deadline for the thread lock, the file lock and git's index lock
     deadline = time.monotonic() + timeout

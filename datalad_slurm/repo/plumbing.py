@@ -17,6 +17,8 @@ import subprocess
 
 from datalad.support.exceptions import CommandError
 
+from . import state
+
 
 def git(repo, args: list[str], stdin: str | None = None,
         index_file: str | None = None) -> str:
@@ -114,8 +116,8 @@ def import_commits(repo, parent: str, commits: list[tuple]) -> list[str]:
                       for c in changes)
         stream.append(b'\n')
     stream.append(b'done\n')
-    marks = op.join(repo.dot_git, 'datalad-slurm', f'marks.{os.getpid()}')
-    os.makedirs(op.dirname(marks), exist_ok=True)
+    marks = state.marks(repo.dot_git)
+    marks.parent.mkdir(parents=True, exist_ok=True)
     argv = ['git', 'fast-import', '--quiet', '--done', '--force',
             f'--export-marks={marks}']
     try:

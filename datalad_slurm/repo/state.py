@@ -1,5 +1,21 @@
-"""Files under ``.git/datalad-slurm/`` that other processes read while
-they are written."""
+"""The state directory, ``.git/datalad-slurm/``: the name of every file
+and directory in it, and the durable write of the files other processes
+read while they are written.
+
+Each function takes the repository's git directory (``repo.dot_git``):
+a job in a scratch clone, or a farm job, knows only that.  The map::
+
+    .git/datalad-slurm/
+      lock               the repository lock (repo/lock.py)
+      index.json         the open jobs at a commit (records/index.py)
+      index-delta.json   what was scheduled since
+      journal/           submissions in flight (records/journal.py)
+      ready/             announcements of jobs that ended (finish/)
+      farm/MARK/         a farm job's tasks (modes/farm/layout.py)
+      scratch/MARK/      a scratch job's spec and status
+      local/             local mode's jobs, ids and CPUs (backends/local/)
+      marks.PID          git fast-import's marks, while it runs
+"""
 
 from __future__ import annotations
 
@@ -7,6 +23,51 @@ import json
 import os
 import tempfile
 from pathlib import Path
+
+NAME = 'datalad-slurm'
+
+
+def root(git_dir) -> Path:
+    return Path(git_dir) / NAME
+
+
+def lock(git_dir) -> Path:
+    """One dataset, one lock: symlinks resolved, so that every way of
+    reaching the repository names the same file."""
+    return Path(git_dir).resolve() / NAME / 'lock'
+
+
+def index_cache(git_dir) -> Path:
+    return root(git_dir) / 'index.json'
+
+
+def index_delta(git_dir) -> Path:
+    return root(git_dir) / 'index-delta.json'
+
+
+def journal(git_dir) -> Path:
+    return root(git_dir) / 'journal'
+
+
+def ready(git_dir) -> Path:
+    return root(git_dir) / 'ready'
+
+
+def farm(git_dir) -> Path:
+    return root(git_dir) / 'farm'
+
+
+def scratch(git_dir) -> Path:
+    return root(git_dir) / 'scratch'
+
+
+def local(git_dir) -> Path:
+    return root(git_dir) / 'local'
+
+
+def marks(git_dir) -> Path:
+    """This process's file of fast-import marks."""
+    return root(git_dir) / f'marks.{os.getpid()}'
 
 
 def write_json(path: Path, content, *, durable: bool = False,

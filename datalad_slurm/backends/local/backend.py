@@ -9,7 +9,6 @@ import os.path as op
 import socket
 import time
 from datetime import datetime
-from pathlib import Path
 from subprocess import CalledProcessError
 from typing import Iterable
 
@@ -21,6 +20,7 @@ from ...pool.tasks import (
 )
 from ...records.history import read_record
 from ...records.index import JobIndex
+from ...repo import state
 from ...slurm.status import (
     LOST,
     Expected,
@@ -59,10 +59,6 @@ CLUSTER = config.LOCAL
 WRAPPED = '#!/bin/sh\n# This script was created by sbatch --wrap.\n\n{}\n'
 
 
-def local_dir(repo) -> Path:
-    return Path(repo.dot_git) / 'datalad-slurm' / 'local'
-
-
 class LocalBackend:
     """Jobs run on this machine by :mod:`.runner`, told of by their state
     files."""
@@ -70,7 +66,7 @@ class LocalBackend:
 
     def __init__(self, ds):
         self.ds = ds
-        self.dir = local_dir(ds.repo)
+        self.dir = state.local(ds.repo.dot_git)
 
     def check(self, timeout: float):
         try:

@@ -22,10 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...pool.tasks import TaskFiles
-
-
-def farm_root(repo) -> Path:
-    return Path(repo.dot_git) / 'datalad-slurm' / 'farm'
+from ...repo import state
 
 
 @dataclass
@@ -34,7 +31,7 @@ class FarmDir:
 
     @classmethod
     def of(cls, repo, mark: str) -> 'FarmDir':
-        return cls(farm_root(repo) / mark)
+        return cls(state.farm(repo.dot_git) / mark)
 
     @property
     def tasks(self) -> TaskFiles:

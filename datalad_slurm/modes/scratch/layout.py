@@ -22,13 +22,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...repo.state import write_json
+from ...repo import state
 
 BRANCH_PREFIX = 'datalad-slurm/job-'
-
-
-def scratch_root(repo_git_dir) -> Path:
-    return Path(repo_git_dir) / 'datalad-slurm' / 'scratch'
 
 
 def task_key(task_id: int | None) -> str:
@@ -48,7 +44,7 @@ class ScratchDir:
 
     @classmethod
     def of(cls, repo, mark: str) -> 'ScratchDir':
-        return cls(scratch_root(repo.dot_git) / mark)
+        return cls(state.scratch(repo.dot_git) / mark)
 
     @property
     def batch_script(self) -> Path:
@@ -60,7 +56,7 @@ class ScratchDir:
     def create(self, spec: dict, batch_script: str):
         """Write the spec and the batch script, before sbatch runs."""
         self.path.mkdir(parents=True)
-        write_json(self.path / 'spec.json', spec)
+        state.write_json(self.path / 'spec.json', spec)
         self.batch_script.write_text(batch_script)
 
     def delivered(self, task_id: int | None, content: dict):
@@ -90,4 +86,4 @@ class ScratchDir:
 
     def _note(self, kind: str, name: str, content: dict):
         (self.path / kind).mkdir(exist_ok=True)
-        write_json(self.path / kind / name, content)
+        state.write_json(self.path / kind / name, content)
