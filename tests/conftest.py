@@ -151,6 +151,14 @@ def only(results: list[dict], action: str | None = None) -> dict:
     return picked[0]
 
 
+def message_text(res: dict) -> str:
+    """A result's message as DataLad shows it: a string, or a format
+    string with its arguments."""
+    message = res['message']
+    return message if isinstance(message, str) else \
+        message[0] % tuple(message[1:])
+
+
 def wait_for_jobs(*job_ids: int, timeout: float = JOB_WAIT):
     """Poll Slurm until the jobs have ended, as sacct reports it."""
     deadline = time.monotonic() + timeout

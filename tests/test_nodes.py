@@ -15,7 +15,7 @@ from conftest import (
     write_script,
 )
 
-from datalad_slurm.finish.record import log_files
+from datalad_slurm.records import logfiles
 from datalad_slurm.records.format import Record
 from datalad_slurm.records.history import (
     iter_records,
@@ -95,4 +95,4 @@ def test_node_in_log_name_is_the_first_of_the_job():
                                  'slurm_output_patterns': ['logs/%N-%j']})
     job = JobStatus(7, tasks=[TaskStatus(None, 'COMPLETED', 0,
                                          raw_job_id=7, nodes='node[2-3]')])
-    assert log_files(record, job) == ['logs/node2-7']
+    assert logfiles.resolved(record, job) == ['logs/node2-7']

@@ -10,6 +10,7 @@ from datalad_slurm.records.history import (
 from conftest import (
     call,
     git,
+    message_text,
     only,
     scancel,
     schedule_and_wait,
@@ -139,7 +140,7 @@ def _refused(ds, *args, phrase, **kwargs):
     before = snapshot(ds)
     res = only(call(ds.reschedule, *args, **kwargs))
     assert res['status'] == 'impossible', res
-    text = res['message'][0] % res['message'][1:]
+    text = message_text(res)
     assert phrase in text, text
     assert snapshot(ds) == before
 
@@ -186,7 +187,7 @@ def test_refuses_overlap_with_open_job(ds):
         before = snapshot(ds)
         res = only(call(ds.reschedule, done['commit']), 'reschedule')
         assert res['status'] == 'impossible'
-        assert 'overlap' in res['message'][0]
+        assert 'overlap' in message_text(res)
         assert snapshot(ds) == before
     finally:
         scancel(held['slurm_job_id'])

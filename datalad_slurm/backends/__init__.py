@@ -3,8 +3,8 @@ a job and tells of it just submitted, and which answers for jobs already
 recorded.
 
 Slurm's backends answer :func:`query` with the same
-:class:`~.status.JobStatus` objects, so that a job's phase (running,
-complete, failed, lost) does not depend on the backend:
+:class:`~datalad_slurm.slurm.status.JobStatus` objects, so that a job's
+phase (running, complete, failed, lost) does not depend on the backend:
 
 ``cli``
   sacct and squeue; ``pyslurm`` the Slurm database through pyslurm, used
@@ -12,7 +12,11 @@ complete, failed, lost) does not depend on the backend:
   pyslurm where it matches, the CLI otherwise.  These submit with sbatch.
 ``local``
   no Slurm: the job runs on this machine
-  (:mod:`datalad_slurm.backends.local`), and its state files answer.  Only ever used when configured.
+  (:mod:`datalad_slurm.backends.local`), and its state files answer.
+  Only ever used when configured.
+
+What submits is a :class:`Submitter`, what answers a :class:`Query`: the
+two interfaces every backend keeps (local mode both).
 
 A recorded job is asked of what ran it: a local job of its state files,
 whatever the configured backend, and a Slurm job of Slurm, never of local
@@ -23,7 +27,10 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Iterable
+from typing import (
+    Iterable,
+    Protocol,
+)
 
 from looseversion import LooseVersion
 
@@ -42,6 +49,45 @@ from .pyslurmdb import PyslurmBackend
 lgr = logging.getLogger('datalad.slurm.backends')
 
 SLURM = 'slurm'
+
+
+class Submitter(Protocol):
+    """What submits jobs, and tells of one just submitted."""
+    # recorded in the journal: a submission is completed by what made it
+    name: str
+
+    def check(self, timeout: float):
+        """Raise SlurmError where nothing can be submitted now."""
+
+    def submit(self, argv: list[str], *, cwd: str, timeout: float) -> int:
+        """Submit the sbatch command `argv` from `cwd`; the job id.
+
+        Raises
+        ------
+        SlurmTimeout
+          When whether the job was accepted is not known.
+        SlurmError
+          When it was not.
+        """
+
+    def describe_submitted(self, job_id: int, *, timeout: float,
+                           ) -> cli.Submitted:
+        """The facts of a job just submitted that its record keeps."""
+
+    def find_marked(self, comment: str, *, since: float, timeout: float,
+                    ) -> int | None:
+        """The job submitted with `comment` since `since` (epoch), if
+        any."""
+
+
+class Query(Protocol):
+    """What answers for jobs already recorded."""
+    name: str
+
+    def query(self, job_ids: Iterable[int], *, timeout: float,
+              expected: dict[int, Expected] | None = None,
+              ) -> dict[int, JobStatus]:
+        """A status for each of `job_ids`, in one batched question."""
 
 
 class CliBackend:
@@ -75,7 +121,7 @@ class SbatchSubmitter:
         return cli.find_marked(comment, since=since, timeout=timeout)
 
 
-def submitter(ds, name: str | None = None):
+def submitter(ds, name: str | None = None) -> Submitter:
     """What submits jobs: local mode where configured, sbatch otherwise;
     `name` (a submitter's ``name``) for a submission journaled earlier,
     which must be completed the way it was made."""
@@ -126,7 +172,7 @@ def query(ds, records: list[Record]) -> dict[int, JobStatus]:
     return statuses
 
 
-def select(ds) -> CliBackend | PyslurmBackend:
+def select(ds) -> Query:
     """The backend that asks Slurm for `ds` (``datalad.slurm.backend``).
 
     Raises

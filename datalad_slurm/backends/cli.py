@@ -1,9 +1,10 @@
 """Access to Slurm through its command-line tools.
 
 Everything that talks to Slurm goes through :func:`call`, which runs one
-program with an argument list and a timeout; :mod:`.parse` reads what
-sacct and squeue print.  The rest of the package only sees
-:class:`JobStatus` objects and never parses Slurm's output itself.
+program with an argument list and a timeout;
+:mod:`datalad_slurm.slurm.parse` reads what sacct and squeue print.  The
+rest of the package only sees :class:`JobStatus` objects and never parses
+Slurm's output itself.
 """
 
 from __future__ import annotations
@@ -205,8 +206,8 @@ def query(job_ids: Iterable[int], *, timeout: float,
     behind just-submitted jobs and forgets old ones) or sees running is
     taken from slurmctld's answer.  Of the runs Slurm reports
     under a job's id, only the recorded job's count (see
-    :class:`~.status.Identity`); a job nobody reports under its identity is
-    returned without tasks (phase 'lost').
+    :class:`~datalad_slurm.slurm.status.Identity`); a job nobody reports
+    under its identity is returned without tasks (phase 'lost').
 
     Parameters
     ----------

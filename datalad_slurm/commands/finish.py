@@ -28,6 +28,7 @@ from datalad.utils import ensure_list
 from .. import config
 from ..finish.handover import finish_inside
 from ..finish.round import (
+    Round,
     finish_round,
     query,
 )
@@ -192,46 +193,79 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
     """Generator behind :class:`Finish`; see there."""
     ds = require_dataset(dataset, check_installed=True,
                          purpose='finish Slurm jobs')
-    action = LIST_ACTION if list_open_jobs else 'finish'
-    status = dict(action=action, ds=ds, logger=lgr)
-    if list_open_jobs and (close_failed_jobs or wait):
-        yield get_status_dict(
-            status='impossible',
-            message='--list-open-jobs changes nothing, so it cannot close '
-                    'failed jobs or wait to finish them; give one of them',
-            **status)
-        return
-    if exit_status is not None and own_job() is None:
-        yield get_status_dict(
-            status='impossible',
-            message=('--exit-status %s tells how a job\'s own work ended, '
-                     'but this process runs in no Slurm job; leave it out',
-                     exit_status),
-            **status)
+    status = dict(action=LIST_ACTION if list_open_jobs else 'finish', ds=ds,
+                  logger=lgr)
+    problem = _option_problem(list_open_jobs, close_failed_jobs, wait,
+                              exit_status)
+    if problem:
+        yield get_status_dict(status='impossible', message=problem, **status)
         return
     if not list_open_jobs:
         ds = yield from dataset_to_finish(ds, exit_status, status)
         if ds is None:
             return
         status['ds'] = ds
+    index = yield from _open_jobs(ds, since, status,
+                                  changes=not list_open_jobs)
+    selected = [] if index is None else \
+        (yield from _selected(ds, index, jobs, status))
+    if not selected:
+        return
+    own = own_job()
+    if own and jobs and [r.job_id for r in selected] == [own[0]] and \
+            not (wait or list_open_jobs or close_failed_jobs):
+        yield from finish_inside(ds, selected[0], own, exit_status, status)
+        return
+    how = Round(close_failed=close_failed_jobs, own=own,
+                exit_status=exit_status)
+    if wait and not list_open_jobs:
+        yield from _wait(ds, index, selected, how, status, wait_timeout)
+        return
+    statuses = yield from _ask_slurm(ds, selected, status)
+    if statuses is None:
+        return
+    if list_open_jobs:
+        yield from _list(index, selected, statuses, status)
+    else:
+        yield from finish_round(ds, index, selected, statuses, status, how)
+
+
+def _option_problem(list_open_jobs, close_failed_jobs, wait,
+                    exit_status) -> str | tuple | None:
+    if list_open_jobs and (close_failed_jobs or wait):
+        return ('--list-open-jobs changes nothing, so it cannot close '
+                'failed jobs or wait to finish them; give one of them')
+    if exit_status is not None and own_job() is None:
+        return ('--exit-status %s tells how a job\'s own work ended, but '
+                'this process runs in no Slurm job; leave it out',
+                exit_status)
+    return None
+
+
+def _open_jobs(ds, since, status, *, changes: bool):
+    """The index of open jobs (since `since`), or None after yielding why
+    there is none.  `changes`: the command is to change the dataset, which
+    must then allow commits, and submissions a crash left are completed
+    first."""
     problem = config.problem(ds)
+    if not problem and changes:
+        problem = identity_problem(ds.repo)
     if problem:
         yield get_status_dict(status='impossible', message=problem, **status)
-        return
+        return None
     try:
         since = resolve_since(ds.repo, since) if since is not None else None
     except UnknownRevision as e:
         yield get_status_dict(status='impossible', message=str(e), **status)
-        return
-    if not list_open_jobs:
-        problem = identity_problem(ds.repo)
-        if problem:
-            yield get_status_dict(status='impossible', message=problem,
-                                  **status)
-            return
+        return None
+    if changes:
         yield from _recover(ds)
-    index = JobIndex(ds.repo, since=since).refresh()
+    return JobIndex(ds.repo, since=since).refresh()
 
+
+def _selected(ds, index: JobIndex, jobs, status) -> list:
+    """The open jobs `jobs` names (all, where it names none), after
+    yielding a result for each it names that cannot be finished."""
     selected = []
     with Commits(ds.repo) as commits:
         for target in ensure_list(jobs):
@@ -245,41 +279,20 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
         if not selected:
             yield get_status_dict(status='notneeded', message='no open jobs',
                                   **status)
-            return
-    if not selected:
-        return
+    return selected
 
-    own = own_job()
-    if own and jobs and [r.job_id for r in selected] == [own[0]] and \
-            not (wait or list_open_jobs or close_failed_jobs):
-        yield from finish_inside(ds, selected[0], own, exit_status, status)
-        return
 
-    if wait and not list_open_jobs:
-        failed = set()
+def _wait(ds, index: JobIndex, selected, how: Round, status, timeout):
+    """Finish each job of `selected` as it ends."""
+    how.waiting = True
 
-        def one_round(records):
-            statuses = yield from _ask_slurm(ds, records, status)
-            if statuses is None:
-                return []
-            return (yield from finish_round(
-                ds, index.refresh(), records, statuses, status,
-                close_failed=close_failed_jobs, own=own,
-                exit_status=exit_status, waiting=True, failed=failed))
-        yield from wait_and_finish(selected, one_round, status,
-                                   timeout=wait_timeout)
-        return
-
-    statuses = yield from _ask_slurm(ds, selected, status)
-    if statuses is None:
-        return
-    if list_open_jobs:
-        yield from _list(index, selected, statuses, status)
-        return
-    yield from finish_round(
-        ds, index, selected, statuses, status,
-        close_failed=close_failed_jobs, own=own,
-        exit_status=exit_status)
+    def one_round(records):
+        statuses = yield from _ask_slurm(ds, records, status)
+        if statuses is None:
+            return []
+        return (yield from finish_round(ds, index.refresh(), records,
+                                        statuses, status, how))
+    yield from wait_and_finish(selected, one_round, status, timeout=timeout)
 
 
 def _ask_slurm(ds, records, status):

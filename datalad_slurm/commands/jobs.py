@@ -178,20 +178,23 @@ def report_jobs(jobs=None, *, dataset=None, since=None, state='all',
                      summary['slurm_state'] or summary['job_state']),
             **summary, **status)
     if timeline:
-        path = op.abspath(timeline)
-        try:
-            count = write_timeline(path, summaries)
-        except OSError as e:
-            yield get_status_dict(
-                status='error', path=path, exception=CapturedException(e),
-                message=('cannot write the timeline to %s: %s', path, e),
-                **status)
-            return
+        yield from _timeline(op.abspath(timeline), summaries, status)
+
+
+def _timeline(path: str, summaries: list[dict], status: dict):
+    try:
+        count = write_timeline(path, summaries)
+    except OSError as e:
         yield get_status_dict(
-            status='ok', path=path, type='file', timeline=path,
-            message=('wrote %d events to %s; open it in ui.perfetto.dev',
-                     count, path),
+            status='error', path=path, exception=CapturedException(e),
+            message=('cannot write the timeline to %s: %s', path, e),
             **status)
+        return
+    yield get_status_dict(
+        status='ok', path=path, type='file', timeline=path,
+        message=('wrote %d events to %s; open it in ui.perfetto.dev',
+                 count, path),
+        **status)
 
 
 def _named(ds, summaries: list[dict], targets: list) -> tuple[list, list]:

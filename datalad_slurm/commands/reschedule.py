@@ -25,14 +25,10 @@ from datalad.support.param import Parameter
 
 from .. import config
 from ..finish.record import record_succeeded
-from ..modes.farm.status import rerun_request
-from ..modes.farm.submit import (
-    Refused,
-    is_farm,
-)
+from ..modes.base import Refused
+from ..modes.farm.submit import is_farm
 from ..records.format import (
     FINISH,
-    RESCHEDULE,
     Record,
 )
 from ..records.history import (
@@ -42,7 +38,7 @@ from ..records.history import (
     resolve_since,
 )
 from ..records.index import JobIndex
-from ..slurm.jobspec import pattern_regex
+from ..submit.request import from_record
 from ..submit.submission import submit_job
 from .helpdoc import indented_doc
 from .render import (
@@ -155,15 +151,9 @@ def reschedule(revision=None, *, dataset=None, since=None, report=False,
                          purpose='reschedule Slurm jobs')
     status = dict(action=REPORT_ACTION if report else 'reschedule', ds=ds,
                   logger=lgr)
-    if revision is not None and since is not None:
-        yield get_status_dict(
-            status='impossible',
-            message=('give a revision (%s) or --since (%r), not both: '
-                     '--since already names the jobs to submit again',
-                     revision, since),
-            **status)
-        return
-    problem = config.problem(ds)
+    problem = ('give a revision (%s) or --since (%r), not both: --since '
+               'already names the jobs to submit again', revision, since) \
+        if revision is not None and since is not None else config.problem(ds)
     if problem:
         yield get_status_dict(status='impossible', message=problem, **status)
         return
@@ -180,54 +170,56 @@ def reschedule(revision=None, *, dataset=None, since=None, report=False,
         yield get_status_dict(status='notneeded',
                               message='no finished jobs to reschedule',
                               **status)
-
     job_ids = {f.data['schedule_commit']: f.job_id for f in jobs}
     # the new schedule commit of each job submitted again, by its old one:
     # a pipeline's new steps wait for each other, not for the old ones
     renewed: dict[str, str] = {}
     for finished in jobs:
-        data = finished.data
-        schedule_commit = data['schedule_commit']
-        depends_on = data.get('depends_on') or []
         if report:
-            yield get_status_dict(
-                status='ok', commit=schedule_commit,
-                slurm_job_id=data['slurm_job_id'], cmd=data['cmd'],
-                pwd=data['pwd'], outputs=data['outputs'],
-                depends_on=[job_ids.get(c, c[:8]) for c in depends_on],
-                message=('would submit job %s again', data['slurm_job_id']),
-                **status)
-            continue
-        try:
-            farm = rerun_request(ds, data, all_tasks) if is_farm(data) \
-                else None
-        except Refused as e:
-            yield get_status_dict(status='impossible', message=str(e),
-                                  slurm_job_id=finished.job_id, **status)
-            continue
-        try:
-            for res in submit_job(
-                ds, data['cmd'], pwd=data['pwd'], inputs=data['inputs'],
-                extra_inputs=data.get('extra_inputs') or [],
-                outputs=data['outputs'],
-                extra_outputs=_fixed_log_files(data),
-                message=message or data.get('message'),
-                chain=list(data.get('chain') or []) + [schedule_commit],
-                kind=RESCHEDULE, expand=data.get('expand'),
-                action='reschedule',
-                after=[renewed[c] for c in depends_on if c in renewed],
-                farm=farm, scratch=data.get('scratch')):
-                if res['status'] == 'ok' and res.get('commit') and \
-                        not res.get('recovered'):
-                    renewed[schedule_commit] = res['commit']
-                yield res
-        except Exception as e:
-            ce = CapturedException(e)
-            yield get_status_dict(
-                status='error',
-                message=('could not reschedule job %s: %s',
-                         data['slurm_job_id'], ce),
-                exception=ce, **status)
+            yield _would_submit(finished.data, job_ids, status)
+        else:
+            yield from _submit_again(ds, finished, renewed, message=message,
+                                     all_tasks=all_tasks, status=status)
+
+
+def _would_submit(data: dict, job_ids: dict, status: dict) -> dict:
+    return get_status_dict(
+        status='ok', commit=data['schedule_commit'],
+        slurm_job_id=data['slurm_job_id'], cmd=data['cmd'],
+        pwd=data['pwd'], outputs=data['outputs'],
+        depends_on=[job_ids.get(c, c[:8])
+                    for c in data.get('depends_on') or []],
+        message=('would submit job %s again', data['slurm_job_id']),
+        **status)
+
+
+def _submit_again(ds, finished: Record, renewed: dict[str, str], *,
+                  message: str | None, all_tasks: bool, status: dict):
+    """Submit the job of `finished` again, after the new submissions of
+    the jobs it depended on (`renewed`), to which its own is added."""
+    data = finished.data
+    try:
+        request = from_record(
+            ds, data, message=message, all_tasks=all_tasks,
+            after=[renewed[c] for c in data.get('depends_on') or []
+                   if c in renewed])
+    except Refused as e:
+        yield get_status_dict(status='impossible', message=str(e),
+                              slurm_job_id=finished.job_id, **status)
+        return
+    try:
+        for res in submit_job(ds, request):
+            if res['status'] == 'ok' and res.get('commit') and \
+                    not res.get('recovered'):
+                renewed[data['schedule_commit']] = res['commit']
+            yield res
+    except Exception as e:
+        ce = CapturedException(e)
+        yield get_status_dict(
+            status='error',
+            message=('could not reschedule job %s: %s',
+                     data['slurm_job_id'], ce),
+            exception=ce, **status)
 
 
 def _finished_jobs(ds, revision, since):
@@ -304,12 +296,3 @@ def _refusal(ds, finished: Record, with_failed_jobs: bool,
                      'to submit it again anyway', finished.job_id,
                      data.get('state')))
     return None
-
-
-def _fixed_log_files(data: dict) -> list[str]:
-    """Old log files the new job will write again: those whose names do
-    not depend on the job id."""
-    fixed = [p for p in data.get('slurm_output_patterns') or []
-             if not any(f'%{c}' in p for c in 'jAJ')]
-    return [f for f in data.get('slurm_outputs') or []
-            if any(pattern_regex(p).match(f) for p in fixed)]

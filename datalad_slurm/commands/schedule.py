@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os.path as op
 from argparse import REMAINDER
 
 from datalad.distribution.dataset import (
@@ -26,29 +25,10 @@ from datalad.support.constraints import (
     EnsureStr,
 )
 from datalad.support.param import Parameter
-from datalad.utils import ensure_list
 
-from .. import config
-from ..modes.farm.submit import (
-    Refused,
-    option_problem,
-    read_request,
-    sbatch_problem,
-)
-from ..repo.paths import (
-    OutsideDataset,
-    root_relative,
-    spelled_within,
-)
-from ..submit.cmdline import (
-    normalize,
-    working_directory,
-)
-from ..submit.submission import (
-    NotSbatch,
-    sbatch_argv,
-    submit_job,
-)
+from ..modes.base import Refused
+from ..submit.request import from_schedule
+from ..submit.submission import submit_job
 from .helpdoc import indented_doc
 from .render import render_result
 
@@ -272,58 +252,14 @@ def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
     """Generator behind :class:`Schedule`; see there."""
     ds = require_dataset(dataset, check_installed=True,
                          purpose='schedule a Slurm job')
-    status = dict(action='schedule', ds=ds, logger=lgr)
     try:
-        argv = sbatch_argv(cmd)
-    except NotSbatch as e:
-        yield get_status_dict(status='impossible', message=str(e), **status)
+        request = from_schedule(
+            ds, cmd, dataset=dataset, inputs=inputs, outputs=outputs,
+            expand=expand, after=after, explicit=explicit, message=message,
+            tasks=tasks, workers=workers, task_timeout=task_timeout,
+            scratch=scratch)
+    except Refused as e:
+        yield get_status_dict(status='impossible', message=str(e),
+                              action='schedule', ds=ds, logger=lgr)
         return
-    problem = option_problem(tasks, workers, task_timeout) or (
-        sbatch_problem(argv) if tasks is not None else None)
-    if problem:
-        yield get_status_dict(status='impossible', message=problem, **status)
-        return
-
-    # outside the dataset (given by path), the job runs from its root
-    pwd = spelled_within(ds.path, working_directory(dataset)) or ds.path
-    paths = {}
-    for name, specs in (('inputs', inputs), ('outputs', outputs),
-                        ('tasks', tasks)):
-        try:
-            paths[name] = root_relative(ds.path, pwd, ensure_list(specs))
-        except OutsideDataset as e:
-            yield get_status_dict(
-                status='impossible',
-                message=('%s %r lies outside the dataset %s; a job can only '
-                         'record paths within it', name.rstrip('s'), str(e),
-                         ds.path),
-                **status)
-            return
-    farm = None
-    if tasks is not None:
-        try:
-            farm = read_request(ds, paths['tasks'][0], workers=workers,
-                                task_timeout=task_timeout)
-        except Refused as e:
-            yield get_status_dict(status='impossible', message=str(e),
-                                  **status)
-            return
-
-    if scratch is None:
-        # set empty (datalad -c datalad.slurm.scratch=), a site's default
-        # is off for this call
-        scratch = config.get(ds, config.SCRATCH) or None
-    if scratch is not None and not scratch.strip():
-        yield get_status_dict(
-            status='impossible',
-            message='--scratch names no directory; give one, such as '
-                    "'$TMPDIR', or leave it out",
-            **status)
-        return
-
-    yield from submit_job(
-        ds, normalize(cmd),
-        pwd=op.relpath(pwd, ds.path),
-        inputs=paths['inputs'], extra_inputs=[], outputs=paths['outputs'],
-        message=message, chain=[], expand=expand, explicit=explicit,
-        after=ensure_list(after), farm=farm, scratch=scratch)
+    yield from submit_job(ds, request)

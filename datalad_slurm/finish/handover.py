@@ -10,7 +10,7 @@ is final), and the process that holds the lock asks Slurm once about all
 announced jobs and commits every one that is ready; the others find their
 job committed and return.
 
-The announcements themselves are :mod:`.records.announcements`.
+The announcements themselves are :mod:`.announcements`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from datalad.interface.results import get_status_dict
 from datalad.support.exceptions import CapturedException
 
 from .. import config
+from ..records import logfiles
 from ..records.format import Record
 from ..records.index import JobIndex
 from ..repo.lock import (
@@ -43,8 +44,8 @@ from .announcements import (
     settle,
 )
 from .injob import stop_writing_to
-from .record import log_files
 from .round import (
+    Round,
     finish_round,
     query,
 )
@@ -144,7 +145,7 @@ def _round(ds, mine: Announcement, status: dict) -> Iterator[dict]:
     results = []
     try:
         for res in finish_round(ds, index, records, statuses, status,
-                                close_failed=False, finished_inside=inside):
+                                Round(finished_inside=inside)):
             results.append(res)
     finally:
         committed = {r['slurm_job_id']: r['commit'] for r in results
@@ -191,4 +192,5 @@ def _own_logs(ds, record: Record, own: tuple[int, int | None]) -> list[str]:
                       raw_job_id=int(raw) if raw.isdigit() else None,
                       nodes=env.get('SLURMD_NODENAME'))
     return [op.join(ds.path, p)
-            for p in log_files(record, JobStatus(record.job_id, [task]))]
+            for p in logfiles.resolved(record,
+                                       JobStatus(record.job_id, [task]))]

@@ -12,6 +12,7 @@ from ..modes.scratch.merge import (
     forget,
     plan_merge,
 )
+from ..records import logfiles
 from ..records.format import (
     FINISH,
     Record,
@@ -20,11 +21,6 @@ from ..records.format import (
 )
 from ..repo.commit import CommitPlan
 from ..repo.paths import declared_paths
-from ..slurm.jobspec import (
-    expand_hostlist,
-    placeholder_values,
-    resolve_pattern,
-)
 from ..slurm.status import (
     TRANSITIONAL_STATES,
     JobStatus,
@@ -44,7 +40,7 @@ def plan_finish(ds, record: Record, job: JobStatus, own, job_status: dict,
     """
     farm = isinstance(job, FarmStatus)
     # the Slurm log files are the farm job's own, its task logs besides
-    logs = log_files(record, job.allocation if farm else job)
+    logs = logfiles.resolved(record, job.allocation if farm else job)
     merge = None
     if record.data.get('scratch'):
         # the outputs come from the job's branches, not the work tree
@@ -77,23 +73,6 @@ def plan_finish(ds, record: Record, job: JobStatus, own, job_status: dict,
 def output_paths(ds, record: Record) -> list[str]:
     """Declared outputs as paths to save, globs expanded."""
     return declared_paths(ds.path, record.data.get('outputs', []))
-
-
-def log_files(record: Record, job: JobStatus) -> list[str]:
-    """The job's Slurm log files: those resolved at submission, and the
-    patterns only sacct's answer (a task's own job id, its node) resolves.
-    """
-    files = list(record.data.get('slurm_outputs') or [])
-    for task in job.tasks:
-        # %N: the node the batch script ran on, the first of the job's
-        values = placeholder_values(
-            record.job_id, task.task_id, task.raw_job_id,
-            node=next(iter(expand_hostlist(task.nodes or '')), None))
-        for pattern in record.data.get('slurm_output_patterns') or []:
-            path = resolve_pattern(pattern, values)
-            if path is not None and path not in files:
-                files.append(path)
-    return files
 
 
 def finish_record(record: Record, job: JobStatus, logs: list[str],

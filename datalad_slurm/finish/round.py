@@ -5,6 +5,10 @@ FINISH commits (after those of the jobs they depend on), and the commits.
 from __future__ import annotations
 
 import logging
+from dataclasses import (
+    dataclass,
+    field,
+)
 from typing import Iterator
 
 from datalad.interface.results import get_status_dict
@@ -15,8 +19,7 @@ from .. import (
     backends,
     config,
 )
-from ..modes.farm.status import with_farms
-from ..modes.scratch.merge import failure_notes
+from ..modes.select import of_record
 from ..records.format import Record
 from ..records.index import JobIndex
 from ..repo.commit import commit_plans
@@ -34,45 +37,90 @@ NEVER = 'DependencyNeverSatisfied'
 
 def query(ds, records: list[Record]) -> dict[int, JobStatus]:
     """Slurm's word on the jobs of `records` (or local mode's, for local
-    jobs), in one batched query; farm jobs as their tasks tell.
+    jobs), in one batched query, as the mode of each sees it: farm jobs as
+    their tasks tell.
 
     Raises
     ------
     SlurmError
     """
-    return with_farms(ds, records, backends.query(ds, records))
+    statuses = dict(backends.query(ds, records))
+    for r in records:
+        if r.job_id in statuses:
+            statuses[r.job_id] = of_record(r.data).status(
+                ds, r, statuses[r.job_id])
+    return statuses
+
+
+@dataclass
+class Round:
+    """How :func:`finish_round` treats the jobs it is given."""
+    # give failed jobs their FINISH commit too (--close-failed-jobs)
+    close_failed: bool = False
+    # the job this process runs in, (job id, task id), whose script got to
+    # its finish with `exit_status` (see :mod:`.injob`)
+    own: tuple[int, int | None] | None = None
+    exit_status: int | None = None
+    # job id -> (task id, exit status) pairs of other tasks whose scripts
+    # got to their finish, which silenced their output themselves
+    finished_inside: dict[int, list] = field(default_factory=dict)
+    # a round of a wait: say nothing of jobs still running, or waiting for
+    # running ones
+    waiting: bool = False
+    # the schedule commits of jobs seen to fail, by this round and by the
+    # earlier rounds of a wait
+    failed: set[str] = field(default_factory=set)
+
+    def inside(self) -> dict[int, list]:
+        """Job id -> (task id, exit status) of every task known to have
+        got to its finish inside the job."""
+        inside = {job: list(tasks)
+                  for job, tasks in self.finished_inside.items()}
+        if self.own:
+            inside.setdefault(self.own[0], []).append(
+                (self.own[1], self.exit_status))
+        return inside
 
 
 def finish_round(ds, index: JobIndex, records: list[Record],
-                 statuses: dict[int, JobStatus], status: dict, *,
-                 close_failed: bool, own=None, exit_status=None,
-                 finished_inside: dict[int, list] | None = None,
-                 waiting: bool = False, failed: set[str] | None = None,
-                 ) -> Iterator[dict]:
+                 statuses: dict[int, JobStatus], status: dict,
+                 how: Round) -> Iterator[dict]:
     """Finish what has ended of `records`, in the order of the history, a
-    job's FINISH commit after those of the jobs it depends on.  `own`: the
-    job this process runs in (see :mod:`.injob`), whose script got here
-    with `exit_status`.  `finished_inside`: job id -> (task id, exit
-    status) pairs of other tasks whose scripts got to their finish, which
-    silenced their output themselves.  `waiting`: say nothing of jobs
-    still running, or waiting for running ones.  `failed`: the schedule
-    commits of jobs seen to fail, in earlier rounds of a wait; those of
-    this round are added.
+    job's FINISH commit after those of the jobs it depends on, `how` says.
 
     Returns (as the generator's value) the records still running.
     """
-    inside = {job: list(tasks) for job, tasks in
-              (finished_inside or {}).items()}
-    if own:
-        inside.setdefault(own[0], []).append((own[1], exit_status))
+    inside = how.inside()
     for job_id, tasks in inside.items():
         for task_id, code in tasks:
             if job_id in statuses:
                 own_task_finished(statuses[job_id], task_id, code)
+    running, ready = yield from _triage(ds, index, records, statuses,
+                                        status, how, set(inside))
+    if ready:
+        try:
+            yield from _commit_finished(ds, index, ready, how.own,
+                                        how.close_failed)
+        except Exception as e:
+            ce = CapturedException(e)
+            yield get_status_dict(
+                status='error',
+                message=('could not finish jobs %s: %s',
+                         ', '.join(str(r.job_id) for r, _, _ in ready), ce),
+                exception=ce, **status)
+    return running
+
+
+def _triage(ds, index: JobIndex, records: list[Record],
+            statuses: dict[int, JobStatus], status: dict, how: Round,
+            inside: set[int]):
+    """Which of `records` are still running and which are ready for their
+    FINISH commit, as (record, job, result fields) triples; the others get
+    a result that says why not.  `inside`: jobs a task of which got to its
+    finish inside the job."""
     order = {sha: i for i, sha in enumerate(index.open)}
-    failed = set() if failed is None else failed
-    failed.update(r.commit for r in records
-                  if statuses[r.job_id].phase in ('failed', 'lost'))
+    how.failed.update(r.commit for r in records
+                      if statuses[r.job_id].phase in ('failed', 'lost'))
     running, ready, committing = [], [], set()
     for record in sorted(records, key=lambda r: order.get(r.commit, -1)):
         job = statuses[record.job_id]
@@ -89,11 +137,12 @@ def finish_round(ds, index: JobIndex, records: list[Record],
                          record.job_id),
                 **job_status)
             continue
-        if job.phase in ('running', 'unknown') and waiting and not in_job:
+        if job.phase in ('running', 'unknown') and how.waiting and \
+                not in_job:
             running.append(record)
             continue
-        res = _verdict(ds, index, record, job, close_failed, job_status,
-                       inside=in_job, failed=failed)
+        res = _verdict(ds, index, record, job, how.close_failed,
+                       job_status, inside=in_job, failed=how.failed)
         if res:
             yield res
             if job.phase in ('running', 'unknown'):
@@ -101,7 +150,7 @@ def finish_round(ds, index: JobIndex, records: list[Record],
             continue
         blocking = [c for c in record.data.get('depends_on') or []
                     if c in index.open and c not in committing]
-        if blocking and waiting and any(
+        if blocking and how.waiting and any(
                 c in {r.commit for r in running} for c in blocking):
             running.append(record)
             continue
@@ -116,17 +165,7 @@ def finish_round(ds, index: JobIndex, records: list[Record],
             continue
         committing.add(record.commit)
         ready.append((record, job, job_status))
-    if ready:
-        try:
-            yield from _commit_finished(ds, index, ready, own, close_failed)
-        except Exception as e:
-            ce = CapturedException(e)
-            yield get_status_dict(
-                status='error',
-                message=('could not finish jobs %s: %s',
-                         ', '.join(str(r.job_id) for r, _, _ in ready), ce),
-                exception=ce, **status)
-    return running
+    return running, ready
 
 
 def _states(job: JobStatus) -> str:
@@ -195,7 +234,7 @@ def _verdict(ds, index: JobIndex, record: Record, job: JobStatus,
     else:
         why = ('job %s ended unsuccessfully (%s)', record.job_id,
                _states(job))
-    notes = failure_notes(ds, record)
+    notes = of_record(record.data).failure_notes(ds, record)
     if notes:
         why = (why[0] + ', in its scratch clone: %s', *why[1:],
                '; '.join(notes))

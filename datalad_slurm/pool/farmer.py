@@ -1,5 +1,5 @@
 """The task farmer: a pool of workers that run the queued tasks of a
-:class:`~.taskfiles.TaskFiles` directory, each in a worker slot.
+:class:`~.tasks.TaskFiles` directory, each in a worker slot.
 
 What a task runs is up to the caller (:class:`Launch`): the job script of
 an array task in local mode; one line of a task list in a farm job

@@ -2,9 +2,10 @@
 
 A task moves QUEUED -> RUNNING -> DONE or FAILED, each step an atomic
 rename, so that a reader never sees half a state; a farmer told to stop
-puts its running tasks back to QUEUED, as they were before it took them.  Taking a task is the
-rename of its QUEUED file to RUNNING: of several workers (or farmers
-sharing one list) trying at once exactly one succeeds, without a lock.
+puts its running tasks back to QUEUED, as they were before it took them.
+Taking a task is the rename of its QUEUED file to RUNNING: of several
+workers (or farmers sharing one list) trying at once exactly one
+succeeds, without a lock.
 An ending writes the final file before it removes the RUNNING one; a
 reader that sees both takes the final one.
 """

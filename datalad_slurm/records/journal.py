@@ -67,7 +67,7 @@ class Entry:
     changed_before: list[str] = field(default_factory=list)
     # the machine the submitting process ran on
     host: str | None = None
-    # what submitted it (a submitter's name, see slurm.backends): sbatch,
+    # what submitted it (a submitter's name, see backends.submitter): sbatch,
     # or local mode
     submitter: str = 'slurm'
     _fields = ('kind', 'data', 'message', 'argv', 'pid', 'started', 'state',

@@ -19,7 +19,7 @@ QUEUE_PID = 0
 
 def trace_events(summaries: list[dict]) -> list[dict]:
     """The trace events of the finished jobs among `summaries` (see
-    :func:`.report.job_summaries`)."""
+    :func:`.summary.job_summaries`)."""
     runs, waits = [], []
     for job in summaries:
         for task in job['tasks']:

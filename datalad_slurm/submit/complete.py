@@ -1,11 +1,12 @@
 """Turning a journaled submission into its schedule commit.
 
 One function, :func:`complete`, takes a journal entry (see
-:mod:`.records.journal`) as far as it can go, both right after sbatch and
-when a later command finds the entry orphaned: a submission whose job id
-is unknown is looked up in Slurm by the mark it carries, a submitted one
-gets its schedule commit, and one that never reached Slurm (its process
-died before sbatch ran, or sbatch ended without a job) is undone.
+:mod:`datalad_slurm.records.journal`) as far as it can go, both right
+after sbatch and when a later command finds the entry orphaned: a
+submission whose job id is unknown is looked up in Slurm by the mark it
+carries, a submitted one gets its schedule commit, and one that never
+reached Slurm (its process died before sbatch ran, or sbatch ended
+without a job) is undone.
 Callers hold the repository lock.
 """
 
@@ -25,12 +26,11 @@ from .. import (
     backends,
     config,
 )
-from ..modes.farm.submit import (
-    farm_dir_of,
-    is_farm,
-    recorded_log_dir,
+from ..modes.select import of_record
+from ..records import (
+    journal,
+    logfiles,
 )
-from ..records import journal
 from ..records.format import (
     compose_message,
     parse_message,
@@ -42,7 +42,6 @@ from ..repo.commit import commit_empty
 from ..repo.worktree import put_back
 from ..slurm.jobspec import log_patterns
 from ..slurm.status import SlurmError
-from .logfiles import log_files
 
 lgr = logging.getLogger('datalad.slurm.recording')
 
@@ -174,8 +173,7 @@ def _undone(ds, entry: journal.Entry, why: str, status: dict) -> dict:
     """Forget a submission that never reached Slurm, its outputs put back
     as they were."""
     restored = put_back(ds, entry.writable, entry.changed_before)
-    if is_farm(entry.data):
-        farm_dir_of(ds, entry.data).remove()
+    of_record(entry.data).undo(ds, entry.data)
     entry.done()
     return get_status_dict(
         status='notneeded',
@@ -230,8 +228,8 @@ def _record(ds, backend, entry: journal.Entry, timeout: float,
     """Make the schedule commit of a submitted job; return (sha, title)."""
     data = dict(entry.data)
     try:
-        data.update(log_files(ds, backend, entry.argv, entry.job_id,
-                              timeout=timeout))
+        data.update(logfiles.at_submission(ds, backend, entry.argv,
+                                           entry.job_id, timeout=timeout))
     except SlurmError as e:
         # Slurm forgot the job (recovery long after a crash): keep what the
         # submission itself tells; finish resolves the patterns with sacct
@@ -243,8 +241,7 @@ def _record(ds, backend, entry: journal.Entry, timeout: float,
                     slurm_output_patterns=[
                         op.normpath(op.join(data['pwd'], p))
                         for p in patterns if not op.isabs(p)])
-    if data.get('farm_log_dir'):
-        data['farm_log_dir'] = recorded_log_dir(data, entry.job_id)
+    of_record(data).submitted(data, entry.job_id)
     title = schedule_title(entry.job_id)
     message = compose_message(entry.kind, title, data, entry.message)
     parent = plumbing.head(ds.repo)

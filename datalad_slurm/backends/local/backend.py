@@ -46,7 +46,6 @@ from .jobs import (
     observe,
 )
 from .sbatch import (
-    Refused,
     Request,
     parse,
 )
@@ -91,10 +90,7 @@ class LocalBackend:
                              f'{e}') from e
 
     def _submit(self, argv: list[str], cwd: str) -> int:
-        try:
-            request = parse(argv, cwd)
-        except Refused as e:
-            raise SlurmError(str(e)) from e
+        request = parse(argv, cwd)
         for job_id in request.after:
             if Job.load(self.dir, job_id) is None:
                 raise SlurmError(

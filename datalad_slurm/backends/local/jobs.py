@@ -9,7 +9,7 @@
 ``runner.log``
   that process's own output;
 ``tasks/``
-  a state file per task (:mod:`.taskfiles`).
+  a state file per task (:mod:`datalad_slurm.pool.tasks`).
 
 A job directory appears whole (it is made under a temporary name and
 renamed), so a job either exists with all of it, or not at all.

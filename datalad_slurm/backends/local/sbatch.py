@@ -15,6 +15,7 @@ from ...slurm.jobspec import (
     script_head,
     script_index,
 )
+from ...slurm.status import SlurmError
 
 # what local mode does as Slurm would; 'parsable' and 'comment' are what
 # datalad-slurm itself adds, 'quiet' and 'verbose' concern sbatch's own
@@ -27,10 +28,6 @@ HONOURED = frozenset({
 
 # options with which sbatch submits no job at all
 NO_JOB = frozenset({'test-only', 'help', 'usage', 'version'})
-
-
-class Refused(ValueError):
-    """A submission local mode cannot carry out as Slurm would."""
 
 
 @dataclass
@@ -68,10 +65,10 @@ def _array(spec: str | None) -> list[int] | None:
     try:
         tasks = expand_task_ids(spec)
     except ValueError as e:
-        raise Refused(f'--array={spec} is no array specification '
-                      f'({e})') from e
+        raise SlurmError(f'--array={spec} is no array specification '
+                         f'({e})') from e
     if not tasks:
-        raise Refused(f'--array={spec} names no tasks')
+        raise SlurmError(f'--array={spec} names no tasks')
     return tasks
 
 
@@ -80,8 +77,8 @@ def _throttle(spec: str | None) -> int | None:
     if not percent:
         return None
     if not limit.isdigit() or int(limit) < 1:
-        raise Refused(f'--array={spec}: the throttle after % must be a '
-                      f'positive number')
+        raise SlurmError(f'--array={spec}: the throttle after % must be a '
+                         f'positive number')
     return int(limit)
 
 
@@ -94,8 +91,8 @@ def _after(spec: str | None) -> list[int]:
         kind, _, rest = part.partition(':')
         numbers = rest.split(':')
         if kind != 'afterok' or not all(n.isdigit() for n in numbers):
-            raise Refused(f'--dependency={spec}: local mode honours only '
-                          f'afterok:ID[:ID...], every one to hold')
+            raise SlurmError(f'--dependency={spec}: local mode honours only '
+                             f'afterok:ID[:ID...], every one to hold')
         ids.extend(int(n) for n in numbers)
     return ids
 
@@ -106,8 +103,9 @@ def parse(argv: list[str], cwd: str) -> Request:
 
     Raises
     ------
-    Refused
-      With sbatch's own words where sbatch would refuse it too.
+    SlurmError
+      What local mode cannot carry out as Slurm would, with sbatch's own
+      words where sbatch would refuse it too.
     """
     end = script_index(argv)
     script = argv[end] if end < len(argv) else None
@@ -126,9 +124,9 @@ def parse(argv: list[str], cwd: str) -> Request:
 def _script_lines(script: str, cwd: str) -> list[str]:
     lines = script_head(op.join(cwd, script))
     if lines is None:
-        raise Refused(f'sbatch: error: Unable to open file {script}')
+        raise SlurmError(f'sbatch: error: Unable to open file {script}')
     if not lines or not lines[0].startswith('#!'):
-        raise Refused(
+        raise SlurmError(
             f'sbatch: error: {script} does not look like a batch script: '
             f'its first line must start with #! followed by the path to an '
             f'interpreter')
@@ -151,14 +149,14 @@ def _options(tokens: list[str], lines: list[str] | None,
 
 def _check(options: dict, spelled: dict, script: str | None):
     if script is None and not options.get('wrap'):
-        raise Refused('sbatch: error: no batch script and no --wrap command '
-                      'given')
+        raise SlurmError('sbatch: error: no batch script and no --wrap '
+                         'command given')
     if script is not None and 'wrap' in options:
-        raise Refused('sbatch: error: a batch script and --wrap cannot both '
-                      'be given')
+        raise SlurmError('sbatch: error: a batch script and --wrap cannot '
+                         'both be given')
     for name in sorted(NO_JOB.intersection(options)):
-        raise Refused(f'{spelled[name]}: sbatch submits no job with it, so '
-                      f'there is nothing to schedule')
+        raise SlurmError(f'{spelled[name]}: sbatch submits no job with it, so '
+                         f'there is nothing to schedule')
 
 
 def _unhonoured(options: dict, spelled: dict) -> list[str]:

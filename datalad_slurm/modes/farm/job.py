@@ -1,7 +1,7 @@
 """The batch script of a farm job: the task farmer, run inside the
 allocation, over the task list its schedule queued.
 
-``python -m datalad_slurm.modes.farm.job FARM_DIRECTORY`` (see :mod:`.farmdir`)
+``python -m datalad_slurm.modes.farm.job FARM_DIRECTORY`` (see :mod:`.layout`)
 
 Each task is one line of the list, run by ``/bin/sh -c`` from the
 submission directory with ``DATALAD_SLURM_TASK_ID`` set to its line number,

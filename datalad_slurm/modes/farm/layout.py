@@ -6,7 +6,7 @@ id, and unique where job ids are reused):
   what the farmer needs: the submission directory, the directory the task
   logs go under, the worker count and the task timeout;
 ``tasks/``
-  a state file per task (:mod:`.local.taskfiles`), keyed by the task's
+  a state file per task (:mod:`datalad_slurm.pool.tasks`), keyed by the task's
   line number in the task list, queued with the line's command.
 
 It is written whole before the job is submitted, so that every farmer of

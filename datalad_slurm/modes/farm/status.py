@@ -1,5 +1,5 @@
 """A farm job's verdict and what its FINISH record adds: the tasks of its
-list, read from their state files (:mod:`.farmdir`) as the tasks of an
+list, read from their state files (:mod:`.layout`) as the tasks of an
 array job are read from Slurm.
 
 A farm job is complete when the job itself has ended, whatever Slurm (or
@@ -31,11 +31,10 @@ from ...slurm.status import (
     JobStatus,
     TaskStatus,
 )
+from ..base import Refused
 from .submit import (
     FarmRequest,
-    Refused,
     farm_dir_of,
-    is_farm,
     read_task_list,
 )
 
@@ -56,16 +55,6 @@ class FarmStatus(JobStatus):
     @property
     def failed_tasks(self) -> list[int]:
         return [t.task_id for t in self.tasks if not t.succeeded]
-
-
-def with_farms(ds, records: list[Record], statuses: dict[int, JobStatus],
-               ) -> dict[int, JobStatus]:
-    """`statuses`, those of farm jobs replaced by their tasks' account."""
-    merged = dict(statuses)
-    merged.update({r.job_id: farm_status(ds, r, statuses[r.job_id])
-                   for r in records
-                   if is_farm(r.data) and r.job_id in statuses})
-    return merged
 
 
 def farm_status(ds, record: Record, allocation: JobStatus) -> FarmStatus:

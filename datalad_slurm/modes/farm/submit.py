@@ -24,6 +24,7 @@ from ...slurm.jobspec import (
     sets_option,
 )
 from ...util.process import python_argv
+from ..base import Refused
 from .layout import (
     FarmDir,
     log_dir_name,
@@ -32,10 +33,6 @@ from .layout import (
 # Slurm tells the farmer this long before the time limit to put its running
 # tasks back: time enough to end them and write their state files
 DEFAULT_SIGNAL = 'B:TERM@60'
-
-
-class Refused(ValueError):
-    """A farm job that cannot be submitted; the message says what to do."""
 
 
 @dataclass

@@ -28,17 +28,13 @@ from ...slurm.jobspec import (
     take_option,
 )
 from ...util.process import python_argv
+from ..base import Refused
 from .layout import ScratchDir
 from .upstream import upstream_spec
 
 
-class Refused(ValueError):
-    """A scratch job that cannot be submitted; the message says what to do.
-    """
-
-
 def check(ds, argv: list[str], pwd_abs: str, inputs: list[str],
-          outputs: list[str], *, farm: bool):
+          outputs: list[str]):
     """Refuse what scratch mode cannot run.  The work tree may have
     unsaved changes, which the job never sees, but not where the job reads
     or writes: it would not see edits of its inputs or job script, and its
@@ -48,9 +44,6 @@ def check(ds, argv: list[str], pwd_abs: str, inputs: list[str],
     ------
     Refused
     """
-    if farm:
-        raise Refused('--scratch cannot run a task list (--tasks) yet; '
-                      'schedule it without --scratch')
     subdatasets = _subdatasets(ds)
     touched = [p for p in inputs + outputs
                if any(is_within(p, [s]) or is_within(s, [p])

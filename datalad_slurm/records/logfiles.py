@@ -1,4 +1,9 @@
-"""The Slurm log files of a submitted job, as Slurm will name them."""
+"""A job's Slurm log files (stdout and stderr), which its FINISH commit
+saves: named as far as the submission tells (:func:`at_submission`, kept
+in the SCHEDULE record), the rest once Slurm has said where and as what
+each task ran (:func:`resolved`); and those a job submitted again writes
+anew (:func:`fixed`).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,19 @@ import os.path as op
 
 from ..repo.paths import is_outside
 from ..slurm.jobspec import (
+    expand_hostlist,
     log_patterns,
+    pattern_regex,
     placeholder_values,
     resolve_pattern,
     script_head,
 )
+from ..slurm.status import JobStatus
+from .format import Record
 
 
-def log_files(ds, backend, argv: list[str], job_id: int, *,
-              timeout: float) -> dict:
+def at_submission(ds, backend, argv: list[str], job_id: int, *,
+                  timeout: float) -> dict:
     """Slurm facts for the schedule record: the job's array task ids, what
     tells it from other jobs of the same id (cluster, submit time, work
     directory), and its stdout/stderr files relative to the dataset root.
@@ -22,7 +31,7 @@ def log_files(ds, backend, argv: list[str], job_id: int, *,
     Placeholders that only a running task can fill in (``%j`` of an array
     task, ``%N``) stay in ``slurm_output_patterns``, which ``finish``
     resolves with what sacct reports.  `backend`: the submitter that
-    submitted the job (see :func:`.slurm.backends.submitter`).
+    submitted the job (see :func:`datalad_slurm.backends.submitter`).
     """
     job = backend.describe_submitted(job_id, timeout=timeout)
     options, script_lines = argv, None
@@ -68,3 +77,29 @@ def _script_index(argv: list[str], workdir: str, command: str | None,
         if command == path or command.startswith(path + ' '):
             return i
     return None
+
+
+def resolved(record: Record, job: JobStatus) -> list[str]:
+    """The job's Slurm log files: those resolved at submission, and the
+    patterns only sacct's answer (a task's own job id, its node) resolves.
+    """
+    files = list(record.data.get('slurm_outputs') or [])
+    for task in job.tasks:
+        # %N: the node the batch script ran on, the first of the job's
+        values = placeholder_values(
+            record.job_id, task.task_id, task.raw_job_id,
+            node=next(iter(expand_hostlist(task.nodes or '')), None))
+        for pattern in record.data.get('slurm_output_patterns') or []:
+            path = resolve_pattern(pattern, values)
+            if path is not None and path not in files:
+                files.append(path)
+    return files
+
+
+def fixed(data: dict) -> list[str]:
+    """Old log files the new job will write again: those whose names do
+    not depend on the job id."""
+    fixed = [p for p in data.get('slurm_output_patterns') or []
+             if not any(f'%{c}' in p for c in 'jAJ')]
+    return [f for f in data.get('slurm_outputs') or []
+            if any(pattern_regex(p).match(f) for p in fixed)]
