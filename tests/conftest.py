@@ -4,7 +4,10 @@ Tests that need the real local Slurm cluster (tools/slurm-up) ask for the
 ``slurm_cluster`` fixture, or for ``ds``, which needs it; they are marked
 ``cluster`` and fail, each, with a clear message where there is none.
 The others (records, index, paths, parsers) run anywhere with plain
-``pytest -m 'not cluster'``, without root.
+``pytest -m 'not cluster'``, without root.  A test of schedule, finish,
+reschedule or pipelines that needs only a backend is marked
+:data:`any_backend`: it runs once on the cluster and once in local mode,
+and the local run belongs to that tier too.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from datalad.api import (
 )
 
 from datalad_slurm.backends import cli as slurm
+from datalad_slurm.backends.local import ids
+from datalad_slurm.backends.local.backend import LocalBackend
 from datalad_slurm.repo import state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tools'))
@@ -53,7 +58,10 @@ def slurm_cluster():
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if 'slurm_cluster' in getattr(item, 'fixturenames', ()):
+        names = getattr(item, 'fixturenames', ())
+        params = getattr(getattr(item, 'callspec', None), 'params', {})
+        if 'slurm_cluster' in names or \
+                ('ds' in names and params.get('ds') != 'local'):
             item.add_marker(pytest.mark.cluster)
 
 
@@ -66,9 +74,29 @@ def git_identity(monkeypatch):
 
 
 @pytest.fixture
-def ds(slurm_cluster, dataset) -> Dataset:
-    """:func:`dataset`, on the local Slurm cluster."""
-    return dataset
+def ds(request) -> Dataset:
+    """:func:`dataset`, on the local Slurm cluster; for a test marked
+    :data:`any_backend`, once there and once in local mode (:func:`lds`).
+    """
+    global _local_dataset
+    if getattr(request, 'param', 'slurm') == 'slurm':
+        request.getfixturevalue('slurm_cluster')
+        yield request.getfixturevalue('dataset')
+        return
+    _local_dataset = request.getfixturevalue('lds')
+    try:
+        yield _local_dataset
+    finally:
+        _local_dataset = None
+
+
+# a test of what any backend shows, run on the cluster and in local mode
+any_backend = pytest.mark.parametrize('ds', ['slurm', 'local'],
+                                      indirect=True)
+
+# the dataset of the running test in local mode, whose state files tell
+# :func:`wait_for_jobs` of its jobs
+_local_dataset: Dataset | None = None
 
 
 @pytest.fixture
@@ -160,10 +188,16 @@ def message_text(res: dict) -> str:
 
 
 def wait_for_jobs(*job_ids: int, timeout: float = JOB_WAIT):
-    """Poll Slurm until the jobs have ended, as sacct reports it."""
+    """Poll Slurm until the jobs have ended, as sacct reports it; local
+    jobs (of :func:`bds`) as their state files do."""
     deadline = time.monotonic() + timeout
+    local = [i for i in job_ids if ids.is_local(i)]
+    others = [i for i in job_ids if not ids.is_local(i)]
     while True:
-        statuses = slurm.query(job_ids, timeout=30)
+        statuses = slurm.query(others, timeout=30) if others else {}
+        if local:
+            statuses.update(
+                LocalBackend(_local_dataset).query(local, timeout=30))
         if all(s.known and s.phase != 'running' for s in statuses.values()):
             return statuses
         assert time.monotonic() < deadline, \

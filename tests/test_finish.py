@@ -7,6 +7,7 @@ import time
 import datalad.api as api
 from conftest import (
     JOB_WAIT,
+    any_backend,
     call,
     git,
     only,
@@ -27,6 +28,7 @@ def committed_files(ds, commit='HEAD'):
     return sorted(git(ds, 'show', '--format=', '--name-only', commit).split())
 
 
+@any_backend
 def test_round_trip(ds):
     scheduled = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh'],
                                   outputs=['out'])
@@ -50,6 +52,7 @@ def test_round_trip(ds):
     assert f'job {job_id}' in (ds.pathobj / 'out' / 'result.txt').read_text()
 
 
+@any_backend
 def test_finishing_twice(ds):
     scheduled = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh'],
                                   outputs=['out'])
@@ -65,6 +68,7 @@ def test_finishing_twice(ds):
     assert snapshot(ds) == before
 
 
+@any_backend
 def test_array_job(ds):
     write_script(ds, 'jobs/array.sh', '''
         #SBATCH --output=logs/%A_%a.log
@@ -89,6 +93,7 @@ def test_array_job(ds):
     assert git(ds, 'status', '--porcelain') == ''
 
 
+@any_backend
 def test_array_job_with_task_job_ids_in_log_names(ds):
     """%j of an array task is known only once the task runs."""
     (ds.pathobj / 'logs').mkdir()
@@ -105,6 +110,7 @@ def test_array_job_with_task_job_ids_in_log_names(ds):
     assert scheduled['status'] == 'ok'
 
 
+@any_backend
 def test_failing_job_and_close_failed_jobs(ds):
     scheduled = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh',
                                        'out/partial.txt', '3'],
@@ -161,6 +167,7 @@ def test_pending_job_is_reported_running(ds):
         scancel(job_id)
 
 
+@any_backend
 def test_finish_from_subdirectory(ds, monkeypatch):
     res = schedule_from_subdirectory(ds, monkeypatch, 'a', 'res.txt')
     (ds.pathobj / 'b').mkdir()
@@ -170,6 +177,7 @@ def test_finish_from_subdirectory(ds, monkeypatch):
         'a/res.txt', f'a/slurm-{res["slurm_job_id"]}.out']
 
 
+@any_backend
 def test_outputs_committed_by_someone_else(ds):
     """The pair is completed with an empty FINISH commit."""
     scheduled = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh'],
@@ -181,6 +189,7 @@ def test_outputs_committed_by_someone_else(ds):
         scheduled['commit']
 
 
+@any_backend
 def test_since(ds):
     first = schedule_and_wait(ds, ['sbatch', 'jobs/write.sh', 'one/x'],
                               outputs=['one'])
@@ -197,6 +206,7 @@ def test_since(ds):
         [first['slurm_job_id']]
 
 
+@any_backend
 def test_unknown_job(ds):
     before = snapshot(ds)
     for target in ('999999', 'deadbeef'):
@@ -318,6 +328,7 @@ def test_dataset_without_annex(slurm_cluster, tmp_path):
     assert git(ds, 'status', '--porcelain') == ''
 
 
+@any_backend
 def test_deleted_output_is_recorded(ds):
     (ds.pathobj / 'out').mkdir()
     (ds.pathobj / 'out' / 'old.txt').write_text('old')
@@ -335,6 +346,7 @@ def test_deleted_output_is_recorded(ds):
     assert git(ds, 'status', '--porcelain') == ''
 
 
+@any_backend
 def test_many_jobs_in_one_call_each_get_their_own_commit(ds):
     ids = [schedule_and_wait(ds, ['sbatch', 'jobs/write.sh', f'o{i}/r.txt'],
                              outputs=[f'o{i}'])['slurm_job_id']
@@ -348,6 +360,7 @@ def test_many_jobs_in_one_call_each_get_their_own_commit(ds):
     assert git(ds, 'status', '--porcelain') == ''
 
 
+@any_backend
 def test_array_tasks_finishing_themselves(ds):
     """Each task ends in `datalad finish $SLURM_JOB_ID`: no task fails for
     its siblings still running, and the job gets exactly one FINISH."""
@@ -404,6 +417,7 @@ def test_jobs_ending_together_are_committed_in_one_round(ds):
     assert not list(state.ready(ds.repo.dot_git).iterdir())
 
 
+@any_backend
 def test_announcement_outlives_a_killed_finish(ds):
     """A job whose own finish was killed after it announced the job's end
     is committed by the next job that finishes itself."""

@@ -6,6 +6,7 @@ import subprocess
 from datalad_slurm.records.history import read_record
 
 from conftest import (
+    any_backend,
     call,
     git,
     only,
@@ -142,6 +143,7 @@ def test_failed_step_cancels_its_dependent(ds):
         f'Cancelled']
 
 
+@any_backend
 def test_dependent_waits_for_the_finish_of_its_dependency(ds):
     """B has completed, but A it depends on is not finished yet: B's FINISH
     commit must not come first."""
@@ -202,6 +204,7 @@ def test_after_by_commit_and_job_id(ds):
         ['ok'] * 3
 
 
+@any_backend
 def test_after_a_finished_or_unknown_job_is_refused(ds):
     step_script(ds, 'quick', 'mkdir -p q; echo q > q/x\n')
     ds.save(result_renderer='disabled')

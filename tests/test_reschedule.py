@@ -8,6 +8,7 @@ from datalad_slurm.records.history import (
 )
 
 from conftest import (
+    any_backend,
     call,
     git,
     message_text,
@@ -41,6 +42,7 @@ def completed_job(ds, outputs=('out',), args=()):
     return scheduled
 
 
+@any_backend
 def test_reschedule_by_each_kind_of_commit(ds):
     first = completed_job(ds)
     finish_commit = git(ds, 'rev-parse', 'HEAD').strip()
@@ -65,6 +67,7 @@ def test_reschedule_by_each_kind_of_commit(ds):
     assert git(ds, 'status', '--porcelain') == ''
 
 
+@any_backend
 def test_default_is_head(ds):
     completed_job(ds)
     res = reschedule_ok(ds)
@@ -72,6 +75,7 @@ def test_default_is_head(ds):
     finish_ok(ds)
 
 
+@any_backend
 def test_from_another_subdirectory(ds, monkeypatch):
     res = schedule_from_subdirectory(ds, monkeypatch, 'first', 'r.txt')
     finish_ok(api.Dataset(ds.path))
@@ -91,6 +95,7 @@ def test_from_another_subdirectory(ds, monkeypatch):
     assert not (ds.pathobj / 'second' / 'first').exists()
 
 
+@any_backend
 def test_array_job(ds):
     scheduled = schedule_and_wait(
         ds, ['sbatch', '--array=0-2', 'jobs/write.sh', 'arr/x'],
@@ -105,6 +110,7 @@ def test_array_job(ds):
     assert again['status'] == 'ok'
 
 
+@any_backend
 def test_since_and_report(ds):
     mark = git(ds, 'rev-parse', 'HEAD').strip()
     jobs = [completed_job(ds, outputs=[name], args=[f'{name}/x'])
@@ -125,6 +131,7 @@ def test_since_and_report(ds):
     assert len(call(ds.reschedule, since='', report=True)) == 6
 
 
+@any_backend
 def test_report_rendering(ds):
     import subprocess
     completed_job(ds)
@@ -169,6 +176,7 @@ def test_refusals(ds):
     _refused(ds, 'HEAD', phrase='unsaved changes', with_failed_jobs=True)
 
 
+@any_backend
 def test_refuses_record_of_another_dataset(ds, tmp_path):
     completed_job(ds)
     other = api.clone(ds.path, tmp_path / 'other', result_renderer='disabled')
@@ -193,6 +201,7 @@ def test_refuses_overlap_with_open_job(ds):
         scancel(held['slurm_job_id'])
 
 
+@any_backend
 def test_three_generations(ds):
     """schedule, finish, reschedule, finish, reschedule, finish: read back."""
     completed_job(ds)
@@ -217,6 +226,7 @@ def test_three_generations(ds):
         f'[DATALAD RESCHEDULE] Submitted batch job {last_job}: Pending\n'
 
 
+@any_backend
 def test_since_skips_failed_jobs_unless_asked(ds):
     mark = git(ds, 'rev-parse', 'HEAD').strip()
     good = completed_job(ds, outputs=['good'], args=['good/x'])

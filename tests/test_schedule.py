@@ -8,6 +8,7 @@ import datalad.api as api
 from datalad_slurm.records.history import read_record
 
 from conftest import (
+    any_backend,
     call,
     git,
     only,
@@ -50,6 +51,7 @@ def test_schedule_commit_and_record(ds):
     wait_for_jobs(job_id)
 
 
+@any_backend
 def test_array_job_log_files(ds):
     write_script(ds, 'jobs/array.sh', '''
         #SBATCH --output=logs/%x-%A_%a.log
@@ -67,6 +69,7 @@ def test_array_job_log_files(ds):
     wait_for_jobs(job_id)
 
 
+@any_backend
 def test_command_line_options_override_script(ds):
     write_script(ds, 'jobs/opts.sh', '''
         #SBATCH --output=ignored.log
@@ -83,6 +86,7 @@ def test_command_line_options_override_script(ds):
     wait_for_jobs(job_id)
 
 
+@any_backend
 def test_schedule_from_subdirectory(ds, monkeypatch):
     """Without a Dataset instance, paths are relative to the current
     directory, as with `datalad run`."""
@@ -100,6 +104,7 @@ def test_schedule_from_subdirectory(ds, monkeypatch):
     assert (ds.pathobj / 'analysis' / 'res.txt').exists()
 
 
+@any_backend
 def test_placeholders_in_command(ds):
     res = only(call(ds.schedule, 'sbatch jobs/write.sh {outputs}',
                     outputs=['made/by/placeholder.txt']), 'schedule')
@@ -110,6 +115,7 @@ def test_placeholders_in_command(ds):
     assert (ds.pathobj / 'made/by/placeholder.txt').exists()
 
 
+@any_backend
 def test_outputs_are_unlocked(ds):
     (ds.pathobj / 'out').mkdir()
     (ds.pathobj / 'out' / 'result.txt').write_text('old')
@@ -133,6 +139,7 @@ def _assert_refused(ds, results, status, *phrases):
     return res
 
 
+@any_backend
 def test_refuses_non_sbatch_command(ds):
     before = snapshot(ds)
     _assert_refused(ds, call(ds.schedule, ['bash', 'jobs/write.sh']),
@@ -142,6 +149,7 @@ def test_refuses_non_sbatch_command(ds):
     assert snapshot(ds) == before
 
 
+@any_backend
 def test_refuses_dirty_dataset(ds):
     (ds.pathobj / 'stray.txt').write_text('unsaved')
     before = snapshot(ds)
@@ -158,6 +166,7 @@ def test_refuses_dirty_dataset(ds):
     wait_for_jobs(res['slurm_job_id'])
 
 
+@any_backend
 def test_refuses_outputs_outside_dataset(ds, tmp_path):
     before = snapshot(ds)
     _assert_refused(ds, call(ds.schedule, ['sbatch', 'jobs/write.sh'],
@@ -208,6 +217,7 @@ def test_sbatch_refusal_is_reported(ds):
     assert (ds.pathobj / 'out' / 'result.txt').is_symlink()
 
 
+@any_backend
 def test_unknown_placeholder(ds):
     before = snapshot(ds)
     _assert_refused(ds, call(ds.schedule, 'sbatch jobs/write.sh {nope}'),
@@ -215,6 +225,7 @@ def test_unknown_placeholder(ds):
     assert snapshot(ds) == before
 
 
+@any_backend
 def test_running_jobs_do_not_make_the_dataset_dirty(ds):
     """A job writing its outputs and log must not block the next schedule.
     """
@@ -228,6 +239,7 @@ def test_running_jobs_do_not_make_the_dataset_dirty(ds):
     wait_for_jobs(res['slurm_job_id'])
 
 
+@any_backend
 def test_expand_records_globs_expanded(ds):
     """--expand: inputs expanded at submission, outputs once finished."""
     from conftest import schedule_and_wait
