@@ -1,5 +1,6 @@
 """The layer rule of docs/internals.rst: a room of the package imports only
-rooms of its own layer or below, never one above; none needs Slurm."""
+rooms of lower layers, never one of its own layer or above; none needs
+Slurm."""
 
 import ast
 from pathlib import Path
@@ -94,3 +95,11 @@ def test_no_room_imports_a_higher_one():
 def test_slurm_imports_nothing_of_the_package():
     for path in (PACKAGE / 'slurm').rglob('*.py'):
         assert all(room_of(t) == 'slurm' for _, t in imported(path)), path
+
+
+def test_the_internals_page_shows_these_layers():
+    page = (PACKAGE.parent / 'docs' / 'internals.rst').read_text()
+    block = page.split('.. begin-layers')[1].split('.. end-layers')[0]
+    shown = [set(line.split()) for line in block.splitlines()
+             if line.strip() and line.strip() != '::']
+    assert shown == LAYERS[::-1]
