@@ -18,7 +18,8 @@ LAYERS = [
     {'pool'},
     {'backends'},
     {'modes'},
-    {'submit', 'finish'},
+    {'submit'},
+    {'finish'},
     {'report'},
     {'commands'},
 ]

@@ -21,38 +21,22 @@ from datalad.support.constraints import (
     EnsureNone,
     EnsureStr,
 )
-from datalad.support.exceptions import CapturedException
 from datalad.support.param import Parameter
-from datalad.utils import ensure_list
 
-from .. import config
 from ..finish.handover import finish_inside
+from ..finish.listing import list_open
 from ..finish.round import (
     Round,
+    ask_slurm,
     finish_round,
-    query,
 )
-from ..finish.waiting import wait_and_finish
+from ..finish.selection import (
+    open_jobs,
+    selected_jobs,
+)
+from ..finish.waiting import finish_as_they_end
 from ..modes.scratch.injob import dataset_to_finish
-from ..records import journal
-from ..records.format import FINISH
-from ..records.history import (
-    Commits,
-    UnknownRevision,
-    resolve_since,
-)
-from ..records.index import JobIndex
-from ..repo.commit import identity_problem
-from ..repo.lock import (
-    LockTimeout,
-    repository_lock,
-)
-from ..slurm.env import (
-    array_job_of,
-    own_job,
-)
-from ..slurm.status import SlurmError
-from ..submit.complete import recover_orphans
+from ..slurm.env import own_job
 from .helpdoc import indented_doc
 from .render import (
     LIST_ACTION,
@@ -205,10 +189,10 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
         if ds is None:
             return
         status['ds'] = ds
-    index = yield from _open_jobs(ds, since, status,
-                                  changes=not list_open_jobs)
+    index = yield from open_jobs(ds, since, status,
+                                 changes=not list_open_jobs)
     selected = [] if index is None else \
-        (yield from _selected(ds, index, jobs, status))
+        (yield from selected_jobs(ds, index, jobs, status))
     if not selected:
         return
     own = own_job()
@@ -219,13 +203,14 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
     how = Round(close_failed=close_failed_jobs, own=own,
                 exit_status=exit_status)
     if wait and not list_open_jobs:
-        yield from _wait(ds, index, selected, how, status, wait_timeout)
+        yield from finish_as_they_end(ds, index, selected, how, status,
+                                      wait_timeout)
         return
-    statuses = yield from _ask_slurm(ds, selected, status)
+    statuses = yield from ask_slurm(ds, selected, status)
     if statuses is None:
         return
     if list_open_jobs:
-        yield from _list(index, selected, statuses, status)
+        yield from list_open(index, selected, statuses, status)
     else:
         yield from finish_round(ds, index, selected, statuses, status, how)
 
@@ -240,140 +225,3 @@ def _option_problem(list_open_jobs, close_failed_jobs, wait,
                 'this process runs in no Slurm job; leave it out',
                 exit_status)
     return None
-
-
-def _open_jobs(ds, since, status, *, changes: bool):
-    """The index of open jobs (since `since`), or None after yielding why
-    there is none.  `changes`: the command is to change the dataset, which
-    must then allow commits, and submissions a crash left are completed
-    first."""
-    problem = config.problem(ds)
-    if not problem and changes:
-        problem = identity_problem(ds.repo)
-    if problem:
-        yield get_status_dict(status='impossible', message=problem, **status)
-        return None
-    try:
-        since = resolve_since(ds.repo, since) if since is not None else None
-    except UnknownRevision as e:
-        yield get_status_dict(status='impossible', message=str(e), **status)
-        return None
-    if changes:
-        yield from _recover(ds)
-    return JobIndex(ds.repo, since=since).refresh()
-
-
-def _selected(ds, index: JobIndex, jobs, status) -> list:
-    """The open jobs `jobs` names (all, where it names none), after
-    yielding a result for each it names that cannot be finished."""
-    selected = []
-    with Commits(ds.repo) as commits:
-        for target in ensure_list(jobs):
-            record, res = _select(commits, index, str(target))
-            if res:
-                yield get_status_dict(**status, **res)
-            elif record not in selected:
-                selected.append(record)
-    if not jobs:
-        selected = index.open_jobs()
-        if not selected:
-            yield get_status_dict(status='notneeded', message='no open jobs',
-                                  **status)
-    return selected
-
-
-def _wait(ds, index: JobIndex, selected, how: Round, status, timeout):
-    """Finish each job of `selected` as it ends."""
-    how.waiting = True
-
-    def one_round(records):
-        statuses = yield from _ask_slurm(ds, records, status)
-        if statuses is None:
-            return []
-        return (yield from finish_round(ds, index.refresh(), records,
-                                        statuses, status, how))
-    yield from wait_and_finish(selected, one_round, status, timeout=timeout)
-
-
-def _ask_slurm(ds, records, status):
-    """Slurm's word on the jobs, or None after yielding why there is none.
-    """
-    try:
-        return query(ds, records)
-    except SlurmError as e:
-        yield get_status_dict(
-            status='error',
-            message=('could not ask Slurm about the jobs: %s', str(e)),
-            exception=CapturedException(e), **status)
-        return None
-
-
-def _list(index: JobIndex, records, statuses, status):
-    for record in records:
-        job = statuses[record.job_id]
-        waits = [str(index.open[c].job_id)
-                 for c in record.data.get('depends_on') or []
-                 if c in index.open]
-        reasons = sorted({t.reason for t in job.tasks
-                          if t.state == 'PENDING' and t.reason})
-        state = job.describe()
-        yield get_status_dict(
-            status='ok', commit=record.commit,
-            outputs=record.data.get('outputs', []),
-            slurm_job_id=record.job_id, slurm_state=state,
-            depends_on=record.data.get('depends_on') or [],
-            waits_for=' '.join(filter(None, [
-                ','.join(waits), ' '.join(f'({r})' for r in reasons)])),
-            message=('job %s: %s', record.job_id, state),
-            **status)
-
-
-def _recover(ds):
-    """Complete the schedule commits of submissions a crash orphaned."""
-    if not journal.has_entries(ds.repo):
-        return
-    try:
-        with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
-            yield from recover_orphans(ds, 'finish')
-    except LockTimeout as e:
-        yield get_status_dict(action='finish', ds=ds, status='error',
-                              message=str(e), exception=CapturedException(e))
-
-
-def _select(commits: Commits, index: JobIndex, target: str):
-    """Resolve a job id or commit named by the user.
-
-    Returns (record, None) for an open job, or (None, result-kwargs) for
-    anything else.
-    """
-    target = array_job_of(target)
-    if target.isdigit():
-        record, finished = index.find_job(int(target))
-        if record:
-            return record, None
-        if finished:
-            return None, dict(
-                status='notneeded', slurm_job_id=int(target),
-                message=('job %s was finished already', target))
-    sha = commits.sha(target)
-    if sha is None:
-        return None, dict(
-            status='impossible',
-            message=('%s is no scheduled job of this dataset, nor a commit; '
-                     'see datalad finish --list-open-jobs', target))
-    if sha in index.open:
-        return index.open[sha], None
-    record = commits.record(sha)
-    if record is None:
-        return None, dict(
-            status='impossible',
-            message=('commit %s is no datalad-slurm schedule commit',
-                     sha[:8]))
-    if record.kind == FINISH or sha in index.finished:
-        return None, dict(
-            status='notneeded', slurm_job_id=record.job_id,
-            message=('job %s was finished already', record.job_id))
-    return None, dict(
-        status='impossible', slurm_job_id=record.job_id,
-        message=('job %s (commit %s) is not open on this branch, or was '
-                 'scheduled before --since', record.job_id, sha[:8]))

@@ -21,10 +21,7 @@ from ..records.format import (
 )
 from ..repo.commit import CommitPlan
 from ..repo.paths import declared_paths
-from ..slurm.status import (
-    TRANSITIONAL_STATES,
-    JobStatus,
-)
+from ..slurm.status import JobStatus
 from .injob import stop_writing_to
 
 
@@ -108,21 +105,3 @@ def finish_record(record: Record, job: JobStatus, logs: list[str],
     if record.data.get('expand') in ('outputs', 'both'):
         data['outputs'] = outputs
     return data
-
-
-def record_succeeded(data: dict) -> bool:
-    """Whether a FINISH record tells of a job that completed on every task
-    with exit code 0; a task that finished itself before Slurm saw it end
-    by the exit status its script passed (none: it got to the end)."""
-    states, exits = data.get('state'), data.get('exit')
-    if not isinstance(states, dict):
-        states, exits = {'': states}, {'': exits}
-    inside = None
-    if data.get('finished_inside_job') and 'inside_job_task' in data:
-        task = data['inside_job_task']
-        inside = '' if task is None else str(task)
-    return all(
-        data.get('inside_job_exit') in (None, 0)
-        if task == inside and state in TRANSITIONAL_STATES
-        else state == 'COMPLETED' and exits.get(task) == 0
-        for task, state in states.items())

@@ -24,7 +24,10 @@ from ..records.format import Record
 from ..records.index import JobIndex
 from ..repo.commit import commit_plans
 from ..repo.lock import repository_lock
-from ..slurm.status import JobStatus
+from ..slurm.status import (
+    JobStatus,
+    SlurmError,
+)
 from .announcements import forget_jobs
 from .injob import own_task_finished
 from .record import plan_finish
@@ -50,6 +53,19 @@ def query(ds, records: list[Record]) -> dict[int, JobStatus]:
             statuses[r.job_id] = of_record(r.data).status(
                 ds, r, statuses[r.job_id])
     return statuses
+
+
+def ask_slurm(ds, records: list[Record], status: dict):
+    """Slurm's word on the jobs (:func:`query`), or None after yielding
+    why there is none."""
+    try:
+        return query(ds, records)
+    except SlurmError as e:
+        yield get_status_dict(
+            status='error',
+            message=('could not ask Slurm about the jobs: %s', str(e)),
+            exception=CapturedException(e), **status)
+        return None
 
 
 @dataclass

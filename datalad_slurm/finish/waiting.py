@@ -19,6 +19,12 @@ from datalad.interface.results import get_status_dict
 from datalad.log import log_progress
 
 from ..records.format import Record
+from ..records.index import JobIndex
+from .round import (
+    Round,
+    ask_slurm,
+    finish_round,
+)
 
 lgr = logging.getLogger('datalad.slurm.finish')
 
@@ -66,3 +72,17 @@ def wait_and_finish(records: list[Record],
             message=('job %s is still running; stopped waiting for it '
                      '(--wait-timeout, or interrupted)', record.job_id),
             **status)
+
+
+def finish_as_they_end(ds, index: JobIndex, selected: list[Record],
+                       how: Round, status: dict, timeout: float | None):
+    """Finish each job of `selected` as it ends, one round at a time."""
+    how.waiting = True
+
+    def one_round(records):
+        statuses = yield from ask_slurm(ds, records, status)
+        if statuses is None:
+            return []
+        return (yield from finish_round(ds, index.refresh(), records,
+                                        statuses, status, how))
+    yield from wait_and_finish(selected, one_round, status, timeout=timeout)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import statistics
 from typing import Iterable
 
-from ..finish.record import record_succeeded
 from ..records.format import (
     FINISH,
     RESCHEDULE,
@@ -17,6 +16,7 @@ from ..records.history import (
     iter_messages,
     parse_or_warn,
 )
+from ..records.outcome import record_succeeded
 from ..slurm.jobspec import (
     seconds,
     size_bytes,
