@@ -23,6 +23,7 @@ BACKEND = 'datalad.slurm.backend'
 LOCAL_WORKERS = 'datalad.slurm.local-workers'
 SCRATCH = 'datalad.slurm.scratch'
 KEEP_SCRATCH = 'datalad.slurm.keep-scratch'
+KEEP_ENVIRONMENT = 'datalad.slurm.keep-environment'
 
 # the backend value that runs jobs on this machine instead of Slurm
 LOCAL = 'local'
@@ -99,8 +100,22 @@ register_config(
     dialog='yesno',
 )
 
+register_config(
+    KEEP_ENVIRONMENT,
+    'Slurm variables a job submitted from inside a job keeps',
+    description="A job scheduled from inside a Slurm job (a pipeline step "
+    "that schedules its successor) is submitted without the SLURM_* and "
+    "SBATCH_* variables of the job it is scheduled from, which would give "
+    "it that job's CPU, memory and task settings; except those named "
+    "here, separated by spaces (a site's SLURM_CONF, or an SBATCH_ACCOUNT "
+    "the new job is to have).",
+    type=EnsureStr(),
+    default='SLURM_CONF',
+    dialog='question',
+)
+
 ITEMS = (LOCK_TIMEOUT, QUERY_TIMEOUT, BACKEND, LOCAL_WORKERS, SCRATCH,
-         KEEP_SCRATCH)
+         KEEP_SCRATCH, KEEP_ENVIRONMENT)
 
 
 class ConfigError(ValueError):

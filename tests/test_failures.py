@@ -13,6 +13,7 @@ import pytest
 from conftest import (
     call,
     git,
+    message_text,
     only,
     scancel,
     schedule_and_wait,
@@ -21,7 +22,11 @@ from conftest import (
     write_script,
 )
 
-from datalad_slurm import config
+from datalad_slurm import (
+    backends,
+    config,
+)
+from datalad_slurm.backends import cli
 from datalad_slurm.records import journal
 from datalad_slurm.records.format import (
     compose_message,
@@ -235,11 +240,32 @@ def test_another_job_of_the_same_id_is_not_taken(ds, tmp_path):
 
 # -- the journal ------------------------------------------------------------
 
+def test_schedule_without_slurmctld_changes_nothing(ds, monkeypatch):
+    """What the site allows cannot be asked: an error before anything
+    is unlocked, journaled or submitted."""
+    monkeypatch.setattr(cli, '_sites', {})
+    ds.config.set(config.QUERY_TIMEOUT, '2', scope='local')
+    before = snapshot(ds)
+    pid = int(open(SLURMCTLD_PID).read())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        res = only(call(ds.schedule, ['sbatch', 'jobs/write.sh'],
+                        outputs=['out']), 'schedule')
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert res['status'] == 'error', res
+    assert 'scontrol did not answer' in message_text(res)
+    assert snapshot(ds) == before
+    assert not journal.orphans(ds.repo)
+
+
 def test_sbatch_timeout_is_unknown_not_refused(ds):
     """sbatch that gives no answer (slurmctld stopped) may still have
     submitted the job: the outputs stay writable, the entry is kept, and a
     later command records the job if Slurm has it."""
     ds.config.set(config.QUERY_TIMEOUT, '2', scope='local')
+    # what the site allows is read once a process, before slurmctld stops
+    backends.submitter(ds).site(30)
     pid = int(open(SLURMCTLD_PID).read())
     os.kill(pid, signal.SIGSTOP)
     try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from typing import (
     Iterable,
     Protocol,
@@ -36,6 +37,8 @@ from looseversion import LooseVersion
 
 from .. import config
 from ..records.format import Record
+from ..slurm.env import submission_environment
+from ..slurm.site import Site
 from ..slurm.status import (
     Expected,
     JobStatus,
@@ -58,6 +61,9 @@ class Submitter(Protocol):
 
     def check(self, timeout: float):
         """Raise SlurmError where nothing can be submitted now."""
+
+    def site(self, timeout: float) -> Site:
+        """What the cluster allows, asked once a process."""
 
     def submit(self, argv: list[str], *, cwd: str, timeout: float) -> int:
         """Submit the sbatch command `argv` from `cwd`; the job id.
@@ -106,11 +112,20 @@ class SbatchSubmitter:
     submission's mark names."""
     name = SLURM
 
+    def __init__(self, keep_environment: list[str]):
+        # in a job, the SLURM_* and SBATCH_* variables sbatch keeps
+        self.keep_environment = keep_environment
+
     def check(self, timeout: float):
         cli.require_version(timeout)
 
+    def site(self, timeout: float) -> Site:
+        return cli.site(timeout)
+
     def submit(self, argv: list[str], *, cwd: str, timeout: float) -> int:
-        return cli.submit(argv, cwd=cwd, timeout=timeout)
+        return cli.submit(argv, cwd=cwd, timeout=timeout,
+                          env=submission_environment(
+                              dict(os.environ), self.keep_environment))
 
     def describe_submitted(self, job_id: int, *, timeout: float,
                            ) -> cli.Submitted:
@@ -128,7 +143,9 @@ def submitter(ds, name: str | None = None) -> Submitter:
     if name is None:
         local = config.get(ds, config.BACKEND) == config.LOCAL
         name = config.LOCAL if local else SLURM
-    return _local(ds) if name == config.LOCAL else SbatchSubmitter()
+    if name == config.LOCAL:
+        return _local(ds)
+    return SbatchSubmitter(config.get(ds, config.KEEP_ENVIRONMENT).split())
 
 
 def _local(ds):

@@ -35,6 +35,10 @@ from ..slurm.parse import (
     parse_squeue,
     value_of,
 )
+from ..slurm.site import (
+    Site,
+    parse_config,
+)
 from ..slurm.status import (
     CLOCK_SKEW,
     RESTARTING_STATES,
@@ -57,7 +61,7 @@ MAX_IDS_PER_QUERY = 2000
 
 
 def call(argv: Sequence[str], *, timeout: float, cwd: str | None = None,
-         ) -> str:
+         env: dict[str, str] | None = None) -> str:
     """Run a Slurm program and return its standard output.
 
     Raises
@@ -69,7 +73,7 @@ def call(argv: Sequence[str], *, timeout: float, cwd: str | None = None,
     lgr.debug('Calling %s (cwd=%s)', argv, cwd)
     try:
         proc = subprocess.run(
-            list(argv), cwd=cwd, timeout=timeout, text=True,
+            list(argv), cwd=cwd, env=env, timeout=timeout, text=True,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except FileNotFoundError as e:
@@ -132,9 +136,24 @@ def require_version(timeout: float, needed: str = MINIMUM_VERSION):
             f'Slurm {needed} or newer')
 
 
-def submit(argv: Sequence[str], *, cwd: str, timeout: float) -> int:
-    """Submit a batch job with ``sbatch --parsable``; return its job id."""
-    out = call(_with_parsable(argv), cwd=cwd, timeout=timeout).strip()
+_sites: dict[str | None, Site] = {}
+
+
+def site(timeout: float) -> Site:
+    """The cluster's settings that datalad-slurm relies on, read once a
+    process."""
+    if None not in _sites:
+        _sites[None] = Site.of_config(parse_config(
+            call(['scontrol', 'show', 'config'], timeout=timeout)))
+    return _sites[None]
+
+
+def submit(argv: Sequence[str], *, cwd: str, timeout: float,
+           env: dict[str, str] | None = None) -> int:
+    """Submit a batch job with ``sbatch --parsable`` (in `env`, None: this
+    process's environment); return its job id."""
+    out = call(_with_parsable(argv), cwd=cwd, timeout=timeout,
+               env=env).strip()
     # --parsable prints "jobid" or "jobid;cluster"
     line = out.splitlines()[-1] if out else ''
     job_id = line.partition(';')[0]

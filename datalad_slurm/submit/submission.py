@@ -78,6 +78,7 @@ from .dependencies import (
     find_dependencies,
     with_dependencies,
 )
+from .limits import limits_problem
 from .request import (
     Request,
     sbatch_argv,
@@ -91,8 +92,11 @@ class Checked:
     """A request that passed :func:`check`."""
     argv: list[str]
     pwd_abs: str
+    # the job script's first lines (None for --wrap)
+    script_lines: list[str] | None
     depends: Dependencies
     index: JobIndex
+    backend: backends.Submitter
 
 
 def submit_job(ds, request: Request) -> Iterator[dict]:
@@ -104,6 +108,10 @@ def submit_job(ds, request: Request) -> Iterator[dict]:
     except Refused as e:
         yield get_status_dict(status='impossible', message=str(e), **status)
         return
+    except SlurmError as e:
+        yield get_status_dict(status='error', message=str(e),
+                              exception=CapturedException(e), **status)
+        return
     if (yield from _get_inputs(ds, request, checked, status)):
         yield from submit(ds, request, checked, status)
 
@@ -114,6 +122,8 @@ def check(ds, request: Request) -> Checked:
     Raises
     ------
     Refused
+    SlurmError
+      Where Slurm cannot be asked what the site allows.
     """
     repo = ds.repo
     problem = config.problem(ds) or identity_problem(repo)
@@ -139,7 +149,14 @@ def check(ds, request: Request) -> Checked:
                                     list(request.after))
     except DependencyError as e:
         raise Refused(str(e)) from e
-    return Checked(argv, pwd_abs, depends, index)
+    script_lines = job_script_head(argv, pwd_abs)
+    backend = backends.submitter(ds)
+    timeout = config.get(ds, config.QUERY_TIMEOUT)
+    backend.check(timeout)
+    problem = limits_problem(backend.site(timeout), argv, script_lines)
+    if problem:
+        raise Refused(problem)
+    return Checked(argv, pwd_abs, script_lines, depends, index, backend)
 
 
 def _plugged_in(ds, request: Request, pwd_abs: str) -> str:
@@ -182,9 +199,8 @@ def submit(ds, request: Request, checked: Checked, status: dict,
     """Submit a checked request and commit its record, with the repository
     lock held."""
     timeout = config.get(ds, config.QUERY_TIMEOUT)
-    backend = backends.submitter(ds)
+    backend = checked.backend
     try:
-        backend.check(timeout)
         with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
             yield from recover_orphans(ds, request.action)
             try:
@@ -215,7 +231,7 @@ def _prepare(ds, request: Request, checked: Checked, *,
         raise Refused(f'outputs overlap those of open jobs '
                       f'({"; ".join(conflicts)}); finish those jobs first '
                       f'(datalad finish), or choose other outputs')
-    script_lines = job_script_head(checked.argv, checked.pwd_abs)
+    script_lines = checked.script_lines
     depends = checked.depends.still_open(checked.index)
     argv = with_dependencies(checked.argv, script_lines,
                              [r.job_id for r in depends.jobs]) \

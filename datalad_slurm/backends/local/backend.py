@@ -21,6 +21,7 @@ from ...pool.tasks import (
 from ...records.history import read_record
 from ...records.index import JobIndex
 from ...repo import state
+from ...slurm.site import Site
 from ...slurm.status import (
     LOST,
     Expected,
@@ -72,6 +73,10 @@ class LocalBackend:
             boot_id()
         except NoProcfs as e:
             raise SlurmError(str(e)) from e
+
+    def site(self, timeout: float) -> Site:
+        # this machine sets no limits of a cluster
+        return Site(cluster=CLUSTER)
 
     def submit(self, argv: list[str], *, cwd: str, timeout: float) -> int:
         """Start the job of an sbatch command line on this machine; return

@@ -1,0 +1,109 @@
+"""What real sites differ in: their limits, jobs that submit jobs."""
+
+from pathlib import Path
+
+from conftest import (
+    call,
+    message_text,
+    only,
+    scancel,
+    schedule_and_wait,
+    snapshot,
+    wait_for_jobs,
+    write_script,
+)
+
+from datalad_slurm.records.history import iter_records
+from datalad_slurm.slurm.env import submission_environment
+from datalad_slurm.slurm.site import (
+    Site,
+    parse_config,
+)
+from datalad_slurm.submit.limits import array_spec
+
+DATA = Path(__file__).parent / 'data'
+
+
+def test_a_job_submitted_from_a_job_inherits_none_of_its_variables():
+    job = {'SLURM_JOB_ID': '7', 'SLURM_CPUS_PER_TASK': '4',
+           'SBATCH_MEM_PER_NODE': '1G', 'SLURM_CONF': '/etc/slurm.conf',
+           'SBATCH_ACCOUNT': 'lab', 'PATH': '/bin', 'HOME': '/home/u'}
+    assert submission_environment(job, ['SLURM_CONF', 'SBATCH_ACCOUNT']) == {
+        'SLURM_CONF': '/etc/slurm.conf', 'SBATCH_ACCOUNT': 'lab',
+        'PATH': '/bin', 'HOME': '/home/u'}
+    outside = {'SBATCH_ACCOUNT': 'lab', 'PATH': '/bin'}
+    assert submission_environment(outside, []) is None
+
+
+def test_a_job_that_schedules_its_successor(ds):
+    """The successor gets its own allocation's variables, none of the
+    first job's (here its --cpus-per-task, which it does not ask for)."""
+    write_script(ds, 'jobs/second.sh', '''
+        mkdir -p second
+        echo "${SLURM_CPUS_PER_TASK:-unset}" > second/cpus.txt
+        ''')
+    write_script(ds, 'jobs/first.sh', '''
+        datalad schedule -o second sbatch jobs/second.sh
+        ''')
+    ds.save(result_renderer='disabled')
+    first = schedule_and_wait(ds, ['sbatch', '--cpus-per-task=1',
+                                   'jobs/first.sh'], outputs=['first'])
+    assert only(call(ds.finish, first['slurm_job_id']),
+                'finish')['status'] == 'ok'
+    second = [r for r in iter_records(ds.repo, 'HEAD')
+              if r.data.get('cmd') == 'sbatch jobs/second.sh']
+    assert len(second) == 1, 'the first job scheduled no successor'
+    assert second[0].job_id != first['slurm_job_id']
+    wait_for_jobs(second[0].job_id)
+    assert only(call(ds.finish), 'finish')['status'] == 'ok'
+    assert (ds.pathobj / 'second' / 'cpus.txt').read_text() == 'unset\n'
+
+
+def test_site_settings_from_scontrol_show_config():
+    site = Site.of_config(parse_config(
+        (DATA / 'scontrol-show-config-22.05.txt').read_text()))
+    assert site == Site(cluster='localcluster', max_array_size=1001,
+                        accounting=True, stores_comments=True)
+    bare = Site.of_config(parse_config(
+        'ClusterName             = c2\n'
+        'AccountingStorageType   = (null)\n'
+        'AccountingStoreFlags    = (null)\n'
+        'MaxArraySize            = 1000\n'))
+    assert (bare.accounting, bare.stores_comments) == (False, False)
+
+
+def test_array_limit_is_on_the_highest_task_id():
+    site = Site(max_array_size=1000)
+    assert site.array_problem('0-999') is None
+    assert 'MaxArraySize' in site.array_problem('1000-1999')
+    assert 'up to 1000' in site.array_problem('1,3,1000%2')
+    assert Site().array_problem('5000000') is None
+
+
+def test_the_array_of_the_command_line_wins_over_the_script():
+    lines = ['#!/bin/sh', '#SBATCH --array=0-3', 'true']
+    assert array_spec(['sbatch', 'job.sh'], lines) == '0-3'
+    assert array_spec(['sbatch', '-a', '5-6', 'job.sh'], lines) == '5-6'
+    assert array_spec(['sbatch', '--array=7', 'job.sh'], None) == '7'
+    assert array_spec(['sbatch', 'job.sh', '--array=7'], None) is None
+
+
+def test_an_array_beyond_max_array_size_is_refused(ds):
+    """The local cluster keeps Slurm's default, MaxArraySize=1001."""
+    write_script(ds, 'jobs/in-script.sh', """
+        #SBATCH --array=995-1005
+        true
+        """)
+    ds.save(result_renderer='disabled')
+    before = snapshot(ds)
+    for argv in (['sbatch', '--array=1000-1001', 'jobs/write.sh'],
+                 ['sbatch', 'jobs/in-script.sh']):
+        res = only(call(ds.schedule, argv, outputs=['out']), 'schedule')
+        assert res['status'] == 'impossible', res
+        assert 'below 1001 only (MaxArraySize)' in message_text(res)
+        assert snapshot(ds) == before
+    highest = only(call(ds.schedule, ['sbatch', '--hold', '--array=1000',
+                                      'jobs/write.sh'], outputs=['out']),
+                   'schedule')
+    assert highest['status'] == 'ok', highest
+    scancel(highest['slurm_job_id'])
