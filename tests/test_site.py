@@ -37,17 +37,19 @@ def test_a_job_submitted_from_a_job_inherits_none_of_its_variables():
 
 def test_a_job_that_schedules_its_successor(ds):
     """The successor gets its own allocation's variables, none of the
-    first job's (here its --cpus-per-task, which it does not ask for)."""
+    first job's: not its array task id (the successor is no array job),
+    not an SBATCH_* option set in it."""
     write_script(ds, 'jobs/second.sh', '''
         mkdir -p second
-        echo "${SLURM_CPUS_PER_TASK:-unset}" > second/cpus.txt
+        echo "${SLURM_ARRAY_TASK_ID:-unset} $SLURM_JOB_NAME" > second/env.txt
         ''')
     write_script(ds, 'jobs/first.sh', '''
+        export SBATCH_JOB_NAME=leaked
         datalad schedule -o second sbatch jobs/second.sh
         ''')
     ds.save(result_renderer='disabled')
-    first = schedule_and_wait(ds, ['sbatch', '--cpus-per-task=1',
-                                   'jobs/first.sh'], outputs=['first'])
+    first = schedule_and_wait(ds, ['sbatch', '--array=0', 'jobs/first.sh'],
+                              outputs=['first'])
     assert only(call(ds.finish, first['slurm_job_id']),
                 'finish')['status'] == 'ok'
     second = [r for r in iter_records(ds.repo, 'HEAD')
@@ -56,7 +58,8 @@ def test_a_job_that_schedules_its_successor(ds):
     assert second[0].job_id != first['slurm_job_id']
     wait_for_jobs(second[0].job_id)
     assert only(call(ds.finish), 'finish')['status'] == 'ok'
-    assert (ds.pathobj / 'second' / 'cpus.txt').read_text() == 'unset\n'
+    assert (ds.pathobj / 'second' / 'env.txt').read_text() == \
+        'unset second.sh\n'
 
 
 def test_site_settings_from_scontrol_show_config():
