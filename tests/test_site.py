@@ -1,4 +1,5 @@
-"""What real sites differ in: their limits, jobs that submit jobs."""
+"""What real sites differ in: their limits, jobs that submit jobs, file
+systems that do not share locks."""
 
 from pathlib import Path
 
@@ -14,6 +15,12 @@ from conftest import (
 )
 
 from datalad_slurm.records.history import iter_records
+from datalad_slurm.repo.fslocks import (
+    lock_problem,
+    mount_of,
+    parse_mountinfo,
+    repository_lock_problem,
+)
 from datalad_slurm.slurm.env import submission_environment
 from datalad_slurm.slurm.site import (
     Site,
@@ -110,3 +117,50 @@ def test_an_array_beyond_max_array_size_is_refused(ds):
                    'schedule')
     assert highest['status'] == 'ok', highest
     scancel(highest['slurm_job_id'])
+
+
+MOUNTINFO = '''\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 252:0 / / rw,relatime - ext4 /dev/vda rw
+40 27 0:45 / /home rw,relatime - nfs4 fs:/home rw,vers=4.2,local_lock=none
+41 27 0:46 / /scratch rw,relatime - nfs fs:/scratch rw,vers=3,nolock
+42 27 0:47 / /lustre rw - lustre mds@o2ib:/fs rw,localflock
+43 27 0:48 / /lustre/flock rw - lustre mds@o2ib:/fs2 rw,flock
+44 27 0:49 / /with\\040space rw - lustre mds@o2ib:/fs3 rw
+'''
+
+
+def test_where_the_lock_is_not_shared_by_the_nodes():
+    mounts = parse_mountinfo(MOUNTINFO)
+
+    def problem(path):
+        return lock_problem(mount_of(path, mounts))
+    assert problem('/home/u/ds/.git') is None
+    assert problem('/data/ds/.git') is None
+    assert 'nolock or local_lock' in problem('/scratch/ds/.git')
+    assert 'one node only' in problem('/lustre/ds/.git')
+    assert problem('/lustre/flock/ds/.git') is None
+    assert 'refuses locks' in problem('/with space/ds/.git')
+    assert mount_of('/homes/x', mounts).point == '/'
+
+
+def test_this_machine_shares_its_locks(tmp_path):
+    assert repository_lock_problem(str(tmp_path)) is None
+
+
+def test_the_lock_warns_once_where_it_is_not_shared(tmp_path, monkeypatch,
+                                                     caplog):
+    """No NFS here to mount nolock: the mount table's verdict stands in."""
+    from datalad.support.gitrepo import GitRepo
+
+    from datalad_slurm.repo import lock
+    repo = GitRepo(str(tmp_path / 'repo'), create=True)
+    monkeypatch.setattr(lock, 'repository_lock_problem',
+                        lambda git_dir: f'{git_dir}: not shared')
+    with caplog.at_level('WARNING', logger='datalad.slurm.lock'):
+        for _ in range(2):
+            with lock.repository_lock(repo, 10):
+                pass
+    said = [r.getMessage() for r in caplog.records
+            if r.name == 'datalad.slurm.lock']
+    assert said == [f'{repo.dot_git}: not shared']

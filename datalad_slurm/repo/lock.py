@@ -18,6 +18,7 @@ from pathlib import Path
 import fasteners
 
 from . import state
+from .fslocks import repository_lock_problem
 
 lgr = logging.getLogger('datalad.slurm.lock')
 
@@ -58,6 +59,7 @@ def repository_lock(repo, timeout: float):
     try:
         held = _file_locks.get(key)
         if held is None:
+            _warn_if_not_shared(repo, key)
             lock = _acquire_file_lock(path, timeout, deadline)
             try:
                 _wait_for_git(repo, timeout, deadline)
@@ -75,6 +77,19 @@ def repository_lock(repo, timeout: float):
                 held[0].release()
     finally:
         thread_lock.release()
+
+
+# the lock files whose file system was looked at, by this process
+_looked_at: set[str] = set()
+
+
+def _warn_if_not_shared(repo, key: str):
+    if key in _looked_at:
+        return
+    _looked_at.add(key)
+    problem = repository_lock_problem(str(repo.dot_git))
+    if problem:
+        lgr.warning('%s', problem)
 
 
 def _acquire_file_lock(path: Path, timeout: float, deadline: float):
