@@ -243,7 +243,7 @@ def test_another_job_of_the_same_id_is_not_taken(ds, tmp_path):
 def test_schedule_without_slurmctld_changes_nothing(ds, monkeypatch):
     """What the site allows cannot be asked: an error before anything
     is unlocked, journaled or submitted."""
-    monkeypatch.setattr(cli, '_sites', {})
+    monkeypatch.setattr(cli, '_site', None)
     ds.config.set(config.QUERY_TIMEOUT, '2', scope='local')
     before = snapshot(ds)
     pid = int(open(SLURMCTLD_PID).read())

@@ -26,7 +26,10 @@ from datalad_slurm.slurm.site import (
     Site,
     parse_config,
 )
-from datalad_slurm.submit.limits import array_spec
+from datalad_slurm.submit.limits import (
+    array_spec,
+    limits_problem,
+)
 
 DATA = Path(__file__).parent / 'data'
 
@@ -88,6 +91,8 @@ def test_array_limit_is_on_the_highest_task_id():
     assert 'MaxArraySize' in site.array_problem('1000-1999')
     assert 'up to 1000' in site.array_problem('1,3,1000%2')
     assert Site().array_problem('5000000') is None
+    bad = limits_problem(site, ['sbatch', '--array=a-b', 'job.sh'], None)
+    assert 'cannot read the array specification' in bad
 
 
 def test_the_array_of_the_command_line_wins_over_the_script():
@@ -127,6 +132,7 @@ MOUNTINFO = '''\
 42 27 0:47 / /lustre rw - lustre mds@o2ib:/fs rw,localflock
 43 27 0:48 / /lustre/flock rw - lustre mds@o2ib:/fs2 rw,flock
 44 27 0:49 / /with\\040space rw - lustre mds@o2ib:/fs3 rw
+45 27 0:50 / /daten/müller rw - nfs fs:/m rw,nolock
 '''
 
 
@@ -141,6 +147,7 @@ def test_where_the_lock_is_not_shared_by_the_nodes():
     assert 'one node only' in problem('/lustre/ds/.git')
     assert problem('/lustre/flock/ds/.git') is None
     assert 'refuses locks' in problem('/with space/ds/.git')
+    assert 'nolock' in problem('/daten/müller/ds/.git')
     assert mount_of('/homes/x', mounts).point == '/'
 
 

@@ -136,16 +136,17 @@ def require_version(timeout: float, needed: str = MINIMUM_VERSION):
             f'Slurm {needed} or newer')
 
 
-_sites: dict[str | None, Site] = {}
+_site: Site | None = None
 
 
 def site(timeout: float) -> Site:
     """The cluster's settings that datalad-slurm relies on, read once a
     process."""
-    if None not in _sites:
-        _sites[None] = Site.of_config(parse_config(
+    global _site
+    if _site is None:
+        _site = Site.of_config(parse_config(
             call(['scontrol', 'show', 'config'], timeout=timeout)))
-    return _sites[None]
+    return _site
 
 
 def submit(argv: Sequence[str], *, cwd: str, timeout: float,

@@ -9,6 +9,7 @@ Read from the mount table (``/proc/self/mountinfo``).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 
@@ -20,8 +21,10 @@ class Mount:
 
 
 def _unescaped(field: str) -> str:
-    # the mount table writes space, tab, newline and backslash as \ooo
-    return field.encode().decode('unicode_escape')
+    # the mount table writes space, tab, newline and backslash as \ooo,
+    # and every other character as it is
+    return re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)),
+                  field)
 
 
 def parse_mountinfo(text: str) -> list[Mount]:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from .jobspec import expand_task_ids
+from .parse import value_of
 
 _LINE = re.compile(r'^([A-Za-z][A-Za-z0-9_]*(?:\[\d+\])?)\s*=\s?(.*)$')
 
@@ -23,8 +24,9 @@ def parse_config(out: str) -> dict[str, str | None]:
         match = _LINE.match(line)
         if match:
             value = match.group(2).strip()
-            settings[match.group(1)] = None if value in (
-                '', '(null)', 'N/A', 'none') else value
+            # scontrol alone writes some unset settings as 'none'
+            settings[match.group(1)] = None if value == 'none' else \
+                value_of(value)
     return settings
 
 
