@@ -17,6 +17,8 @@ command_suite = (
         ('datalad_slurm.commands.reschedule', 'Reschedule', 'reschedule',
          'reschedule'),
         ('datalad_slurm.commands.jobs', 'Jobs', 'jobs', 'jobs'),
+        ('datalad_slurm.commands.doctor', 'SlurmDoctor', 'slurm-doctor',
+         'slurm_doctor'),
     ]
 )
 

@@ -19,6 +19,8 @@ from datalad.support.extensions import register_config
 
 LOCK_TIMEOUT = 'datalad.slurm.lock-timeout'
 QUERY_TIMEOUT = 'datalad.slurm.query-timeout'
+QUERY_INTERVAL = 'datalad.slurm.query-interval'
+OUTPUT_GRACE = 'datalad.slurm.output-grace'
 BACKEND = 'datalad.slurm.backend'
 LOCAL_WORKERS = 'datalad.slurm.local-workers'
 SCRATCH = 'datalad.slurm.scratch'
@@ -46,6 +48,32 @@ register_config(
     'busy slurmctld can take long to answer; raise this on a '
     'large cluster rather than retrying.',
     type=EnsureFloat() & EnsureRange(min=1),
+    default=60.0,
+    dialog='question',
+)
+register_config(
+    QUERY_INTERVAL,
+    'Seconds at least between two questions to Slurm',
+    description='The shortest time between two queries of the jobs of a '
+    'dataset (squeue, sacct), for sites that allow them only so often; '
+    'kept across all processes of the dataset (a finish --wait and jobs '
+    'that finish themselves together keep it). Whatever it is, a query '
+    'after one Slurm answered slowly or not at all waits longer, from 5 s '
+    'doubling up to 300 s, until Slurm answers quickly again. 0: no '
+    'interval of its own.',
+    type=EnsureFloat() & EnsureRange(min=0),
+    default=0.0,
+    dialog='question',
+)
+register_config(
+    OUTPUT_GRACE,
+    'Seconds to wait for the outputs of a job that has completed',
+    description='A job Slurm reports complete whose declared outputs are '
+    'not there is given this long after its end for them to appear, as '
+    'files written on a node can show late on a shared file system (NFS '
+    'caches directories for up to a minute); then it is reported failed, '
+    'and --close-failed-jobs closes it as "Outputs missing".',
+    type=EnsureFloat() & EnsureRange(min=0),
     default=60.0,
     dialog='question',
 )
@@ -114,8 +142,8 @@ register_config(
     dialog='question',
 )
 
-ITEMS = (LOCK_TIMEOUT, QUERY_TIMEOUT, BACKEND, LOCAL_WORKERS, SCRATCH,
-         KEEP_SCRATCH, KEEP_ENVIRONMENT)
+ITEMS = (LOCK_TIMEOUT, QUERY_TIMEOUT, QUERY_INTERVAL, OUTPUT_GRACE, BACKEND,
+         LOCAL_WORKERS, SCRATCH, KEEP_SCRATCH, KEEP_ENVIRONMENT)
 
 
 class ConfigError(ValueError):

@@ -38,6 +38,9 @@ import held  # noqa: E402  (tools/held.py)
 
 release = held.release
 
+# what brings the local cluster up, and back to its settings
+SLURM_UP = Path(__file__).parent.parent / 'tools' / 'slurm-up'
+
 # Every test job ends within seconds on the local cluster.
 JOB_WAIT = 120
 

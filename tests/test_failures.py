@@ -422,7 +422,7 @@ def test_submission_slurm_never_had_is_undone(ds, monkeypatch):
     entry = orphan(ds)
     call(ds.unlock, 'out/r')
     entry.submitting()
-    monkeypatch.setattr(recording, 'UNKNOWN_GRACE', 0)
+    monkeypatch.setattr(recording, 'SUBMISSION_WINDOW', 0)
     errors = [r for r in call(ds.finish) if r['status'] == 'error']
     assert len(errors) == 1
     assert 'most likely never accepted' in errors[0]['message'][0]

@@ -20,7 +20,7 @@ LAYERS = [
     {'modes'},
     {'submit'},
     {'finish'},
-    {'report'},
+    {'report', 'doctor'},
     {'commands'},
 ]
 PEERS = set()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    SLURM_UP,
     call,
     git,
     only,
@@ -32,12 +33,12 @@ from datalad_slurm.repo.commit import commit_empty
 from datalad_slurm.slurm.status import (
     AccountingUnavailable,
     JobStatus,
+    NoAccounting,
     SlurmError,
     TaskStatus,
 )
 
 RUN_DIR = Path('/run/datalad-slurm-cluster')
-SLURM_UP = Path(__file__).parent.parent / 'tools' / 'slurm-up'
 
 
 @contextlib.contextmanager
@@ -175,6 +176,12 @@ sacct: error: Sending PersistInit msg: Protocol authentication error
 sacct: error: Problem talking to the database: Protocol authentication error
 '''
 
+SBATCH_SUBMIT_LIMIT = '''\
+sbatch: error: QOSMaxSubmitJobPerUserLimit
+sbatch: error: Batch job submission failed: Job violates accounting/QOS \
+policy (job submit limit, user's size and/or time limits)
+'''
+
 
 @pytest.mark.parametrize('program, stderr, kind, says', [
     ('sacct', SACCT_NO_DBD, AccountingUnavailable, 'slurmdbd'),
@@ -183,6 +190,10 @@ sacct: error: Problem talking to the database: Protocol authentication error
     ('sacct', SACCT_NO_MUNGE, SlurmError, 'munged'),
     ('sbatch', 'sbatch: error: invalid partition specified: x\n', SlurmError,
      'invalid partition'),
+    ('sacct', 'Slurm accounting storage is disabled\n', NoAccounting,
+     'keeps no accounting database'),
+    ('sbatch', SBATCH_SUBMIT_LIMIT, SlurmError,
+     '(QOSMaxSubmitJobPerUserLimit, sacctmgr\'s MaxSubmitJobs)'),
 ])
 def test_daemon_down_is_named(program, stderr, kind, says):
     error = cli.failure(program, stderr, 1)

@@ -186,7 +186,8 @@ def test_wait_does_not_wait_for_a_job_that_can_never_run(ds):
 
 def test_after_by_commit_and_job_id(ds):
     step_script(ds, 'fill', 'mkdir -p db; echo rows > db/table\n')
-    step_script(ds, 'read', 'mkdir -p out; echo read > out/x\n')
+    step_script(ds, 'read', 'mkdir -p out out2; echo read > out/x; '
+                'echo read > out2/x\n')
     ds.save(result_renderer='disabled')
     fill = held(ds, 'fill', outputs=['db'])
     by_commit = schedule(ds, 'read', outputs=['out'],

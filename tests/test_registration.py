@@ -9,7 +9,7 @@ import datalad.api
 from datalad.api import Dataset
 from datalad.interface.base import Interface
 
-COMMANDS = ('schedule', 'finish', 'reschedule', 'jobs')
+COMMANDS = ('schedule', 'finish', 'reschedule', 'jobs', 'slurm-doctor')
 
 
 def test_entry_point_loads():
@@ -23,6 +23,7 @@ def test_entry_point_loads():
 
 def test_python_api():
     for name in COMMANDS:
+        name = name.replace('-', '_')
         assert callable(getattr(datalad.api, name))
         assert callable(getattr(Dataset, name))
 
@@ -37,7 +38,8 @@ def test_command_line_help():
 
 def test_config_items_registered():
     from datalad.interface.common_cfg import definitions
-    for name in ('datalad.slurm.lock-timeout', 'datalad.slurm.query-timeout'):
+    for name in ('datalad.slurm.lock-timeout', 'datalad.slurm.query-timeout',
+                 'datalad.slurm.query-interval', 'datalad.slurm.output-grace'):
         assert name in definitions
 
 

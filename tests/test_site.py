@@ -56,6 +56,7 @@ def test_a_job_that_schedules_its_successor(ds):
     write_script(ds, 'jobs/first.sh', '''
         export SBATCH_JOB_NAME=leaked
         datalad schedule -o second sbatch jobs/second.sh
+        mkdir -p first && echo scheduled > first/done
         ''')
     ds.save(result_renderer='disabled')
     first = schedule_and_wait(ds, ['sbatch', '--array=0', 'jobs/first.sh'],
@@ -76,13 +77,15 @@ def test_site_settings_from_scontrol_show_config():
     site = Site.of_config(parse_config(
         (DATA / 'scontrol-show-config-22.05.txt').read_text()))
     assert site == Site(cluster='localcluster', max_array_size=1001,
-                        accounting=True, stores_comments=True)
+                        accounting=True, stores_comments=True,
+                        min_job_age=300)
     bare = Site.of_config(parse_config(
         'ClusterName             = c2\n'
         'AccountingStorageType   = (null)\n'
         'AccountingStoreFlags    = (null)\n'
         'MaxArraySize            = 1000\n'))
-    assert (bare.accounting, bare.stores_comments) == (False, False)
+    assert (bare.accounting, bare.stores_comments, bare.min_job_age) == \
+        (False, False, None)
 
 
 def test_array_limit_is_on_the_highest_task_id():

@@ -47,6 +47,7 @@ from ..slurm.status import (
 from ..util.bulk import builds_many
 from . import cli
 from .local import ids
+from .pacing import paced
 from .pyslurmdb import PyslurmBackend
 
 lgr = logging.getLogger('datalad.slurm.backends')
@@ -77,13 +78,17 @@ class Submitter(Protocol):
         """
 
     def describe_submitted(self, job_id: int, *, timeout: float,
-                           ) -> cli.Submitted:
-        """The facts of a job just submitted that its record keeps."""
+                           cluster: str | None = None) -> cli.Submitted:
+        """The facts of a job just submitted (to `cluster`, None: this
+        machine's) that its record keeps."""
 
-    def find_marked(self, comment: str, *, since: float, timeout: float,
-                    ) -> int | None:
-        """The job submitted with `comment` since `since` (epoch), if
-        any."""
+    def find_marked(self, comment: str, *, since: float, workdir: str,
+                    timeout: float, cluster: str | None = None,
+                    ) -> list[int]:
+        """The jobs that may be the one submitted with `comment` since
+        `since` (epoch) from `workdir` (to `cluster`): one, or, where Slurm
+        keeps no comments, those that were submitted from there then; none
+        if nobody knows one."""
 
 
 class Query(Protocol):
@@ -128,12 +133,15 @@ class SbatchSubmitter:
                               dict(os.environ), self.keep_environment))
 
     def describe_submitted(self, job_id: int, *, timeout: float,
-                           ) -> cli.Submitted:
-        return cli.describe_submitted(job_id, timeout=timeout)
+                           cluster: str | None = None) -> cli.Submitted:
+        return cli.describe_submitted(job_id, timeout=timeout,
+                                      cluster=cluster)
 
-    def find_marked(self, comment: str, *, since: float, timeout: float,
-                    ) -> int | None:
-        return cli.find_marked(comment, since=since, timeout=timeout)
+    def find_marked(self, comment: str, *, since: float, workdir: str,
+                    timeout: float, cluster: str | None = None,
+                    ) -> list[int]:
+        return cli.find_marked(comment, since=since, workdir=workdir,
+                               timeout=timeout, cluster=cluster)
 
 
 def submitter(ds, name: str | None = None) -> Submitter:
@@ -184,8 +192,11 @@ def query(ds, records: list[Record]) -> dict[int, JobStatus]:
             f'{config.LOCAL}, which does not ask Slurm; finish it where '
             f'Slurm runs')) for i in others})
     elif others:
-        statuses.update(select(ds).query(others, timeout=timeout,
-                                         expected=expected))
+        backend = select(ds)
+        with paced(ds.repo.dot_git, timeout=timeout,
+                   interval=config.get(ds, config.QUERY_INTERVAL)):
+            statuses.update(backend.query(others, timeout=timeout,
+                                          expected=expected))
     return statuses
 
 

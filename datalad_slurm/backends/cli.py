@@ -42,9 +42,11 @@ from ..slurm.site import (
 from ..slurm.status import (
     CLOCK_SKEW,
     RESTARTING_STATES,
+    SUBMISSION_WINDOW,
     AccountingUnavailable,
     Expected,
     JobStatus,
+    NoAccounting,
     SlurmError,
     SlurmTimeout,
     TaskStatus,
@@ -102,15 +104,38 @@ def failure(program: str, stderr: str, code: int) -> SlurmError:
             f'which signs every request to Slurm, must be running on this '
             f'machine with the cluster\'s key: ask the cluster\'s admins, '
             f'or try again once it is back')
+    if 'accounting storage is disabled' in stderr:
+        return NoAccounting(
+            'this cluster keeps no accounting database (its slurm.conf '
+            'sets no AccountingStorageType=accounting_storage/slurmdbd)')
     if 'Problem talking to the database' in stderr:
         return AccountingUnavailable(
             f'Slurm\'s accounting database (slurmdbd) cannot be reached '
             f'({said})')
+    if 'Socket timed out' in stderr:
+        # slurmctld got the request and did not answer in time: what it
+        # was asked to do may have been done
+        return SlurmTimeout(
+            f'the Slurm controller is too busy to answer ({said}); try '
+            f'again later')
+    limit = _SUBMIT_LIMIT.search(stderr)
+    if limit:
+        return SlurmError(
+            f'Slurm refused the job: it would go beyond this cluster\'s '
+            f'limit on the jobs (each array task counts) one may have queued '
+            f'or running at once ({limit.group(0)}, sacctmgr\'s '
+            f'MaxSubmitJobs); schedule it again once some of your jobs have '
+            f'ended (squeue --me), or as several smaller arrays')
     if 'Unable to contact slurm controller' in stderr:
         return SlurmError(
             f'the Slurm controller (slurmctld) cannot be reached ({said}); '
             f'try again once it is back (scontrol ping tells)')
     return SlurmError('\n'.join(lines) or said)
+
+
+# sbatch's reason for a submission beyond MaxSubmitJobs of an association
+# or a QOS (AssocMaxSubmitJobLimit, QOSMaxSubmitJobPerUserLimit, ...)
+_SUBMIT_LIMIT = re.compile(r'\b(?:Assoc|QOS)\w*Submit\w*Limit\b')
 
 
 # squeue --Format with per-field suffixes ("Name:0|") needs this release
@@ -189,14 +214,17 @@ _SUBMITTED_FIELDS = ('ArrayTaskID', 'Cluster', 'Name', 'UserName',
                      'WorkDir', 'Command', 'SubmitTime')
 
 
-def describe_submitted(job_id: int, *, timeout: float) -> Submitted:
+def describe_submitted(job_id: int, *, timeout: float,
+                       cluster: str | None = None) -> Submitted:
     """Ask squeue about a job just submitted (it lists ended jobs too, for
-    Slurm's MinJobAge)."""
-    out = call(['squeue', '--noheader', '--states=all', f'--jobs={job_id}',
+    Slurm's MinJobAge), on `cluster` (None: this machine's)."""
+    out = call(['squeue', *on(cluster), '--noheader', '--states=all',
+                f'--jobs={job_id}',
                 '--Format=' + ','.join(f'{f}:0|' for f in _SUBMITTED_FIELDS)],
                timeout=timeout)
     rows = [dict(zip(_SUBMITTED_FIELDS, line.split('|')))
-            for line in out.splitlines() if line.strip()]
+            for line in out.splitlines()
+            if line.strip() and not line.startswith(CLUSTER_HEADER)]
     if not rows:
         raise SlurmError(f'squeue knows no job {job_id} just submitted')
     first = rows[0]
@@ -214,9 +242,38 @@ def describe_submitted(job_id: int, *, timeout: float) -> Submitted:
         submit_time=value_of(first['SubmitTime']))
 
 
+def on(cluster: str | None) -> list[str]:
+    """The option that sends a Slurm tool's question to `cluster`; none
+    for this machine's, which needs no slurmdbd to be found."""
+    return [f'--clusters={cluster}'] if cluster else []
+
+
+# the line squeue, sinfo and sacctmgr begin the answer of each cluster with
+# where they are asked with --clusters
+CLUSTER_HEADER = 'CLUSTER: '
+
+
 def query(job_ids: Iterable[int], *, timeout: float,
           expected: dict[int, Expected] | None = None,
           ) -> dict[int, JobStatus]:
+    """Ask Slurm about many jobs at once: those of each cluster they run
+    on together (see :func:`query_cluster`)."""
+    expected = expected or {}
+    by_cluster: dict[str | None, list[int]] = {}
+    for job_id in set(int(i) for i in job_ids):
+        by_cluster.setdefault(
+            expected.get(job_id, Expected()).cluster, []).append(job_id)
+    statuses = {}
+    for cluster, ids in sorted(by_cluster.items(),
+                               key=lambda item: item[0] or ''):
+        statuses.update(query_cluster(ids, timeout=timeout,
+                                      expected=expected, cluster=cluster))
+    return statuses
+
+
+def query_cluster(job_ids: Iterable[int], *, timeout: float,
+                  expected: dict[int, Expected] | None = None,
+                  cluster: str | None = None) -> dict[int, JobStatus]:
     """Ask Slurm about many jobs at once.
 
     slurmctld first (``squeue``, see :func:`squeue_runs`): a job it
@@ -235,11 +292,13 @@ def query(job_ids: Iterable[int], *, timeout: float,
       What each job's schedule record says of it: array task ids (tasks
       Slurm did not report are listed in ``JobStatus.missing_tasks``) and
       its identity.
+    cluster
+      The cluster all of `job_ids` run on, None for this machine's.
     """
     ids = sorted(set(int(i) for i in job_ids))
     expected = expected or {}
     try:
-        runs = squeue_runs(ids, timeout=timeout)
+        runs = squeue_runs(ids, timeout=timeout, cluster=cluster)
     except SlurmError as e:
         # jobs that ended long ago need only the database
         lgr.warning('%s; asking the accounting database first', e)
@@ -248,7 +307,17 @@ def query(job_ids: Iterable[int], *, timeout: float,
     ids = [i for i in ids if i not in live]
     statuses = {i: JobStatus(i) for i in ids}
     try:
-        _ask_sacct(statuses, ids, expected, timeout)
+        _ask_sacct(statuses, ids, expected, timeout, cluster)
+    except NoAccounting as e:
+        # slurmctld is all there is: a job it does not list has ended and
+        # been forgotten, and it never knew the memory and CPU use
+        lgr.debug('%s; asking slurmctld (squeue) only', e)
+        for status in [*statuses.values(), *live.values()]:
+            status.unknown_to = UNKNOWN_WITHOUT_ACCOUNTING
+            status.not_known = NOT_KNOWN_WITHOUT_ACCOUNTING
+        complete_with_squeue(statuses, expected, timeout=timeout, runs=runs,
+                             cluster=cluster)
+        return {**statuses, **live}
     except AccountingUnavailable as e:
         # slurmctld still holds the jobs that are queued, running, or ended
         # within MinJobAge; of the others nothing can be told now
@@ -258,9 +327,11 @@ def query(job_ids: Iterable[int], *, timeout: float,
             status.unanswered = (
                 f'{e}, and slurmctld does not list it (any more); finish '
                 f'it again once the database is back')
-        complete_with_squeue(statuses, expected, timeout=timeout, runs=runs)
+        complete_with_squeue(statuses, expected, timeout=timeout, runs=runs,
+                             cluster=cluster)
         return {**statuses, **live}
-    complete_with_squeue(statuses, expected, timeout=timeout, runs=runs)
+    complete_with_squeue(statuses, expected, timeout=timeout, runs=runs,
+                         cluster=cluster)
     # jobs that ended a moment ago: slurmctld knows, the database not yet;
     # its record (CPU time, memory) is worth one more second
     lagging = [i for i, s in statuses.items()
@@ -268,7 +339,7 @@ def query(job_ids: Iterable[int], *, timeout: float,
     if lagging:
         time.sleep(SACCT_LAG)
         fresh = {i: JobStatus(i) for i in lagging}
-        _ask_sacct(fresh, lagging, expected, timeout)
+        _ask_sacct(fresh, lagging, expected, timeout, cluster)
         _drop_untasked(fresh, expected)
         for job_id, status in fresh.items():
             known = {t.task_id: t for t in statuses[job_id].tasks}
@@ -279,6 +350,16 @@ def query(job_ids: Iterable[int], *, timeout: float,
                         task.req_mem = known[task.task_id].req_mem
                     add_task(statuses[job_id], task)
     return {**statuses, **live}
+
+
+UNKNOWN_WITHOUT_ACCOUNTING = (
+    'slurmctld (squeue), the only one to ask on this cluster, which keeps '
+    'no accounting database and forgets a job MinJobAge after its end (run '
+    'datalad finish as the job script\'s last line, or finish --wait, to '
+    'finish jobs before that)')
+NOT_KNOWN_WITHOUT_ACCOUNTING = (
+    'memory and CPU use (max_rss, max_vmsize, total_cpu): this cluster '
+    'keeps no accounting database')
 
 
 def _still_running(ids: list[int], runs: list[tuple[int, TaskStatus]],
@@ -300,14 +381,35 @@ SACCT_LAG = 1.0
 
 
 def _ask_sacct(statuses: dict[int, JobStatus], ids: list[int],
-               expected: dict[int, Expected], timeout: float):
+               expected: dict[int, Expected], timeout: float,
+               cluster: str | None = None):
     for chunk in _chunks(ids, MAX_IDS_PER_QUERY):
-        out = call(['sacct', '--parsable2', '--noheader', '--duplicates',
-                    '--starttime=1970-01-01',
+        out = call(['sacct', *on(cluster), '--parsable2', '--noheader',
+                    '--duplicates',
+                    f'--starttime={_earliest(chunk, expected)}',
                     '--format=' + ','.join(SACCT_FIELDS),
                     '--jobs=' + ','.join(map(str, chunk))],
                    timeout=timeout)
         add_runs(statuses, parse_sacct(out), expected)
+
+
+def _earliest(ids: list[int], expected: dict[int, Expected]) -> str:
+    """sacct's --starttime for `ids`: before the first of them was
+    submitted, as their records say, so that the database looks at the
+    jobs since then only; the beginning of time where a record does not
+    say (sacct's own default, midnight today, would miss older jobs)."""
+    submits = [e.identity.submit if e.identity else None
+               for e in (expected.get(i, Expected()) for i in ids)]
+    if not submits or None in submits:
+        return '1970-01-01'
+    # sacct refuses a start after its end, now (clocks disagree)
+    earliest = min(*submits, datetime.now()) - STARTTIME_MARGIN
+    return f'{earliest:%Y-%m-%dT%H:%M:%S}'
+
+
+# Slurm's times are local, without zone: beyond the clocks' skew, a switch
+# to or from daylight saving time moves them by an hour
+STARTTIME_MARGIN = timedelta(days=1)
 
 
 def add_runs(statuses: dict[int, JobStatus],
@@ -329,6 +431,7 @@ def complete_with_squeue(statuses: dict[int, JobStatus],
                          expected: dict[int, Expected], *,
                          timeout: float,
                          runs: list[tuple[int, TaskStatus]] | None = None,
+                         cluster: str | None = None,
                          ) -> dict[int, JobStatus]:
     """Ask squeue about whatever the accounting database does not know or
     still sees running: it lags behind slurmctld, by seconds for array
@@ -343,7 +446,7 @@ def complete_with_squeue(statuses: dict[int, JobStatus],
                or any(t.running or t.req_mem is None or _just_ended(t) or
                       t.state in RESTARTING_STATES for t in s.tasks)]
     if runs is None and unknown:
-        runs = squeue_runs(unknown, timeout=timeout)
+        runs = squeue_runs(unknown, timeout=timeout, cluster=cluster)
     wanted = set(unknown)
     merge_squeue(statuses, [r for r in runs or [] if r[0] in wanted],
                  expected)
@@ -375,6 +478,7 @@ def _missing(status: JobStatus, expected: Expected | None) -> list[int]:
 
 
 def squeue_runs(job_ids: list[int], *, timeout: float,
+                cluster: str | None = None,
                 ) -> list[tuple[int, TaskStatus]]:
     """What slurmctld knows of `job_ids` (queued and running jobs, and
     those ended within MinJobAge), as :func:`parse_squeue` gives it.  For
@@ -382,15 +486,15 @@ def squeue_runs(job_ids: list[int], *, timeout: float,
     one call: squeue lists thousands faster than it picks them by id."""
     fields = '--Format=' + ','.join(f'{f}:0|' for f in SQUEUE_FIELDS)
     if len(job_ids) > MAX_IDS_PER_QUERY:
-        out = call(['squeue', '--noheader', '--states=all', fields],
-                   timeout=timeout)
+        out = call(['squeue', *on(cluster), '--noheader', '--states=all',
+                    fields], timeout=timeout)
         return parse_squeue(out, wanted=set(job_ids))
     runs = []
     for chunk in _chunks(job_ids, MAX_IDS_PER_QUERY):
         try:
-            out = call(['squeue', '--noheader', '--states=all',
-                        '--jobs=' + ','.join(map(str, chunk)), fields],
-                       timeout=timeout)
+            out = call(['squeue', *on(cluster), '--noheader',
+                        '--states=all', '--jobs=' + ','.join(map(str, chunk)),
+                        fields], timeout=timeout)
         except SlurmError as e:
             # squeue refuses the whole call when it knows none of the jobs
             if 'Invalid job id' in str(e):
@@ -445,25 +549,44 @@ def _same_run(a: TaskStatus, b: TaskStatus) -> bool:
     return a.raw_job_id == b.raw_job_id and a.submit == b.submit
 
 
-def find_marked(comment: str, *, since: float, timeout: float) -> int | None:
-    """The id of the job submitted with ``--comment=COMMENT``, or None if
-    neither slurmctld (squeue) nor the accounting database (sacct, where it
-    stores comments) knows one.  `since`: when the submission began (epoch
-    seconds), which bounds the database search."""
+def find_marked(comment: str, *, since: float, workdir: str,
+                timeout: float, cluster: str | None = None) -> list[int]:
+    """The jobs that may be the one submitted with ``--comment=COMMENT``
+    since `since` (epoch seconds) from `workdir`: the one slurmctld
+    (squeue) or the accounting database (sacct) knows by that comment;
+    where the database keeps no comments, every job it has of this user
+    submitted from `workdir` within the time sbatch may have taken; none
+    if nobody knows one; on `cluster` (None: this machine's)."""
     me = getpass.getuser()
-    out = call(['squeue', '--noheader', '--states=all', f'--user={me}',
+    out = call(['squeue', *on(cluster), '--noheader', '--states=all',
+                f'--user={me}',
                 '--Format=ArrayJobID:0|,Comment:0|'], timeout=timeout)
     for line in out.splitlines():
         job_id, _, rest = line.partition('|')
         if rest.rstrip('|') == comment and job_id.isdigit():
-            return int(job_id)
-    start = datetime.fromtimestamp(since - CLOCK_SKEW).strftime(
-        '%Y-%m-%dT%H:%M:%S')
-    out = call(['sacct', '--parsable2', '--noheader', '--allocations',
-                f'--user={me}', f'--starttime={start}',
-                '--format=JobID,Comment'], timeout=timeout)
+            return [int(job_id)]
+    start = datetime.fromtimestamp(since - CLOCK_SKEW)
+    try:
+        stores_comments = site(timeout).stores_comments
+        out = call(['sacct', *on(cluster), '--parsable2', '--noheader',
+                    '--allocations', f'--user={me}',
+                    f'--starttime={start:%Y-%m-%dT%H:%M:%S}',
+                    '--format=JobID,Comment,WorkDir,Submit'],
+                   timeout=timeout)
+    except NoAccounting:
+        return []
+    until = datetime.fromtimestamp(since + SUBMISSION_WINDOW + CLOCK_SKEW)
+    found = []
     for line in out.splitlines():
-        job_id, _, text = line.partition('|')
+        job_id, text, job_workdir, submitted = \
+            (line.split('|') + ['', '', ''])[:4]
+        job_id = job_id.partition('_')[0]
+        if not job_id.isdigit():
+            continue
         if text == comment:
-            return int(job_id.partition('_')[0])
-    return None
+            return [int(job_id)]
+        submit = slurm_time(value_of(submitted))
+        if not stores_comments and job_workdir == workdir and \
+                submit is not None and start <= submit <= until:
+            found.append(int(job_id))
+    return sorted(set(found))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datalad.interface.utils import generic_result_renderer
+from datalad.support import ansi_colors as ac
 from datalad.ui import ui
 
 LIST_ACTION = 'list-open-jobs'
@@ -23,6 +24,18 @@ def render_result(res, **kwargs):
             action=res.get('action'), msg=_text(res.get('message'))))
         return
     generic_result_renderer(res)
+
+
+def render_check(res, **kwargs):
+    """One line per check of slurm-doctor: its status, name, and what it
+    found."""
+    if 'check' not in res:
+        generic_result_renderer(res)
+        return
+    status = res.get('status') or ''
+    ui.message('{status} {check} {msg}'.format(
+        status=ac.color_status(status) + ' ' * (10 - len(status)),
+        check=res['check'].ljust(15), msg=_text(res.get('message'))))
 
 
 def render_tables(results, tables=None):

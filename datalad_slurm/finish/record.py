@@ -19,6 +19,7 @@ from ..records.format import (
     compose_message,
     finish_title,
 )
+from ..records.outcome import OUTPUTS_MISSING
 from ..repo.commit import CommitPlan
 from ..repo.paths import declared_paths
 from ..slurm.status import JobStatus
@@ -47,6 +48,8 @@ def plan_finish(ds, record: Record, job: JobStatus, own, job_status: dict,
     else:
         outputs = output_paths(ds, record)
     data = finish_record(record, job, logs, outputs)
+    if job_status.get('missing_outputs'):
+        data['missing_outputs'] = job_status['missing_outputs']
     if farm:
         data.update(finish_keys(job))
         outputs = outputs + job.task_logs
@@ -55,7 +58,10 @@ def plan_finish(ds, record: Record, job: JobStatus, own, job_status: dict,
     restore = None
     if own and own[0] == record.job_id:
         restore = stop_writing_to([os.path.join(ds.path, p) for p in logs])
-    title = finish_title(record.job_id, job.outcome)
+    title = finish_title(record.job_id, OUTPUTS_MISSING if
+                         job_status.get('missing_outputs') else job.outcome)
+    if job.not_known:
+        job_status = dict(job_status, not_known=job.not_known)
     return CommitPlan(
         key=(title + (merge.summary() if merge else ''), job_status),
         paths=logs if merge else outputs + logs,
@@ -95,6 +101,8 @@ def finish_record(record: Record, job: JobStatus, logs: list[str],
         nodes=t.nodes, max_rss=t.max_rss, max_vmsize=t.max_vmsize,
         alloc_cpus=t.alloc_cpus, total_cpu=t.total_cpu, req_mem=t.req_mem,
         reason=t.reason, restarts=t.restarts))
+    if job.not_known:
+        data['not_known'] = job.not_known
     inside = next((t for t in job.tasks if t.finished_inside), None)
     if inside is not None:
         # Slurm's word on this task is the running state it reported; what

@@ -30,6 +30,10 @@ from ..slurm.status import (
 )
 from .announcements import forget_jobs
 from .injob import own_task_finished
+from .outputs import (
+    Missing,
+    awaited,
+)
 from .record import plan_finish
 
 lgr = logging.getLogger('datalad.slurm.finish')
@@ -138,6 +142,7 @@ def _triage(ds, index: JobIndex, records: list[Record],
     how.failed.update(r.commit for r in records
                       if statuses[r.job_id].phase in ('failed', 'lost'))
     running, ready, committing = [], [], set()
+    grace = config.get(ds, config.OUTPUT_GRACE)
     for record in sorted(records, key=lambda r: order.get(r.commit, -1)):
         job = statuses[record.job_id]
         job_status = dict(status, slurm_job_id=record.job_id,
@@ -153,12 +158,17 @@ def _triage(ds, index: JobIndex, records: list[Record],
                          record.job_id),
                 **job_status)
             continue
-        if job.phase in ('running', 'unknown') and how.waiting and \
-                not in_job:
+        missing = awaited(ds, record, job, grace)
+        if missing:
+            job_status['missing_outputs'] = missing.outputs
+        if how.waiting and not in_job and (
+                job.phase in ('running', 'unknown') or
+                (missing and missing.left)):
             running.append(record)
             continue
         res = _verdict(ds, index, record, job, how.close_failed,
-                       job_status, inside=in_job, failed=how.failed)
+                       job_status, inside=in_job, failed=how.failed,
+                       missing=missing)
         if res:
             yield res
             if job.phase in ('running', 'unknown'):
@@ -206,10 +216,12 @@ def _job_ids(index: JobIndex, commits: list[str]) -> str:
 
 def _verdict(ds, index: JobIndex, record: Record, job: JobStatus,
              close_failed: bool, status: dict, inside: bool = False,
-             failed: set[str] = frozenset()) -> dict | None:
+             failed: set[str] = frozenset(),
+             missing: Missing | None = None) -> dict | None:
     """The result for a job that is not to be committed, or None.  `inside`:
     this process runs in the job (one of its array tasks); `failed`: the
-    schedule commits of jobs known to have failed."""
+    schedule commits of jobs known to have failed; `missing`: the outputs
+    a complete job has not left."""
     phase = job.phase
     if phase == 'running' and inside:
         # not an error: that would fail the task finishing itself
@@ -231,6 +243,27 @@ def _verdict(ds, index: JobIndex, record: Record, job: JobStatus,
             status='impossible',
             message=('cannot tell now whether job %s has ended: %s',
                      record.job_id, job.unanswered),
+            **status)
+    if missing and missing.left:
+        return get_status_dict(
+            status='impossible',
+            message=('job %s has completed, but its declared outputs %s '
+                     'are not there yet (a shared file system can show a '
+                     'node\'s files late); finish waits for them up to %.0f '
+                     's more (datalad.slurm.output-grace)', record.job_id,
+                     missing.describe(), missing.left),
+            **status)
+    if missing and not close_failed:
+        return get_status_dict(
+            status='error',
+            message=('job %s has completed, but without its declared '
+                     'outputs %s, which are not there (waited for '
+                     'datalad.slurm.output-grace after its end); check '
+                     'where the job writes, read its log files (%s), and '
+                     'close it with --close-failed-jobs or submit it again',
+                     record.job_id, missing.describe(),
+                     ', '.join(record.data.get('slurm_outputs') or []) or
+                     'none recorded'),
             **status)
     if phase == 'complete' or close_failed:
         return None
@@ -339,5 +372,8 @@ def _commit_finished(ds, index: JobIndex, ready: list, own,
                     message=problem.get('message') or
                     problem.get('error_message')))
             if sha:
-                yield get_status_dict(status='ok', message=title, commit=sha,
-                                      **job_status)
+                yield get_status_dict(
+                    status='ok', commit=sha, **job_status,
+                    message=('%s (not known: %s)', title,
+                             job_status['not_known'])
+                    if job_status.get('not_known') else title)

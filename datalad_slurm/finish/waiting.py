@@ -69,7 +69,8 @@ def wait_and_finish(records: list[Record],
     for record in running:
         yield get_status_dict(
             status='impossible', slurm_job_id=record.job_id,
-            message=('job %s is still running; stopped waiting for it '
+            message=('job %s is still running, or its declared outputs '
+                     'are not there yet; stopped waiting for it '
                      '(--wait-timeout, or interrupted)', record.job_id),
             **status)
 

@@ -23,7 +23,7 @@ from .format import Record
 
 
 def at_submission(ds, backend, argv: list[str], job_id: int, *,
-                  timeout: float) -> dict:
+                  timeout: float, cluster: str | None = None) -> dict:
     """Slurm facts for the schedule record: the job's array task ids, what
     tells it from other jobs of the same id (cluster, submit time, work
     directory), and its stdout/stderr files relative to the dataset root.
@@ -31,9 +31,11 @@ def at_submission(ds, backend, argv: list[str], job_id: int, *,
     Placeholders that only a running task can fill in (``%j`` of an array
     task, ``%N``) stay in ``slurm_output_patterns``, which ``finish``
     resolves with what sacct reports.  `backend`: the submitter that
-    submitted the job (see :func:`datalad_slurm.backends.submitter`).
+    submitted the job (see :func:`datalad_slurm.backends.submitter`);
+    `cluster`: the one it was sent to with -M.
     """
-    job = backend.describe_submitted(job_id, timeout=timeout)
+    job = backend.describe_submitted(job_id, timeout=timeout,
+                                     cluster=cluster)
     options, script_lines = argv, None
     script_index = _script_index(argv, job.workdir, job.command)
     if script_index is not None:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from ..slurm.status import TRANSITIONAL_STATES
 
+# the title word of a job that completed without its declared outputs
+OUTPUTS_MISSING = 'Outputs missing'
+
 
 def record_succeeded(data: dict) -> bool:
     """Whether a FINISH record tells of a job that completed on every task
-    with exit code 0; a task that finished itself before Slurm saw it end
-    by the exit status its script passed (none: it got to the end)."""
+    with exit code 0 and left its declared outputs; a task that finished
+    itself before Slurm saw it end by the exit status its script passed
+    (none: it got to the end)."""
     states, exits = data.get('state'), data.get('exit')
     if not isinstance(states, dict):
         states, exits = {'': states}, {'': exits}
+    if data.get('missing_outputs'):
+        return False
     inside = None
     if data.get('finished_inside_job') and 'inside_job_task' in data:
         task = data['inside_job_task']

@@ -53,6 +53,11 @@ def ready(git_dir) -> Path:
     return root(git_dir) / 'ready'
 
 
+def doctor(git_dir) -> Path:
+    """The test jobs of ``datalad slurm-doctor``: scripts and logs."""
+    return root(git_dir) / 'doctor'
+
+
 def farm(git_dir) -> Path:
     return root(git_dir) / 'farm'
 
@@ -63,6 +68,12 @@ def scratch(git_dir) -> Path:
 
 def local(git_dir) -> Path:
     return root(git_dir) / 'local'
+
+
+def pace(git_dir) -> Path:
+    """When the dataset's next Slurm query may be made (see
+    :mod:`datalad_slurm.backends.pacing`)."""
+    return root(git_dir) / 'pace.json'
 
 
 def marks(git_dir) -> Path:

@@ -40,17 +40,21 @@ class Site:
     accounting: bool = True
     # the database keeps a job's --comment, which marks a submission
     stores_comments: bool = True
+    # seconds after its end that slurmctld keeps a job (MinJobAge)
+    min_job_age: int | None = None
 
     @classmethod
     def of_config(cls, settings: dict[str, str | None]) -> Site:
         storage = settings.get('AccountingStorageType') or ''
         flags = (settings.get('AccountingStoreFlags') or '').split(',')
         size = settings.get('MaxArraySize')
+        age = (settings.get('MinJobAge') or '').split(' ')[0]
         return cls(
             cluster=settings.get('ClusterName'),
             max_array_size=int(size) if size and size.isdigit() else None,
             accounting=storage.endswith('/slurmdbd'),
-            stores_comments='job_comment' in flags)
+            stores_comments='job_comment' in flags,
+            min_job_age=int(age) if age.isdigit() else None)
 
     def array_problem(self, spec: str) -> str | None:
         """Why the site cannot take an array of task ids `spec`, or None.

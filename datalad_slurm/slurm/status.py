@@ -55,6 +55,11 @@ class AccountingUnavailable(SlurmError):
     may still answer for the jobs it holds."""
 
 
+class NoAccounting(AccountingUnavailable):
+    """The cluster keeps no accounting database at all: slurmctld is all
+    there is to ask, and it forgets a job MinJobAge after its end."""
+
+
 # States that end one run of a job that Slurm may start again (requeue):
 # under the same id, a new run follows.
 RESTARTING_STATES = frozenset({
@@ -64,6 +69,10 @@ RESTARTING_STATES = frozenset({
 
 # Clocks of the machines involved may disagree by this many seconds.
 CLOCK_SKEW = 300
+
+# Seconds within which slurmctld takes a submission whose sbatch gave no
+# answer, if it takes it at all: it may still be working through a backlog.
+SUBMISSION_WINDOW = 600
 
 
 def slurm_time(text: str | None) -> datetime | None:
@@ -171,11 +180,17 @@ class Expected:
     with: the array task ids, and the job's identity."""
     tasks: list[int] | None = None
     identity: Identity | None = None
+    # the cluster to ask (-M) for a job sent to another than this
+    # machine's; None: this machine's
+    cluster: str | None = None
 
     @classmethod
     def of_record(cls, data: dict) -> 'Expected':
+        option = data.get('slurm_cluster_option')
         return cls(tasks=data.get('slurm_array'),
-                   identity=Identity.of_record(data))
+                   identity=Identity.of_record(data),
+                   cluster=(data.get('slurm_cluster') or option)
+                   if option else None)
 
 
 def pick_run(runs: list[TaskStatus], identity: Identity | None,
@@ -219,6 +234,8 @@ class JobStatus:
     unanswered: str | None = None
     # who was asked, for a job nobody reports
     unknown_to: str = 'Slurm (sacct, squeue)'
+    # what Slurm keeps no record of (a cluster without accounting)
+    not_known: str | None = None
 
     @property
     def known(self) -> bool:

@@ -40,17 +40,19 @@ from ..records.index import JobIndex
 from ..repo import plumbing
 from ..repo.commit import commit_empty
 from ..repo.worktree import put_back
-from ..slurm.jobspec import log_patterns
-from ..slurm.status import SlurmError
+from ..slurm.jobspec import (
+    log_patterns,
+    take_option,
+)
+from ..slurm.status import (
+    SUBMISSION_WINDOW,
+    SlurmError,
+)
 
 lgr = logging.getLogger('datalad.slurm.recording')
 
 # the --comment a submission carries into Slurm, to be found by
 MARK_PREFIX = 'datalad-slurm:'
-
-# How long a submission whose sbatch gave no answer is looked for in Slurm
-# before it is set aside: slurmctld may still be working through a backlog.
-UNKNOWN_GRACE = 600
 
 
 def mark_comment(mark: str) -> str:
@@ -122,8 +124,10 @@ def _find(ds, backend, entry: journal.Entry, status: dict, timeout: float):
             **status)
         return None
     try:
-        found = backend.find_marked(mark_comment(entry.mark),
-                                    since=entry.started, timeout=timeout)
+        candidates = backend.find_marked(
+            mark_comment(entry.mark), since=entry.started,
+            workdir=_workdir(ds, entry), timeout=timeout,
+            cluster=entry.data.get('slurm_cluster_option'))
     except SlurmError as e:
         if entry.state == journal.PREPARED:
             entry.unknown()
@@ -136,13 +140,33 @@ def _find(ds, backend, entry: journal.Entry, status: dict, timeout: float):
                      argv, str(e)),
             **status)
         return None
-    if found is not None:
-        return found
+    recorded = JobIndex.current(ds.repo)
+    candidates = [c for c in candidates
+                  if recorded.find_job(c) == (None, None)]
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        if entry.state == journal.PREPARED:
+            entry.unknown()
+        yield get_status_dict(
+            status='error',
+            message=('sbatch did not answer for the submission of %r, and '
+                     'this cluster\'s accounting database keeps no job '
+                     'comments, by which it is known: it is one of the jobs '
+                     '%s, submitted from %s then. Look at them (sacct -j '
+                     '%s), cancel the ones you do not want, and schedule '
+                     'the job again; the journal entry stays in %s, remove '
+                     'it then',
+                     argv, ', '.join(map(str, candidates)),
+                     _workdir(ds, entry), ','.join(map(str, candidates)),
+                     str(entry.path)),
+            **status)
+        return None
     if _never_sent(entry):
         yield _undone(ds, entry, 'ended while sbatch ran, and sbatch has '
                       'ended too without Slurm having a job of it', status)
         return None
-    if time.time() - entry.started < UNKNOWN_GRACE:
+    if time.time() - entry.started < SUBMISSION_WINDOW:
         if entry.state == journal.PREPARED:
             entry.unknown()
         yield get_status_dict(
@@ -163,10 +187,17 @@ def _find(ds, backend, entry: journal.Entry, status: dict, timeout: float):
                  '(--comment=%s) %d s after it was made, so it was most '
                  'likely never accepted: its outputs are as they were; '
                  'schedule it again, and remove the journal entry kept in '
-                 '%s', argv, mark_comment(entry.mark), UNKNOWN_GRACE,
+                 '%s', argv, mark_comment(entry.mark), SUBMISSION_WINDOW,
                  str(kept)),
         **status)
     return None
+
+
+def _workdir(ds, entry: journal.Entry) -> str:
+    """The directory the job of `entry` runs in, as Slurm records it."""
+    chdir = take_option(entry.argv, '--chdir', '-D')[0]
+    pwd = op.join(ds.path, entry.data.get('pwd') or '.')
+    return op.normpath(op.join(pwd, chdir[-1]) if chdir else pwd)
 
 
 def _undone(ds, entry: journal.Entry, why: str, status: dict) -> dict:
@@ -228,8 +259,9 @@ def _record(ds, backend, entry: journal.Entry, timeout: float,
     """Make the schedule commit of a submitted job; return (sha, title)."""
     data = dict(entry.data)
     try:
-        data.update(logfiles.at_submission(ds, backend, entry.argv,
-                                           entry.job_id, timeout=timeout))
+        data.update(logfiles.at_submission(
+            ds, backend, entry.argv, entry.job_id, timeout=timeout,
+            cluster=data.get('slurm_cluster_option')))
     except SlurmError as e:
         # Slurm forgot the job (recovery long after a crash): keep what the
         # submission itself tells; finish resolves the patterns with sacct

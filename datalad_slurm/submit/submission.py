@@ -12,6 +12,7 @@ SCHEDULE record (and completes entries a crash left, the same way).
 from __future__ import annotations
 
 import logging
+import os
 import os.path as op
 import uuid
 from dataclasses import dataclass
@@ -63,6 +64,11 @@ from .checks import (
     find_conflicts,
     unsaved_changes,
 )
+from .clusters import (
+    cluster_option,
+    cluster_problem,
+    dependency_problem,
+)
 from .cmdline import (
     plug_in,
     prepare_inputs,
@@ -97,6 +103,8 @@ class Checked:
     depends: Dependencies
     index: JobIndex
     backend: backends.Submitter
+    # the cluster the job is sent to with -M (None: this machine's)
+    cluster: str | None = None
 
 
 def submit_job(ds, request: Request) -> Iterator[dict]:
@@ -150,13 +158,20 @@ def check(ds, request: Request) -> Checked:
     except DependencyError as e:
         raise Refused(str(e)) from e
     script_lines = job_script_head(argv, pwd_abs)
+    cluster = cluster_option(argv, script_lines, os.environ)
+    problem = cluster_problem(cluster)
+    if problem:
+        raise Refused(problem)
     backend = backends.submitter(ds)
     timeout = config.get(ds, config.QUERY_TIMEOUT)
     backend.check(timeout)
-    problem = limits_problem(backend.site(timeout), argv, script_lines)
+    site = backend.site(timeout)
+    problem = limits_problem(site, argv, script_lines) or \
+        dependency_problem(cluster, depends.jobs, site.cluster)
     if problem:
         raise Refused(problem)
-    return Checked(argv, pwd_abs, script_lines, depends, index, backend)
+    return Checked(argv, pwd_abs, script_lines, depends, index, backend,
+                   cluster)
 
 
 def _plugged_in(ds, request: Request, pwd_abs: str) -> str:
@@ -248,6 +263,8 @@ def _prepare(ds, request: Request, checked: Checked, *,
         'submission': uuid.uuid4().hex,
         'depends_on': depends.commits,
     }
+    if checked.cluster:
+        record['slurm_cluster_option'] = checked.cluster
     submission = Submission(argv, checked.pwd_abs, record, script_lines,
                             depends.jobs, local)
     submission.argv = request.mode.prepare(ds, submission)

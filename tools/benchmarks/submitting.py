@@ -69,6 +69,9 @@ def bench_farm(b: Bench, sizes):
     for kind in ('farm', 'array'):
         ds = b.dataset(f'{kind}-{count}')
         (ds.pathobj / 'jobs' / 'tasks.txt').write_text('true\n' * count)
+        # the tasks write nothing: their declared output is there already
+        (ds.pathobj / 'out').mkdir()
+        (ds.pathobj / 'out' / '.gitkeep').write_text('')
         b.run('datalad', 'save', '-m', 'task list', cwd=ds.path)
         start = time.perf_counter()
         if kind == 'farm':

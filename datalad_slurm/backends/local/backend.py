@@ -152,7 +152,7 @@ class LocalBackend:
         lgr.debug('Local job %s runs in process %s', job.job_id, pid)
 
     def describe_submitted(self, job_id: int, *, timeout: float,
-                           ) -> Submitted:
+                           cluster: str | None = None) -> Submitted:
         job = self._job(job_id)
         spec = job.spec
         return Submitted(
@@ -161,13 +161,14 @@ class LocalBackend:
             command=spec['command'],
             submit_time=epoch_as_slurm_time(spec['submitted']))
 
-    def find_marked(self, comment: str, *, since: float, timeout: float,
-                    ) -> int | None:
+    def find_marked(self, comment: str, *, since: float, workdir: str,
+                    timeout: float, cluster: str | None = None,
+                    ) -> list[int]:
         for path in jobs_dir(self.dir).glob('[0-9]*'):
             job = Job.load(self.dir, int(path.name))
             if job is not None and job.spec.get('comment') == comment:
-                return job.job_id
-        return None
+                return [job.job_id]
+        return []
 
     def query(self, job_ids: Iterable[int], *, timeout: float,
               expected: dict[int, Expected] | None = None,
