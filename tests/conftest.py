@@ -20,6 +20,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ from datalad.api import (
 from datalad_slurm.backends import cli as slurm
 from datalad_slurm.backends.local import ids
 from datalad_slurm.backends.local.backend import LocalBackend
+from datalad_slurm.records import journal
 from datalad_slurm.repo import state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tools'))
@@ -243,3 +245,26 @@ def snapshot(ds: Dataset) -> tuple[str, str]:
     """HEAD and `git status`: what a refused command must leave alone."""
     return (git(ds, 'rev-parse', 'HEAD'),
             git(ds, 'status', '--porcelain', '--untracked-files=all'))
+
+
+def unknown_submission(ds: Dataset, *options: str) -> journal.Entry:
+    """A journaled submission of jobs/write.sh (sbatch `options` before
+    it) whose sbatch gave no answer; :func:`sbatch_as_journaled` submits
+    its job as that sbatch would have."""
+    mark = uuid.uuid4().hex
+    entry = journal.begin(
+        ds.repo, 'SCHEDULE',
+        {'cmd': 'sbatch jobs/write.sh', 'dsid': ds.id, 'pwd': '.',
+         'inputs': [], 'extra_inputs': [], 'outputs': ['out'],
+         'expand': None, 'chain': [], 'message': None,
+         'submission': mark}, None,
+        ['sbatch', f'--comment=datalad-slurm:{mark}', *options,
+         'jobs/write.sh'], marked=True, writable=['out'])
+    entry.unknown()
+    return entry
+
+
+def sbatch_as_journaled(ds: Dataset, entry: journal.Entry) -> int:
+    return int(subprocess.run(
+        ['sbatch', '--parsable', *entry.argv[1:]], cwd=ds.path, check=True,
+        capture_output=True, text=True).stdout.strip())

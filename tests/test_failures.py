@@ -15,9 +15,11 @@ from conftest import (
     git,
     message_text,
     only,
+    sbatch_as_journaled,
     scancel,
     schedule_and_wait,
     snapshot,
+    unknown_submission,
     wait_for_jobs,
     write_script,
 )
@@ -299,25 +301,14 @@ def test_sbatch_timeout_is_unknown_not_refused(ds):
 def test_unknown_submission_is_found_by_its_mark(ds):
     """Slurm accepted a job whose sbatch answer never came: recovery asks
     Slurm for the submission's mark, and records the job once."""
-    mark = uuid.uuid4().hex
-    entry = journal.begin(
-        ds.repo, 'SCHEDULE',
-        {'cmd': 'sbatch jobs/write.sh', 'dsid': ds.id, 'pwd': '.',
-         'inputs': [], 'extra_inputs': [], 'outputs': ['out'],
-         'expand': None, 'chain': [], 'message': None,
-         'submission': mark}, None,
-        ['sbatch', f'--comment=datalad-slurm:{mark}', '--hold',
-         'jobs/write.sh'], marked=True, writable=['out'])
-    entry.unknown()
-    job_id = int(subprocess.run(
-        ['sbatch', '--parsable', *entry.argv[1:]], cwd=ds.path, check=True,
-        capture_output=True, text=True).stdout.strip())
+    entry = unknown_submission(ds, '--hold')
+    job_id = sbatch_as_journaled(ds, entry)
     try:
         recovered = [r for r in call(ds.finish) if r.get('commit')]
         assert [r['slurm_job_id'] for r in recovered] == [job_id]
         assert not journal.orphans(ds.repo)
         record = read_record(ds.repo, recovered[0]['commit'])
-        assert record.data['submission'] == mark
+        assert record.data['submission'] == entry.mark
         assert only(call(ds.finish, list_open_jobs=True))['slurm_job_id'] \
             == job_id
     finally:

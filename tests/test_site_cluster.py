@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import time
-import uuid
 
 import pytest
 from conftest import (
@@ -17,7 +16,9 @@ from conftest import (
     git,
     message_text,
     only,
+    sbatch_as_journaled,
     snapshot,
+    unknown_submission,
     wait_for_jobs,
 )
 from looseversion import LooseVersion
@@ -91,37 +92,14 @@ def test_without_accounting_database(ds):
         assert 'keeps no accounting database' in message_text(res)
 
 
-def _unknown_submission(ds, *, hold: bool) -> journal.Entry:
-    """A journaled submission whose sbatch gave no answer, and its job
-    submitted as that sbatch would have."""
-    mark = uuid.uuid4().hex
-    entry = journal.begin(
-        ds.repo, 'SCHEDULE',
-        {'cmd': 'sbatch jobs/write.sh', 'dsid': ds.id, 'pwd': '.',
-         'inputs': [], 'extra_inputs': [], 'outputs': ['out'],
-         'expand': None, 'chain': [], 'message': None,
-         'submission': mark}, None,
-        ['sbatch', f'--comment=datalad-slurm:{mark}',
-         *(['--hold'] if hold else []), 'jobs/write.sh'],
-        marked=True, writable=['out'])
-    entry.unknown()
-    return entry
-
-
-def _sbatch(ds, argv: list[str]) -> int:
-    return int(subprocess.run(
-        ['sbatch', '--parsable', *argv[1:]], cwd=ds.path, check=True,
-        capture_output=True, text=True).stdout.strip())
-
-
 def test_recovery_without_stored_comments(ds):
     """The database keeps no comments, and slurmctld has forgotten the
     job whose sbatch gave no answer: recovery finds it as the one job
     submitted from the dataset then; with two such jobs it cannot tell,
-    says which they are, and keeps the entry."""
+    says which they are, and sets the entry aside."""
     with site('AccountingStoreFlags=', 'MinJobAge=2'):
-        entry = _unknown_submission(ds, hold=False)
-        job_id = _sbatch(ds, entry.argv)
+        entry = unknown_submission(ds)
+        job_id = sbatch_as_journaled(ds, entry)
         wait_for_jobs(job_id)
         forgotten(job_id)
         recovered = [r for r in call(ds.finish) if r.get('commit')]
@@ -129,8 +107,8 @@ def test_recovery_without_stored_comments(ds):
         assert 'recovered' in message_text(recovered[0])
         assert not journal.orphans(ds.repo)
 
-        entry = _unknown_submission(ds, hold=False)
-        twins = [_sbatch(ds, entry.argv), _sbatch(ds, entry.argv)]
+        entry = unknown_submission(ds)
+        twins = [sbatch_as_journaled(ds, entry), sbatch_as_journaled(ds, entry)]
         wait_for_jobs(*twins)
         forgotten(*twins)
         before = snapshot(ds)
@@ -139,8 +117,8 @@ def test_recovery_without_stored_comments(ds):
         assert f'one of the jobs {twins[0]}, {twins[1]}' in \
             message_text(res)
         assert snapshot(ds) == before
-        assert [e.state for e in journal.orphans(ds.repo)] == \
-            [journal.UNKNOWN]
+        assert not journal.orphans(ds.repo)
+        assert (entry.path.parent / 'unresolved' / entry.path.name).exists()
 
 
 def test_submission_limit_is_named_and_changes_nothing(ds):

@@ -22,10 +22,11 @@ from .. import (
     config,
 )
 from ..backends import cli
+from ..backends.pacing import paced
 from ..repo import state
 from ..slurm.status import SlurmError
 
-# seconds between two looks at whether the test job has ended
+# seconds at least between two looks at whether the test job has ended
 POLL = 2.0
 
 
@@ -59,7 +60,7 @@ def run_test_job(ds, options: list[str], wait: float,
             **status)
         return
     status['slurm_job_id'] = job_id
-    job = _wait(job_id, wait, timeout)
+    job = _wait(ds, job_id, wait, timeout)
     if job is None:
         cli.call(['scancel', str(job_id)], timeout=timeout)
         yield get_status_dict(
@@ -93,17 +94,19 @@ def run_test_job(ds, options: list[str], wait: float,
         path.unlink()
 
 
-def _wait(job_id: int, wait: float, timeout: float):
+def _wait(ds, job_id: int, wait: float, timeout: float):
     """Slurm's word on the job once it has ended; None if it did not end
-    within `wait` seconds."""
+    within `wait` seconds.  Asked at the dataset's pace, as every query
+    of it is."""
     deadline = time.monotonic() + wait
+    interval = max(POLL, config.get(ds, config.QUERY_INTERVAL))
     while True:
-        job = cli.query([job_id], timeout=timeout)[job_id]
+        with paced(ds.repo.dot_git, interval=interval, timeout=timeout):
+            job = cli.query([job_id], timeout=timeout)[job_id]
         if job.known and job.phase != 'running':
             return job
         if time.monotonic() > deadline:
             return None
-        time.sleep(POLL)
 
 
 def _result(line: str) -> dict | None:

@@ -146,8 +146,8 @@ def _find(ds, backend, entry: journal.Entry, status: dict, timeout: float):
     if len(candidates) == 1:
         return candidates[0]
     if candidates:
-        if entry.state == journal.PREPARED:
-            entry.unknown()
+        # which it is cannot be told later either
+        kept = entry.set_aside()
         yield get_status_dict(
             status='error',
             message=('sbatch did not answer for the submission of %r, and '
@@ -155,11 +155,10 @@ def _find(ds, backend, entry: journal.Entry, status: dict, timeout: float):
                      'comments, by which it is known: it is one of the jobs '
                      '%s, submitted from %s then. Look at them (sacct -j '
                      '%s), cancel the ones you do not want, and schedule '
-                     'the job again; the journal entry stays in %s, remove '
-                     'it then',
+                     'the job again; the journal entry is kept in %s',
                      argv, ', '.join(map(str, candidates)),
                      _workdir(ds, entry), ','.join(map(str, candidates)),
-                     str(entry.path)),
+                     str(kept)),
             **status)
         return None
     if _never_sent(entry):
