@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 
 from conftest import (
     call,
@@ -53,6 +54,17 @@ def test_a_test_job_without_datalad_on_its_path_is_named(ds):
     assert list(state.doctor(ds.repo.dot_git).glob('*.out'))
 
 
+def test_a_test_job_that_does_not_start_is_cancelled(ds):
+    found = checks(call(ds.slurm_doctor, job_option=['--hold'], job_wait=3))
+    res = found['test-job']
+    assert res['status'] == 'error', found
+    assert 'did not end within 3 s, and was cancelled' in message_text(res)
+    gone = subprocess.run(
+        ['squeue', '-h', '-j', str(res['slurm_job_id']), '-o', '%T'],
+        capture_output=True, text=True).stdout.strip()
+    assert gone in ('', 'CANCELLED'), gone
+
+
 def test_doctor_where_slurm_does_not_answer(ds):
     ds.config.set(config.QUERY_TIMEOUT, '2', scope='local')
     pid = int(open(SLURMCTLD_PID).read())
@@ -64,6 +76,14 @@ def test_doctor_where_slurm_does_not_answer(ds):
     assert found['slurm']['status'] == 'error', found
     assert 'Slurm cannot be asked' in message_text(found['slurm'])
     assert 'node' not in found and 'test-job' not in found
+
+
+def test_an_unreadable_job_option_is_refused(lds):
+    before = snapshot(lds)
+    res, = call(lds.slurm_doctor, job_option=['--comment="unclosed'])
+    assert res['status'] == 'impossible'
+    assert 'cannot read --job-option' in message_text(res)
+    assert snapshot(lds) == before
 
 
 def test_doctor_in_local_mode(lds):

@@ -133,6 +133,16 @@ def slurm_doctor(*, dataset=None, test_job=True, job_option=None,
     if in_job is not None:
         yield from check_node(ds, in_job, status)
         return
+    try:
+        options = [o for option in job_option or []
+                   for o in shlex.split(option)]
+    except ValueError as e:
+        yield get_status_dict(
+            check='test-job', status='impossible',
+            message=('cannot read --job-option %s (%s); quote it as the '
+                     'shell would', ' '.join(job_option), e),
+            **status)
+        return
     problem = config.problem(ds)
     if problem:
         yield get_status_dict(check='configuration', status='error',
@@ -150,6 +160,4 @@ def slurm_doctor(*, dataset=None, test_job=True, job_option=None,
     yield from slurm
     if not test_job or slurm[0]['status'] != 'ok':
         return
-    options = [o for option in job_option or []
-               for o in shlex.split(option)]
     yield from run_test_job(ds, options, job_wait or 300.0, status)
