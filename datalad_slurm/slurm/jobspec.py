@@ -293,6 +293,16 @@ def directive_values(script_lines: list[str] | None, long: str,
     return take_option(tokens + ['script'], long, short)[0]
 
 
+def option_value(argv: list[str], script_lines: list[str] | None,
+                 long: str, short: str | None = None) -> str | None:
+    """The value sbatch takes for one option of the command `argv`: the
+    last one on the command line, else the last of the job script's
+    ``#SBATCH`` lines (`script_lines`); None where neither gives it."""
+    given = take_option(argv, long, short)[0] or \
+        directive_values(script_lines, long, short)
+    return given[-1] if given else None
+
+
 def expand_hostlist(hostlist: str) -> list[str]:
     """The node names of a Slurm host list such as ``node[1-3,5],gpu01``."""
     names = []

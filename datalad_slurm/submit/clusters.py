@@ -9,10 +9,7 @@ must say where it is."""
 from __future__ import annotations
 
 from ..records.format import Record
-from ..slurm.jobspec import (
-    directive_values,
-    take_option,
-)
+from ..slurm.jobspec import option_value
 
 
 def cluster_option(argv: list[str], script_lines: list[str] | None,
@@ -20,9 +17,9 @@ def cluster_option(argv: list[str], script_lines: list[str] | None,
     """The cluster named for the sbatch command `argv`: on its command
     line, in the job script's ``#SBATCH`` lines, or in the environment
     sbatch reads; None for the cluster of this machine's slurm.conf."""
-    given = take_option(argv, '--clusters', '-M')[0] or \
-        directive_values(script_lines, '--clusters', '-M')
-    return (given[-1] if given else environ.get('SLURM_CLUSTERS')) or None
+    given = option_value(argv, script_lines, '--clusters', '-M')
+    return (environ.get('SLURM_CLUSTERS') if given is None else given) \
+        or None
 
 
 def cluster_problem(option: str | None) -> str | None:

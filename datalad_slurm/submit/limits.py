@@ -4,20 +4,14 @@ named, rather than by sbatch once the outputs are writable."""
 
 from __future__ import annotations
 
-from ..slurm.jobspec import (
-    directive_values,
-    take_option,
-)
+from ..slurm.jobspec import option_value
 from ..slurm.site import Site
 
 
 def array_spec(argv: list[str], script_lines: list[str] | None,
                ) -> str | None:
-    """The ``--array`` of an sbatch command: the command line's, else the
-    job script's ``#SBATCH`` line's; None for no array job."""
-    given = take_option(argv, '--array', '-a')[0] or \
-        directive_values(script_lines, '--array', '-a')
-    return given[-1] if given else None
+    """The ``--array`` of an sbatch command; None for no array job."""
+    return option_value(argv, script_lines, '--array', '-a')
 
 
 def limits_problem(site: Site, argv: list[str],
