@@ -37,7 +37,8 @@ def paced(git_dir, *, interval: float, timeout: float):
     """Wait for this query's slot, then run the block (the query, which
     may take up to `timeout` seconds), noting how Slurm answered."""
     path = state.pace(git_dir)
-    slot = _update(path, lambda pace: _take(pace, interval))
+    slot, backing_off = _update(
+        path, lambda pace: (_take(pace, interval), 'backoff' in pace))
     delay = slot - time.time()
     if delay > 0:
         lgr.info('Waiting %.0f s before asking Slurm (%s)', delay,
@@ -50,8 +51,11 @@ def paced(git_dir, *, interval: float, timeout: float):
     except SlurmTimeout:
         _update(path, _slowed)
         raise
-    _update(path, _slowed if time.monotonic() - started >
-            SLOW_SHARE * timeout else _answered)
+    if time.monotonic() - started > SLOW_SHARE * timeout:
+        _update(path, _slowed)
+    elif backing_off:
+        # a quick answer ends the back-off; without one, nothing to note
+        _update(path, _answered)
 
 
 def _take(pace: dict, interval: float) -> float:
