@@ -123,10 +123,11 @@ def _find(ds, backend, entry: journal.Entry, status: dict, timeout: float):
                      argv, entry.pid, str(kept)),
             **status)
         return None
+    workdir = _workdir(ds, entry)
     try:
         candidates = backend.find_marked(
             mark_comment(entry.mark), since=entry.started,
-            workdir=_workdir(ds, entry), timeout=timeout,
+            workdir=workdir, timeout=timeout,
             cluster=entry.data.get('slurm_cluster_option'))
     except SlurmError as e:
         if entry.state == journal.PREPARED:
@@ -156,8 +157,8 @@ def _find(ds, backend, entry: journal.Entry, status: dict, timeout: float):
                      '%s, submitted from %s then. Look at them (sacct -j '
                      '%s), cancel the ones you do not want, and schedule '
                      'the job again; the journal entry is kept in %s',
-                     argv, ', '.join(map(str, candidates)),
-                     _workdir(ds, entry), ','.join(map(str, candidates)),
+                     argv, ', '.join(map(str, candidates)), workdir,
+                     ','.join(map(str, candidates)),
                      str(kept)),
             **status)
         return None
