@@ -23,15 +23,23 @@ from datalad_slurm.records.history import read_record
 from datalad_slurm.records.outcome import record_succeeded
 
 
-def grace(ds, seconds: float):
-    ds.config.set(config.OUTPUT_GRACE, str(seconds), scope='local')
+def ended_elsewhere(ds, grace: float, output: str):
+    """With an output grace of `grace` s, a job declaring `output` that
+    has ended having written elsewhere."""
+    ds.config.set(config.OUTPUT_GRACE, str(grace), scope='local')
+    schedule_and_wait(ds, ['sbatch', 'jobs/write.sh', 'elsewhere/r'],
+                      outputs=[output])
+
+
+def show_late(ds):
+    """out/r, as a shared file system shows it, at last."""
+    (ds.pathobj / 'out').mkdir()
+    (ds.pathobj / 'out' / 'r').write_text('late\n')
 
 
 @any_backend
 def test_job_without_its_outputs_fails_after_the_grace(ds):
-    grace(ds, 0)
-    schedule_and_wait(ds, ['sbatch', 'jobs/write.sh', 'elsewhere/r'],
-                      outputs=['out'])
+    ended_elsewhere(ds, 0, 'out')
     before = snapshot(ds)
     res = only(call(ds.finish), 'finish')
     assert res['status'] == 'error', res
@@ -49,17 +57,13 @@ def test_job_without_its_outputs_fails_after_the_grace(ds):
 
 @any_backend
 def test_outputs_shown_late_are_waited_for(ds):
-    grace(ds, 600)
-    schedule_and_wait(ds, ['sbatch', 'jobs/write.sh', 'elsewhere/r'],
-                      outputs=['out'])
+    ended_elsewhere(ds, 600, 'out')
     before = snapshot(ds)
     res = only(call(ds.finish), 'finish')
     assert res['status'] == 'impossible', res
     assert 'not there yet' in message_text(res)
     assert snapshot(ds) == before
-    # as a shared file system shows them, at last
-    (ds.pathobj / 'out').mkdir()
-    (ds.pathobj / 'out' / 'r').write_text('late\n')
+    show_late(ds)
     res = only(call(ds.finish), 'finish')
     assert res['status'] == 'ok', res
     assert git(ds, 'log', '-1', '--format=%s').endswith(': Complete\n')
@@ -68,14 +72,8 @@ def test_outputs_shown_late_are_waited_for(ds):
 
 @any_backend
 def test_wait_waits_for_outputs_shown_late(ds):
-    grace(ds, 600)
-    schedule_and_wait(ds, ['sbatch', 'jobs/write.sh', 'elsewhere/r'],
-                      outputs=['out/r'])
-
-    def show():
-        (ds.pathobj / 'out').mkdir()
-        (ds.pathobj / 'out' / 'r').write_text('late\n')
-    later = threading.Timer(2, show)
+    ended_elsewhere(ds, 600, 'out/r')
+    later = threading.Timer(2, show_late, [ds])
     later.start()
     try:
         res = only(call(ds.finish, wait=True, wait_timeout=120), 'finish')
