@@ -72,14 +72,17 @@ class Reschedule(Interface):
     says: of an array job, only its failed tasks, as a new array of those
     task ids; with [CMD: --since CMD][PY: `since` PY], or without a
     revision (the whole history), only the failed jobs of the range that
-    no later submission repeats already.  [CMD: --more-memory FACTOR
-    CMD][PY: `more_memory=FACTOR` PY] and [CMD: --more-time FACTOR
-    CMD][PY: `more_time=FACTOR` PY] multiply the memory or the time limit
-    of a job that Slurm ended OUT_OF_MEMORY or TIMEOUT: its ``--mem``
-    (``--mem-per-cpu``, ``--mem-per-gpu``) or ``--time``, from the command
-    line or the job script's ``#SBATCH`` lines, or, where it asked for no
-    memory, what Slurm gave it (sacct's ReqMem); the new value goes on the
-    new sbatch command line, and the record's ``raised`` says what it was
+    no later submission repeats already.
+
+    [CMD: --more-memory FACTOR CMD][PY: `more_memory=FACTOR` PY] and
+    [CMD: --more-time FACTOR CMD][PY: `more_time=FACTOR` PY] multiply the
+    memory or the time limit of a job that Slurm ended OUT_OF_MEMORY or
+    TIMEOUT: its ``--mem`` (``--mem-per-cpu``, ``--mem-per-gpu``) or
+    ``--time``, from the command line or the job script's ``#SBATCH``
+    lines, or, where it asked for no memory, what Slurm gave it (sacct's
+    ReqMem); one that asked for no time limit is refused.  The new value
+    goes on the new sbatch command line, and the record's ``raised`` says
+    what it was
     raised from.  A job named that did not run out of it is refused; in a
     range, the factor applies to those that did.
     """
