@@ -339,3 +339,30 @@ def test_nothing_failed(ds):
     assert res['status'] == 'notneeded'
     assert message_text(res) == 'no failed jobs to reschedule'
     assert snapshot(ds) == before
+
+
+@local_mode
+def test_range_raises_only_what_ran_out(ds):
+    mark = git(ds, 'rev-parse', 'HEAD').strip()
+    schedule_and_wait(ds, ['sbatch', 'jobs/write.sh', 'good/x'],
+                      outputs=['good'])
+    call(ds.finish)
+    schedule_and_wait(ds, ['sbatch', '--mem=1G', 'jobs/write.sh', 'bad/x',
+                           '3'], outputs=['bad'])
+    call(ds.finish, close_failed_jobs=True)
+    _out_of_memory(ds)
+    before = snapshot(ds)
+    report = call(ds.reschedule, since=mark, failed=True, more_memory=2,
+                  report=True)
+    assert [(r['status'], r['cmd'], r['raised']) for r in report] == [
+        ('ok', 'sbatch --mem=1G jobs/write.sh bad/x 3', {}),
+        ('ok', 'sbatch --mem=2G jobs/write.sh big/x 1',
+         {'mem': ['1G', '2G']})]
+    assert snapshot(ds) == before
+    # without --failed, the failure that is no want of memory is skipped
+    report = call(ds.reschedule, since=mark, more_memory=2, report=True)
+    assert [(r['status'], r.get('cmd')) for r in report] == [
+        ('notneeded', None),
+        ('ok', 'sbatch jobs/write.sh good/x'),
+        ('ok', 'sbatch --mem=2G jobs/write.sh big/x 1')]
+    assert 'did not complete' in message_text(report[0])
