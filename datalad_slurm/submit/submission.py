@@ -35,6 +35,7 @@ from .. import (
     config,
 )
 from ..modes.base import (
+    Plan,
     Refused,
     Submission,
 )
@@ -234,8 +235,22 @@ def submit(ds, request: Request, checked: Checked, status: dict,
 
 def _prepare(ds, request: Request, checked: Checked, *,
              local: bool) -> Submission:
-    """The record and sbatch command of the job, its mode's files written:
-    what other processes may have changed meanwhile is asked again.
+    """The record and sbatch command of the job, its mode's files written.
+
+    Raises
+    ------
+    Refused
+    """
+    submission, plan = plan_submission(ds, request, checked, local=local)
+    plan.write()
+    return submission
+
+
+def plan_submission(ds, request: Request, checked: Checked, *,
+                    local: bool) -> tuple[Submission, Plan]:
+    """The record and sbatch command of the job, and its mode's plan,
+    nothing written: what other processes may have changed since
+    :func:`check` is asked again.
 
     Raises
     ------
@@ -267,8 +282,16 @@ def _prepare(ds, request: Request, checked: Checked, *,
         record['slurm_cluster_option'] = checked.cluster
     submission = Submission(argv, checked.pwd_abs, record, script_lines,
                             depends.jobs, local)
-    submission.argv = request.mode.prepare(ds, submission)
-    return submission
+    plan = request.mode.plan(ds, submission)
+    submission.argv = plan.argv
+    return submission, plan
+
+
+def writable_paths(request: Request) -> list[str]:
+    """What a submission makes writable: the outputs, where the job writes
+    them into the work tree, and the files recorded with them."""
+    return (request.outputs if request.mode.in_work_tree else []) + \
+        list(request.extra_outputs)
 
 
 def _run_sbatch(ds, backend, request: Request, submission: Submission,
@@ -278,9 +301,8 @@ def _run_sbatch(ds, backend, request: Request, submission: Submission,
     section.  What the mode prepared is undone where nothing was
     submitted."""
     record, mode = submission.record, request.mode
-    writable = (request.outputs if mode.in_work_tree else []) + \
-        list(request.extra_outputs)
-    marked = _with_mark(submission.argv, submission.script_lines,
+    writable = writable_paths(request)
+    marked = with_mark(submission.argv, submission.script_lines,
                         record['submission'])
     # without --explicit, nothing under the outputs differs from HEAD
     entry = journal.begin(
@@ -323,7 +345,7 @@ def _run_sbatch(ds, backend, request: Request, submission: Submission,
     yield from complete(ds, entry, status, index=index)
 
 
-def _with_mark(argv: list[str], script_lines: list[str] | None,
+def with_mark(argv: list[str], script_lines: list[str] | None,
                mark: str) -> list[str] | None:
     """`argv` with the submission's mark as the job's ``--comment``, by
     which Slurm can be asked whether it accepted a submission sbatch gave
