@@ -24,11 +24,13 @@ from datalad.support.param import Parameter
 
 from .. import config
 from ..submit.again import (
+    dry_run_again,
     finished_jobs,
     refusal,
     submit_again,
     would_submit,
 )
+from ..submit.script import write_script
 from .helpdoc import indented_doc
 from .render import (
     REPORT_ACTION,
@@ -73,6 +75,14 @@ class Reschedule(Interface):
         dict(text="Show which jobs since a commit would be submitted again",
              code_cmd="datalad reschedule --since v1.0 --report",
              code_py="reschedule(since='v1.0', report=True)"),
+        dict(text="Show the sbatch command a job would be submitted again "
+                  "with, submitting nothing",
+             code_cmd="datalad reschedule --dry-run 1a2b3c4",
+             code_py="reschedule('1a2b3c4', dry_run=True)"),
+        dict(text="Write a script that schedules the jobs since a commit "
+                  "again",
+             code_cmd="datalad reschedule --since v1.0 --script redo.sh",
+             code_py="reschedule(since='v1.0', script='redo.sh')"),
     ]
 
     result_renderer = 'tailored'
@@ -100,6 +110,23 @@ class Reschedule(Interface):
             args=("--report",),
             action="store_true",
             doc="""report what would be submitted, and submit nothing."""),
+        dry_run=Parameter(
+            args=("--dry-run",),
+            action="store_true",
+            doc="""check and plan each submission as datalad schedule
+            --dry-run does, and stop before sbatch: report the sbatch
+            command, the inputs it would get, the outputs it would make
+            writable and the jobs it would wait for. Nothing changes."""),
+        script=Parameter(
+            args=("--script",),
+            metavar="FILE",
+            doc="""write a shell script that schedules the jobs again
+            (each as its datalad schedule command, from the directory it
+            was submitted from, waiting for the jobs before it that it
+            waited for) to [CMD: FILE CMD][PY: this file PY], and submit
+            nothing, as datalad rerun --script does. Use - to write to
+            stdout instead. Run the script from the dataset's root.""",
+            constraints=EnsureStr() | EnsureNone()),
         message=save_message_opt,
         with_failed_jobs=Parameter(
             args=("--with-failed-jobs",),
@@ -123,26 +150,28 @@ class Reschedule(Interface):
             report=False,
             message=None,
             with_failed_jobs=False,
-            all_tasks=False):
+            all_tasks=False,
+            dry_run=False,
+            script=None):
         yield from reschedule(
             revision, dataset=dataset, since=since, report=report,
             message=message, with_failed_jobs=with_failed_jobs,
-            all_tasks=all_tasks)
+            all_tasks=all_tasks, dry_run=dry_run, script=script)
 
     custom_result_renderer = staticmethod(render_result)
     custom_result_summary_renderer = staticmethod(render_tables)
 
 
 def reschedule(revision=None, *, dataset=None, since=None, report=False,
-               message=None, with_failed_jobs=False, all_tasks=False):
+               message=None, with_failed_jobs=False, all_tasks=False,
+               dry_run=False, script=None):
     """Generator behind :class:`Reschedule`; see there."""
     ds = require_dataset(dataset, check_installed=True,
                          purpose='reschedule Slurm jobs')
     status = dict(action=REPORT_ACTION if report else 'reschedule', ds=ds,
                   logger=lgr)
-    problem = ('give a revision (%s) or --since (%r), not both: --since '
-               'already names the jobs to submit again', revision, since) \
-        if revision is not None and since is not None else config.problem(ds)
+    problem = _option_problem(revision, since, report, dry_run, script) or \
+        config.problem(ds)
     if problem:
         yield get_status_dict(status='impossible', message=problem, **status)
         return
@@ -152,20 +181,59 @@ def reschedule(revision=None, *, dataset=None, since=None, report=False,
             res = refusal(ds, finished, with_failed_jobs,
                           in_range=since is not None, all_tasks=all_tasks)
         if res is not None:
-            yield get_status_dict(**status, **res)
+            yield from _shown(get_status_dict(**status, **res), script)
         else:
             jobs.append(finished)
     if since is not None and not jobs:
-        yield get_status_dict(status='notneeded',
-                              message='no finished jobs to reschedule',
-                              **status)
+        yield from _shown(get_status_dict(
+            status='notneeded', message='no finished jobs to reschedule',
+            **status), script)
     job_ids = {f.data['schedule_commit']: f.job_id for f in jobs}
+    if script is not None:
+        if jobs:
+            yield from write_script(ds, jobs, script, status, message=message,
+                                    revision=revision, since=since)
+        return
     # the new schedule commit of each job submitted again, by its old one:
     # a pipeline's new steps wait for each other, not for the old ones
     renewed: dict[str, str] = {}
     for finished in jobs:
         if report:
             yield would_submit(finished.data, job_ids, status)
+        elif dry_run:
+            yield from dry_run_again(ds, finished, job_ids, message=message,
+                                     all_tasks=all_tasks, status=status)
         else:
             yield from submit_again(ds, finished, renewed, message=message,
                                     all_tasks=all_tasks, status=status)
+
+
+def _shown(res: dict, script: str | None):
+    """`res`, unless it is a job skipped while the script goes to stdout,
+    where its rendering would become part of the script: then logged."""
+    if script is not None and script.strip() == '-' and \
+            res['status'] == 'notneeded':
+        message = res['message']
+        if isinstance(message, tuple):
+            lgr.info(*message)
+        else:
+            lgr.info('%s', message)
+        return
+    yield res
+
+
+def _option_problem(revision, since, report, dry_run, script):
+    if revision is not None and since is not None:
+        return ('give a revision (%s) or --since (%r), not both: --since '
+                'already names the jobs to submit again', revision, since)
+    given = [name for name, value in (('--report', report),
+                                      ('--dry-run', dry_run),
+                                      ('--script', script is not None))
+             if value]
+    if len(given) > 1:
+        return ('give one of %s: each reports instead of submitting, in '
+                'its own way', ' and '.join(given))
+    if script is not None and not script.strip():
+        return '--script names no file; give one, or - for stdout'
+    return None
+

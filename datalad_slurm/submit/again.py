@@ -21,6 +21,7 @@ from ..records.history import (
 )
 from ..records.index import JobIndex
 from ..records.outcome import record_succeeded
+from .dryrun import dry_run
 from .request import from_record
 from .submission import submit_job
 
@@ -110,6 +111,34 @@ def would_submit(data: dict, job_ids: dict, status: dict) -> dict:
                     for c in data.get('depends_on') or []],
         message=('would submit job %s again', data['slurm_job_id']),
         **status)
+
+
+def dry_run_again(ds, finished: Record, job_ids: dict[str, int], *,
+                  message: str | None, all_tasks: bool, status: dict):
+    """The dry run of submitting the job of `finished` again.  The new
+    submissions of the jobs it depended on that are submitted again before
+    it do not exist yet: it names them by their old job ids (`job_ids`, by
+    schedule commit) as ``waits_for_rescheduled``."""
+    data = finished.data
+    again = dict(rescheduled_job_id=finished.job_id,
+                 rescheduled_commit=data['schedule_commit'],
+                 waits_for_rescheduled=[
+                     job_ids[c] for c in data.get('depends_on') or []
+                     if c in job_ids])
+    try:
+        request = from_record(ds, data, message=message,
+                              all_tasks=all_tasks, after=[])
+        yield from dry_run(ds, request, **again)
+    except Refused as e:
+        yield get_status_dict(status='impossible', message=str(e),
+                              slurm_job_id=finished.job_id, **status)
+    except Exception as e:
+        ce = CapturedException(e)
+        yield get_status_dict(
+            status='error',
+            message=('could not plan rescheduling job %s: %s',
+                     data['slurm_job_id'], ce),
+            exception=ce, **status)
 
 
 def submit_again(ds, finished: Record, renewed: dict[str, str], *,
