@@ -1,5 +1,6 @@
 """schedule --dry-run, reschedule --dry-run and reschedule --script."""
 
+import json
 import os
 import subprocess
 
@@ -210,7 +211,6 @@ def test_dry_run_rendered_and_as_json(lds):
     assert 'schedule dry run: nothing submitted' in out
     assert 'sbatch command:' in out
     assert 'outputs to make writable: out' in out
-    import json
     out = subprocess.run(
         ['datalad', '-f', 'json', 'schedule', '--dry-run', '-o', 'out',
          'sbatch', 'jobs/write.sh'], cwd=lds.path, capture_output=True,
@@ -335,3 +335,60 @@ def test_reschedule_option_refusals(lds, kwargs, phrase):
     assert res['status'] == 'impossible'
     assert phrase in message_text(res)
     assert unchanged(lds) == before
+
+
+def test_script_lines_of_each_mode(tmp_path):
+    """Farm and scratch jobs from a subdirectory, a message of two lines,
+    a quoted command: the script's lines, no dataset needed."""
+    from types import SimpleNamespace
+
+    from datalad_slurm.records.format import (
+        FINISH,
+        Record,
+    )
+    from datalad_slurm.submit.script import script_text
+
+    base = dict(dsid='x', pwd='sub', expand=None, depends_on=[])
+    farm = Record(FINISH, dict(
+        base, cmd='sbatch -c 4', inputs=['data/in'], outputs=['sub/res'],
+        message='farm\nsecond line', farm_tasks='sub/tasks.txt',
+        farm_workers=2, farm_task_timeout=0.5, farm_failed=[3],
+        farm_task_ids=None, slurm_job_id=7, schedule_commit='a' * 40),
+        commit='b' * 40)
+    scratch = Record(FINISH, dict(
+        base, cmd="sbatch --wrap='echo \"{outputs}\" > x'", inputs=[],
+        outputs=['sub/x'], message=None, scratch='$TMPDIR', pwd='.',
+        slurm_job_id=8, schedule_commit='c' * 40,
+        depends_on=['a' * 40]), commit='d' * 40)
+    ds = SimpleNamespace(id='x', path='/data/ds')
+    text = script_text(ds, [farm, scratch], script='-', selection=' HEAD',
+                       message=None)
+    lines = text.splitlines()
+    assert '#   datalad reschedule --script=- HEAD' in lines
+    assert '# farm' in lines and '# second line' in lines
+    assert any('runs the whole task list' in line for line in lines)
+    assert "(cd sub && datalad schedule -i ../data/in -o res -m " \
+        "'farm\nsecond line'" in text
+    assert '--tasks tasks.txt --workers 2 --task-timeout 0.5 -- ' \
+        'sbatch -c 4)' in text
+    assert 'job_1=$(git rev-parse HEAD)' in lines
+    assert "datalad schedule -o sub/x --scratch '$TMPDIR' --after " \
+        "\"$job_1\" -- sbatch --wrap='echo \"{outputs}\" > x'" in lines
+    # the shell reads it
+    script = tmp_path / 'redo.sh'
+    script.write_text(text)
+    subprocess.run(['sh', '-n', str(script)], check=True)
+
+
+def test_reschedule_dry_run_refuses_as_reschedule(lds):
+    scheduled(lds, ['sbatch', 'jobs/write.sh'], outputs=['out'])
+    finished_ok(lds)
+    (lds.pathobj / 'dirt').write_text('x')
+    before = unchanged(lds)
+    dry = only(call(lds.reschedule, 'HEAD', dry_run=True))
+    real = only(call(lds.reschedule, 'HEAD'))
+    assert unchanged(lds) == before
+    assert dry['status'] == real['status'] == 'impossible'
+    assert (dry['action'], message_text(dry)) == \
+        (real['action'], message_text(real))
+    assert 'unsaved changes' in message_text(dry)

@@ -36,7 +36,11 @@ def render_dry_run(res):
     command: a heading, then one labelled item a line or block."""
     ui.message(ac.color_word(f'{res["action"]} dry run: nothing submitted',
                              ac.MAGENTA))
-    items = [('location', [res.get('path')]),
+    again = [f'{res["rescheduled_job_id"]} '
+             f'({res["rescheduled_commit"][:8]})'] \
+        if 'rescheduled_job_id' in res else []
+    items = [('submits again', again),
+             ('location', [res.get('path')]),
              ('sbatch command', [shlex.join(res['sbatch_cmd'])]),
              ('inputs to get', res.get('inputs')),
              ('inputs open jobs write', res.get('pending_inputs')),

@@ -73,10 +73,11 @@ def _comment(finished: Record) -> str:
     lines = [f'job {finished.job_id} (record: {data["schedule_commit"]}, '
              f'finished in {finished.commit})']
     lines.extend((data.get('message') or '').splitlines())
-    if is_farm(data) and data.get('farm_task_ids'):
-        lines.append('it ran some tasks of its list; this runs the whole '
-                     'list as it is now (datalad reschedule runs the tasks '
-                     'that did not complete)')
+    if is_farm(data) and (data.get('farm_failed') or
+                          data.get('farm_task_ids')):
+        lines.append('this runs the whole task list, as it is now; datalad '
+                     'reschedule would run only the tasks that did not '
+                     'complete, or those it ran')
     return ''.join(f'# {line}\n' for line in lines)
 
 
@@ -116,11 +117,11 @@ def _schedule_line(data: dict, message: str | None,
     return f'(cd {shlex.quote(pwd)} && {line})' if pwd != '.' else line
 
 
-def _selection(revision: str | None, since: str | None) -> str:
+def _selection(ds, revision: str | None, since: str | None) -> str:
     """The jobs' selection as reschedule's options, for the script's
-    header."""
+    header: a revision as the commit it names now, as rerun writes it."""
     return f' --since={since}' if since is not None else \
-        f' {revision or "HEAD"}'
+        f' {ds.repo.get_hexsha(revision or "HEAD")}'
 
 
 def write_script(ds, jobs: list[Record], script: str, status: dict, *,
@@ -129,8 +130,8 @@ def write_script(ds, jobs: list[Record], script: str, status: dict, *,
     """Write the script that schedules `jobs` again to the file `script`,
     or to stdout for ``-``, where no result follows it, as ``datalad rerun
     --script`` does."""
-    text = script_text(ds, jobs, script=script,
-                       selection=_selection(revision, since), message=message)
+    text = script_text(ds, jobs, script=script, message=message,
+                       selection=_selection(ds, revision, since))
     if script.strip() == '-':
         sys.stdout.write(text)
         sys.stdout.flush()
