@@ -125,20 +125,8 @@ def dry_run_again(ds, finished: Record, job_ids: dict[str, int], *,
                  waits_for_rescheduled=[
                      job_ids[c] for c in data.get('depends_on') or []
                      if c in job_ids])
-    try:
-        request = from_record(ds, data, message=message,
-                              all_tasks=all_tasks, after=[])
-        yield from dry_run(ds, request, **again)
-    except Refused as e:
-        yield get_status_dict(status='impossible', message=str(e),
-                              slurm_job_id=finished.job_id, **status)
-    except Exception as e:
-        ce = CapturedException(e)
-        yield get_status_dict(
-            status='error',
-            message=('could not plan rescheduling job %s: %s',
-                     data['slurm_job_id'], ce),
-            exception=ce, **status)
+    yield from _again(ds, finished, [], lambda r: dry_run(ds, r, **again),
+                      message=message, all_tasks=all_tasks, status=status)
 
 
 def submit_again(ds, finished: Record, renewed: dict[str, str], *,
@@ -146,21 +134,34 @@ def submit_again(ds, finished: Record, renewed: dict[str, str], *,
     """Submit the job of `finished` again, after the new submissions of
     the jobs it depended on (`renewed`), to which its own is added."""
     data = finished.data
-    try:
-        request = from_record(
-            ds, data, message=message, all_tasks=all_tasks,
-            after=[renewed[c] for c in data.get('depends_on') or []
-                   if c in renewed])
-    except Refused as e:
-        yield get_status_dict(status='impossible', message=str(e),
-                              slurm_job_id=finished.job_id, **status)
-        return
-    try:
+
+    def submitted(request):
         for res in submit_job(ds, request):
             if res['status'] == 'ok' and res.get('commit') and \
                     not res.get('recovered'):
                 renewed[data['schedule_commit']] = res['commit']
             yield res
+
+    yield from _again(
+        ds, finished, [renewed[c] for c in data.get('depends_on') or []
+                       if c in renewed], submitted,
+        message=message, all_tasks=all_tasks, status=status)
+
+
+def _again(ds, finished: Record, after: list[str], submit, *,
+           message: str | None, all_tasks: bool, status: dict):
+    """The results of `submit` given the request that repeats the job of
+    `finished`; its refusal, or its failure, as a result."""
+    data = finished.data
+    try:
+        request = from_record(ds, data, message=message, all_tasks=all_tasks,
+                              after=after)
+    except Refused as e:
+        yield get_status_dict(status='impossible', message=str(e),
+                              slurm_job_id=finished.job_id, **status)
+        return
+    try:
+        yield from submit(request)
     except Exception as e:
         ce = CapturedException(e)
         yield get_status_dict(

@@ -20,7 +20,6 @@ import shlex
 from typing import Iterator
 
 from datalad.interface.results import get_status_dict
-from datalad.support.exceptions import CapturedException
 from datalad.support.globbedpaths import GlobbedPaths
 
 from .. import config
@@ -30,6 +29,7 @@ from .request import Request
 from .submission import (
     check,
     plan_submission,
+    refused_result,
     with_mark,
     writable_paths,
 )
@@ -49,12 +49,8 @@ def dry_run(ds, request: Request, **extra) -> Iterator[dict]:
         submission, plan = plan_submission(
             ds, request, checked,
             local=checked.backend.name == config.LOCAL)
-    except Refused as e:
-        yield get_status_dict(status='impossible', message=str(e), **status)
-        return
-    except SlurmError as e:
-        yield get_status_dict(status='error', message=str(e),
-                              exception=CapturedException(e), **status)
+    except (Refused, SlurmError) as e:
+        yield refused_result(e, status)
         return
     record = submission.record
     argv = with_mark(submission.argv, submission.script_lines,

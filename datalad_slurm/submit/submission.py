@@ -3,10 +3,12 @@ reschedule share.
 
 A submission goes through three steps.  :func:`check` refuses, before
 anything changes, what cannot be submitted; the inputs are got; then
-:func:`submit`, with the repository lock held, writes the journal entry,
-lets the job's mode prepare it, makes the outputs writable, runs sbatch
-and hands the entry to :func:`.complete.complete`, which commits the
-SCHEDULE record (and completes entries a crash left, the same way).
+:func:`submit`, with the repository lock held, plans the job
+(:func:`plan_submission`: its record, and its mode's sbatch command and
+files), writes the mode's files and the journal entry, makes the outputs
+writable, runs sbatch and hands the entry to :func:`.complete.complete`,
+which commits the SCHEDULE record (and completes entries a crash left,
+the same way).  A dry run (:mod:`.dryrun`) checks and plans, and stops.
 """
 
 from __future__ import annotations
@@ -114,15 +116,20 @@ def submit_job(ds, request: Request) -> Iterator[dict]:
     status = dict(action=request.action, ds=ds, logger=lgr)
     try:
         checked = check(ds, request)
-    except Refused as e:
-        yield get_status_dict(status='impossible', message=str(e), **status)
-        return
-    except SlurmError as e:
-        yield get_status_dict(status='error', message=str(e),
-                              exception=CapturedException(e), **status)
+    except (Refused, SlurmError) as e:
+        yield refused_result(e, status)
         return
     if (yield from _get_inputs(ds, request, checked, status)):
         yield from submit(ds, request, checked, status)
+
+
+def refused_result(e: Refused | SlurmError, status: dict) -> dict:
+    """The result of a submission :func:`check` refused, or could not ask
+    Slurm for."""
+    if isinstance(e, Refused):
+        return get_status_dict(status='impossible', message=str(e), **status)
+    return get_status_dict(status='error', message=str(e),
+                           exception=CapturedException(e), **status)
 
 
 def check(ds, request: Request) -> Checked:
