@@ -25,6 +25,7 @@ from ..records.outcome import (
     record_succeeded,
     slurm_causes,
 )
+from .dryrun import dry_run
 from .request import from_record
 from .retry import (
     Plan,
@@ -158,6 +159,24 @@ def would_submit(data: dict, job_ids: dict, status: dict,
         **status)
 
 
+def dry_run_again(ds, finished: Record, job_ids: dict[str, int], *,
+                  message: str | None, all_tasks: bool, status: dict,
+                  retried: Plan | None = None):
+    """The dry run of submitting the job of `finished` again (as `retried`
+    plans).  The new submissions of the jobs it depended on that are
+    submitted again before it do not exist yet: it names them by their old
+    job ids (`job_ids`, by schedule commit) as ``waits_for_rescheduled``."""
+    data = finished.data
+    again = dict(rescheduled_job_id=finished.job_id,
+                 rescheduled_commit=data['schedule_commit'],
+                 waits_for_rescheduled=[
+                     job_ids[c] for c in data.get('depends_on') or []
+                     if c in job_ids])
+    yield from _again(ds, finished, [], lambda r: dry_run(ds, r, **again),
+                      message=message, all_tasks=all_tasks, status=status,
+                      retried=retried)
+
+
 def submit_again(ds, finished: Record, renewed: dict[str, str], *,
                  message: str | None, all_tasks: bool, status: dict,
                  retried: Plan | None = None):
@@ -165,23 +184,38 @@ def submit_again(ds, finished: Record, renewed: dict[str, str], *,
     new submissions of the jobs it depended on (`renewed`), to which its
     own is added."""
     data = finished.data
-    retried = retried or Plan(cmd=data['cmd'])
-    try:
-        request = from_record(
-            ds, data, message=message, all_tasks=all_tasks,
-            after=[renewed[c] for c in data.get('depends_on') or []
-                   if c in renewed],
-            cmd=retried.cmd, raised=retried.raised)
-    except Refused as e:
-        yield get_status_dict(status='impossible', message=str(e),
-                              slurm_job_id=finished.job_id, **status)
-        return
-    try:
+
+    def submitted(request):
         for res in submit_job(ds, request):
             if res['status'] == 'ok' and res.get('commit') and \
                     not res.get('recovered'):
                 renewed[data['schedule_commit']] = res['commit']
             yield res
+
+    yield from _again(
+        ds, finished, [renewed[c] for c in data.get('depends_on') or []
+                       if c in renewed], submitted,
+        message=message, all_tasks=all_tasks, status=status, retried=retried)
+
+
+def _again(ds, finished: Record, after: list[str], submit, *,
+           message: str | None, all_tasks: bool, status: dict,
+           retried: Plan | None = None):
+    """The results of `submit` given the request that repeats the job of
+    `finished` (as `retried` plans); its refusal, or its failure, as a
+    result."""
+    data = finished.data
+    retried = retried or Plan(cmd=data['cmd'])
+    try:
+        request = from_record(ds, data, message=message, all_tasks=all_tasks,
+                              after=after, cmd=retried.cmd,
+                              raised=retried.raised)
+    except Refused as e:
+        yield get_status_dict(status='impossible', message=str(e),
+                              slurm_job_id=finished.job_id, **status)
+        return
+    try:
+        yield from submit(request)
     except Exception as e:
         ce = CapturedException(e)
         yield get_status_dict(
