@@ -326,6 +326,8 @@ def test_reschedule_script_to_stdout(lds, tmp_path):
     (dict(dry_run=True, script='-'), '--dry-run and --script'),
     (dict(report=True, dry_run=True), '--report and --dry-run'),
     (dict(script=' '), '--script names no file'),
+    (dict(script='-', failed=True), 'as they were recorded'),
+    (dict(script='redo.sh', more_time=2.0), 'as they were recorded'),
 ])
 def test_reschedule_option_refusals(lds, kwargs, phrase):
     scheduled(lds, ['sbatch', 'jobs/write.sh'], outputs=['out'])
