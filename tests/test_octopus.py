@@ -141,6 +141,9 @@ def test_chunks_of_scratch_jobs(lds, tmp_path):
     assert only(call(lds.finish))['status'] == 'notneeded'
     assert only(call(lds.finish, jobs['c']['commit']))['message'][1] == \
         str(jobs['c']['slurm_job_id'])
+    assert message_text(only(call(lds.finish, chunks[0]))) == \
+        'jobs %s were finished already, in one commit' % ', '.join(
+            str(jobs[n]['slurm_job_id']) for n in 'abcd')
 
     summaries = [r for r in call(lds.jobs) if r['action'] == 'jobs']
     assert {s['slurm_job_id']: (s['job_state'], s['finish_commit'])

@@ -110,10 +110,12 @@ def _select(commits: Commits, index: JobIndex, target: str):
     # a FINISH commit may record several jobs
     record = records[0]
     if record.kind == FINISH or sha in index.finished:
-        done = ', '.join(str(r.job_id) for r in records)
+        job_ids = ', '.join(str(r.job_id) for r in records)
         return None, dict(
             status='notneeded', slurm_job_id=record.job_id,
-            message=('job %s was finished already', done))
+            message=('job %s was finished already', job_ids)
+            if len(records) == 1 else
+            ('jobs %s were finished already, in one commit', job_ids))
     return None, dict(
         status='impossible', slurm_job_id=record.job_id,
         message=('job %s (commit %s) is not open on this branch, or was '
