@@ -13,6 +13,7 @@ from conftest import (
     message_text,
     only,
     snapshot,
+    write_script,
 )
 from test_scratch import schedule_scratch
 
@@ -196,5 +197,37 @@ def test_conflicting_job_is_merged_alone(lds, tmp_path, monkeypatch):
     assert said['merged_alone']
     assert (lds.pathobj / 'shared' / 'r').read_text() == \
         f"job {second['slurm_job_id']} task none\n"
+    assert git(lds, 'branch', '--list', 'datalad-slurm/*') == ''
+    assert git(lds, 'status', '--porcelain') == ''
+
+
+def test_by_configuration_as_jobs_end_and_finish_themselves(lds, tmp_path):
+    """datalad.slurm.octopus applies to finish --wait and to the jobs that
+    finish themselves, which hand their FINISH to whoever holds the lock:
+    however the jobs' ends fall, each has its one FINISH record."""
+    lds.config.set('datalad.slurm.octopus', '5', scope='local')
+    write_script(lds, 'jobs/self.sh', '''
+        mkdir -p "out/$1"
+        echo "$1" > "out/$1/r"
+        datalad finish "$SLURM_JOB_ID"
+        ''')
+    lds.save(result_renderer='disabled')
+    scratch = tmp_path / 's'
+    start = git(lds, 'rev-parse', 'HEAD').strip()
+    themselves = [schedule_scratch(lds, ['sbatch', 'jobs/self.sh', n],
+                                   scratch, outputs=[f'out/{n}'])
+                  for n in 'ab']
+    waited = [schedule_scratch(lds, ['sbatch', 'jobs/write.sh', f'w/{n}/r'],
+                               scratch, outputs=[f'w/{n}'])
+              for n in 'cde']
+    res = [r for r in call(lds.finish, wait=True, wait_timeout=120)
+           if r['action'] == 'finish' and r['status'] != 'notneeded']
+    assert [r['status'] for r in res] == ['ok'] * len(res), res
+    wait_for_jobs(lds, *(j['slurm_job_id'] for j in themselves))
+    finishes = [r for r in iter_records(lds.repo, f'{start}..HEAD')
+                if r.kind == 'FINISH']
+    assert sorted(r.job_id for r in finishes) == sorted(
+        j['slurm_job_id'] for j in themselves + waited)
+    assert len(_finishes(lds, start)) <= len(finishes)
     assert git(lds, 'branch', '--list', 'datalad-slurm/*') == ''
     assert git(lds, 'status', '--porcelain') == ''
