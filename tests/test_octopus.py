@@ -231,3 +231,23 @@ def test_by_configuration_as_jobs_end_and_finish_themselves(lds, tmp_path):
     assert len(_finishes(lds, start)) <= len(finishes)
     assert git(lds, 'branch', '--list', 'datalad-slurm/*') == ''
     assert git(lds, 'status', '--porcelain') == ''
+
+
+def test_job_blocked_by_the_work_tree_holds_up_no_other(lds, tmp_path):
+    start = git(lds, 'rev-parse', 'HEAD').strip()
+    jobs = _scratch_jobs(lds, tmp_path / 's', 'abc')
+    (lds.pathobj / 'out' / 'b').mkdir(parents=True)
+    (lds.pathobj / 'out' / 'b' / 'r').write_text('mine\n')
+    res = {r['slurm_job_id']: r for r in call(lds.finish, octopus=3)
+           if r['action'] == 'finish'}
+    blocked = res.pop(jobs['b']['slurm_job_id'])
+    assert blocked['status'] == 'impossible', blocked
+    assert 'the work tree has changes (or untracked files) where the ' \
+        'job\'s outputs come in: out/b/r' in message_text(blocked)
+    assert [r['status'] for r in res.values()] == ['ok', 'ok'], res
+    chunk, = _finishes(lds, start)
+    assert {r['commit'] for r in res.values()} == {chunk}
+    assert (lds.pathobj / 'out' / 'b' / 'r').read_text() == 'mine\n'
+    assert list(JobIndex(lds.repo).refresh().open) == [jobs['b']['commit']]
+    assert git(lds, 'branch', '--list', 'datalad-slurm/*').split() == [
+        f"datalad-slurm/job-{jobs['b']['slurm_job_id']}"]
