@@ -251,3 +251,13 @@ def test_job_blocked_by_the_work_tree_holds_up_no_other(lds, tmp_path):
     assert list(JobIndex(lds.repo).refresh().open) == [jobs['b']['commit']]
     assert git(lds, 'branch', '--list', 'datalad-slurm/*').split() == [
         f"datalad-slurm/job-{jobs['b']['slurm_job_id']}"]
+
+
+def test_branch_moved_since_is_left_the_others_deleted(lds, tmp_path):
+    jobs = _scratch_jobs(lds, tmp_path / 's', 'ab')
+    moved = f"datalad-slurm/job-{jobs['b']['slurm_job_id']}"
+    git(lds, 'branch', '-f', moved, 'HEAD')
+    res = [r for r in call(lds.finish, octopus=2) if r['action'] == 'finish']
+    assert [r['status'] for r in res] == ['ok', 'ok'], res
+    assert git(lds, 'branch', '--list', 'datalad-slurm/*').split() == [moved]
+    assert not any(state.scratch(lds.repo.dot_git).iterdir())

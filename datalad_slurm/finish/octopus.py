@@ -12,7 +12,8 @@ version is the one in the tree), and its result says so.  A job whose
 outputs would come in where the work tree has changes of its own is left
 alone too (and refused, as it would be alone), with the jobs that depend on
 it, so that it never holds up the others.  Jobs that are not scratch jobs
-keep a FINISH commit each, as without chunks.
+keep a FINISH commit each, as without chunks.  Once a chunk's commit is
+made, the branches of all its jobs are deleted in one transaction.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import (
     field,
 )
 
+from ..modes.scratch.merge import forget
 from ..records.format import (
     chunk_title,
     compose_chunk,
@@ -84,7 +86,8 @@ def chunked(ds, plans: list[FinishPlan], size: int) -> list[CommitPlan]:
     if size <= 1:
         return list(plans)
     blocked = changed_in_work_tree(
-        ds.repo, [p for plan in plans if plan.scratch for p in plan.merged])
+        ds.repo, [p for plan in plans if plan.scratch is not None
+                  for p in plan.merged])
     # jobs left alone where they would be refused, and the jobs after them
     alone: set[str | None] = set()
     out: list[CommitPlan] = []
@@ -93,16 +96,16 @@ def chunked(ds, plans: list[FinishPlan], size: int) -> list[CommitPlan]:
     def close():
         nonlocal chunk
         if chunk.plans:
-            out.append(_combined(chunk.plans))
+            out.append(_combined(ds, chunk.plans))
         chunk = _Chunk()
 
     for plan in plans:
         if set(plan.requires) & chunk.names:
             # its FINISH comes after theirs
             close()
-        if not plan.scratch or blocked.intersection(plan.merged) or \
+        if plan.scratch is None or blocked.intersection(plan.merged) or \
                 alone.intersection(plan.requires):
-            if plan.scratch:
+            if plan.scratch is not None:
                 alone.add(plan.name)
             out.append(plan)
             continue
@@ -118,12 +121,23 @@ def chunked(ds, plans: list[FinishPlan], size: int) -> list[CommitPlan]:
     return out
 
 
-def _combined(plans: list[FinishPlan]) -> CommitPlan:
+def _combined(ds, plans: list[FinishPlan]) -> CommitPlan:
     """The plan of one commit of all of `plans`."""
     if len(plans) == 1:
         return plans[0]
     names = {p.name for p in plans}
     title = chunk_title([p.outcome for p in plans])
+    # the outcome of each member is told on its own, and the first to be
+    # told of the commit forgets the branches of all, in one go
+    forgotten = []
+
+    def forget_all(sha: str):
+        if not forgotten:
+            forgotten.append(sha)
+            forget(ds, [p.scratch for p in plans])
+
+    for plan in plans:
+        plan.on_success = forget_all
     return CommitPlan(
         key=(title, None),
         paths=list(dict.fromkeys(p for plan in plans for p in plan.paths)),

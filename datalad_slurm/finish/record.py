@@ -37,8 +37,9 @@ class FinishPlan(CommitPlan):
     title: str = ''
     outcome: str = ''
     record: dict = field(default_factory=dict)
-    # the job's outputs come from its branches (a scratch job)
-    scratch: bool = False
+    # the schedule record of a scratch job, whose outputs come from its
+    # branches; None for other jobs
+    scratch: Record | None = None
 
 
 def plan_finish(ds, record: Record, job: JobStatus, own, job_status: dict,
@@ -79,7 +80,8 @@ def plan_finish(ds, record: Record, job: JobStatus, own, job_status: dict,
     if job.not_known:
         job_status = dict(job_status, not_known=job.not_known)
     return FinishPlan(
-        title=title, outcome=outcome, record=data, scratch=merge is not None,
+        title=title, outcome=outcome, record=data,
+        scratch=record if merge else None,
         key=(title + (merge.summary() if merge else ''), job_status),
         paths=logs if merge else outputs + logs,
         message=compose_message(FINISH, title, data),
@@ -87,7 +89,7 @@ def plan_finish(ds, record: Record, job: JobStatus, own, job_status: dict,
         requires=tuple(record.data.get('depends_on') or ()),
         merges=tuple(merge.parents) if merge else (),
         merged=merge.changes if merge else {},
-        on_success=(lambda sha: forget(ds, record)) if merge else None)
+        on_success=(lambda sha: forget(ds, [record])) if merge else None)
 
 
 def output_paths(ds, record: Record) -> list[str]:
