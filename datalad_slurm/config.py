@@ -29,6 +29,7 @@ SCRATCH = 'datalad.slurm.scratch'
 KEEP_SCRATCH = 'datalad.slurm.keep-scratch'
 KEEP_ENVIRONMENT = 'datalad.slurm.keep-environment'
 FAILURE_PATTERN = 'datalad.slurm.failure-pattern'
+OCTOPUS = 'datalad.slurm.octopus'
 
 # the backend value that runs jobs on this machine instead of Slurm
 LOCAL = 'local'
@@ -130,6 +131,19 @@ register_config(
     default=False,
     dialog='yesno',
 )
+register_config(
+    OCTOPUS,
+    'How many scratch jobs one FINISH commit merges',
+    description="datalad finish merges the branches of up to this many "
+    "scratch jobs that have ended in one FINISH commit (an octopus "
+    "merge), which carries the FINISH record of each; as finish --octopus "
+    "N does, which overrides it. 1: a FINISH commit per job. A job that "
+    "depends on one of them, or changes a file one of them changes "
+    "differently, gets a later commit.",
+    type=EnsureInt() & EnsureRange(min=1),
+    default=1,
+    dialog='question',
+)
 
 register_config(
     KEEP_ENVIRONMENT,
@@ -144,7 +158,6 @@ register_config(
     default='SLURM_CONF',
     dialog='question',
 )
-
 
 
 class EnsureRegex(Constraint):
@@ -175,7 +188,7 @@ register_config(
 )
 
 ITEMS = (LOCK_TIMEOUT, QUERY_TIMEOUT, QUERY_INTERVAL, OUTPUT_GRACE, BACKEND,
-         LOCAL_WORKERS, SCRATCH, KEEP_SCRATCH, KEEP_ENVIRONMENT,
+         LOCAL_WORKERS, SCRATCH, KEEP_SCRATCH, OCTOPUS, KEEP_ENVIRONMENT,
          FAILURE_PATTERN)
 
 

@@ -219,3 +219,37 @@ def test_job_stopped_by_a_signal_delivers_nothing(ds, tmp_path):
     assert 'its work is not delivered' in log
     assert git(ds, 'branch', '--list', 'datalad-slurm/*') == ''
     assert list(scratch.iterdir()) == []
+
+
+def test_octopus_of_jobs_slurm_saw_end_differently(ds, tmp_path):
+    """One commit merges an array job's tasks, a job that completed and one
+    Slurm saw fail (closed), as Slurm's states and exit codes tell; each
+    record keeps its own job's."""
+    write_script(ds, 'jobs/task.sh', '''
+        mkdir -p out/a
+        echo "task $SLURM_ARRAY_TASK_ID" > "out/a/$SLURM_ARRAY_TASK_ID"
+        ''')
+    ds.save(result_renderer='disabled')
+    array = schedule_scratch(ds, ['sbatch', '--array=0-1', 'jobs/task.sh'],
+                             tmp_path, outputs=['out/a'])
+    done = schedule_scratch(ds, ['sbatch', 'jobs/write.sh', 'out/b/r'],
+                            tmp_path, outputs=['out/b'])
+    failed = schedule_scratch(ds, ['sbatch', 'jobs/write.sh', 'out/c/r',
+                                   '3'], tmp_path, outputs=['out/c'])
+    ids = [j['slurm_job_id'] for j in (array, done, failed)]
+    wait_for_jobs(*ids)
+    res = [r for r in call(ds.finish, octopus=3, close_failed_jobs=True)
+           if r['action'] == 'finish']
+    assert [r['status'] for r in res] == ['ok'] * 3, [
+        message(r) for r in res]
+    assert len({r['commit'] for r in res}) == 1
+    assert git(ds, 'log', '-1', '--format=%s') == \
+        '[DATALAD FINISH] Processed 3 batch jobs: 2 Complete, 1 Failed\n'
+    # the array's two tasks, each job's delivered commit
+    assert len(git(ds, 'log', '-1', '--format=%P').split()) == 5
+    states = {s['slurm_job_id']: (s['job_state'], s['slurm_state'])
+              for s in call(ds.jobs, ids)}
+    assert states[ids[0]][0] == states[ids[1]][0] == 'complete'
+    assert states[ids[2]] == ('failed', 'FAILED')
+    assert (ds.pathobj / 'out' / 'c' / 'r').exists()
+    assert_clean(ds)

@@ -23,6 +23,7 @@ from datalad.support.constraints import (
 )
 from datalad.support.param import Parameter
 
+from .. import config
 from ..finish.handover import finish_inside
 from ..finish.listing import list_open
 from ..finish.round import (
@@ -67,6 +68,15 @@ class Finish(Interface):
     they left of their outputs, so that nothing is lost and the dataset is
     clean for the next job.
 
+    A scratch job's FINISH commit merges the branch it delivered.  With
+    [CMD: --octopus N CMD][PY: `octopus=N` PY] the branches of up to N
+    scratch jobs are merged by one commit (an octopus merge), titled
+    ``[DATALAD FINISH] Processed N batch jobs: Complete``, which carries
+    the FINISH record of each job; their branches are deleted.  A job that
+    depends on one of them comes in a later commit, and a job that changes
+    a file one of them changes differently is merged alone, right after
+    them, which its result says.
+
     Inside a job script, ``datalad finish $SLURM_JOB_ID`` as the last line
     lets a job record itself.
     """
@@ -89,6 +99,9 @@ class Finish(Interface):
         dict(text="Close failed jobs too, recording their failure",
              code_cmd="datalad finish --close-failed-jobs",
              code_py="finish(close_failed_jobs=True)"),
+        dict(text="Merge the branches of many scratch jobs, 500 by commit",
+             code_cmd="datalad finish --octopus 500",
+             code_py="finish(octopus=500)"),
     ]
 
     result_renderer = 'tailored'
@@ -146,6 +159,13 @@ class Finish(Interface):
             as failed. Without it, a job script that gets to its
             finish counts as having done its work.""",
             constraints=EnsureInt() | EnsureNone()),
+        octopus=Parameter(
+            args=("--octopus",),
+            metavar="N",
+            doc="""merge the branches of up to N scratch jobs in one FINISH
+            commit, which records each of them. [CMD: Default: the
+            configuration item datalad.slurm.octopus, 1 unless set CMD]""",
+            constraints=EnsureInt() | EnsureNone()),
     )
 
     @staticmethod
@@ -160,12 +180,14 @@ class Finish(Interface):
             close_failed_jobs=False,
             wait=False,
             wait_timeout=None,
-            exit_status=None):
+            exit_status=None,
+            octopus=None):
         yield from finish(
             jobs, dataset=dataset, since=since,
             list_open_jobs=list_open_jobs,
             close_failed_jobs=close_failed_jobs, wait=wait,
-            wait_timeout=wait_timeout, exit_status=exit_status)
+            wait_timeout=wait_timeout, exit_status=exit_status,
+            octopus=octopus)
 
     custom_result_renderer = staticmethod(render_result)
     custom_result_summary_renderer = staticmethod(render_tables)
@@ -173,14 +195,15 @@ class Finish(Interface):
 
 def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
            close_failed_jobs=False, wait=False, wait_timeout=None,
-           exit_status=None):
+           exit_status=None, octopus=None):
     """Generator behind :class:`Finish`; see there."""
     ds = require_dataset(dataset, check_installed=True,
                          purpose='finish Slurm jobs')
     status = dict(action=LIST_ACTION if list_open_jobs else 'finish', ds=ds,
                   logger=lgr)
     problem = _option_problem(list_open_jobs, close_failed_jobs, wait,
-                              exit_status)
+                              exit_status) or _octopus_problem(
+                                  octopus, list_open_jobs)
     if problem:
         yield get_status_dict(status='impossible', message=problem, **status)
         return
@@ -201,7 +224,8 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
         yield from finish_inside(ds, selected[0], own, exit_status, status)
         return
     how = Round(close_failed=close_failed_jobs, own=own,
-                exit_status=exit_status)
+                exit_status=exit_status,
+                octopus=octopus or config.get(ds, config.OCTOPUS))
     if wait and not list_open_jobs:
         yield from finish_as_they_end(ds, index, selected, how, status,
                                       wait_timeout)
@@ -224,4 +248,18 @@ def _option_problem(list_open_jobs, close_failed_jobs, wait,
         return ('--exit-status %s tells how a job\'s own work ended, but '
                 'this process runs in no Slurm job; leave it out',
                 exit_status)
+    return None
+
+
+def _octopus_problem(octopus, list_open_jobs) -> str | tuple | None:
+    if octopus is None:
+        return None
+    if list_open_jobs:
+        return ('--list-open-jobs changes nothing, so it merges no jobs '
+                'with --octopus; give one of them')
+    # bool is an int to Python, and no count of jobs
+    if isinstance(octopus, bool) or not isinstance(octopus, int) or \
+            octopus < 1:
+        return ('--octopus %r: give how many jobs one FINISH commit may '
+                'merge, 1 or more (1: a commit per job)', octopus)
     return None

@@ -58,8 +58,9 @@ class Reschedule(Interface):
     naming the earlier schedule commits in its ``chain``.  The new job is
     an open job like any other: :command:`datalad finish` completes it.
 
-    A job can be named by its schedule, reschedule or finish commit.  It
-    must have been finished, and have completed, unless
+    A job can be named by its schedule, reschedule or finish commit; a
+    finish commit of several jobs (``finish --octopus``) names each of
+    them.  It must have been finished, and have completed, unless
     [CMD: --with-failed-jobs CMD][PY: `with_failed_jobs=True` PY].
 
     A farm job (scheduled with a task list) is submitted again with only

@@ -145,7 +145,9 @@ def _round(ds, mine: Announcement, status: dict) -> Iterator[dict]:
     results = []
     try:
         for res in finish_round(ds, index, records, statuses, status,
-                                Round(finished_inside=inside)):
+                                Round(finished_inside=inside,
+                                      octopus=config.get(ds,
+                                                         config.OCTOPUS))):
             results.append(res)
     finally:
         committed = {r['slurm_job_id']: r['commit'] for r in results

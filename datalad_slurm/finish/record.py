@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+from dataclasses import (
+    dataclass,
+    field,
+)
 
 from ..modes.farm.status import (
     FarmStatus,
@@ -26,8 +30,20 @@ from ..slurm.status import JobStatus
 from .injob import stop_writing_to
 
 
+@dataclass
+class FinishPlan(CommitPlan):
+    """The FINISH commit of one job: a :class:`CommitPlan` that keeps its
+    title and record, for a FINISH commit of several jobs to carry."""
+    title: str = ''
+    outcome: str = ''
+    record: dict = field(default_factory=dict)
+    # the schedule record of a scratch job, whose outputs come from its
+    # branches; None for other jobs
+    scratch: Record | None = None
+
+
 def plan_finish(ds, record: Record, job: JobStatus, own, job_status: dict,
-                close_failed: bool = False) -> CommitPlan:
+                close_failed: bool = False) -> FinishPlan:
     """What the FINISH commit of a job saves, and its message; `own` is
     the job this process runs in, if any (see :mod:`.injob`).
 
@@ -58,11 +74,14 @@ def plan_finish(ds, record: Record, job: JobStatus, own, job_status: dict,
     restore = None
     if own and own[0] == record.job_id:
         restore = stop_writing_to([os.path.join(ds.path, p) for p in logs])
-    title = finish_title(record.job_id, OUTPUTS_MISSING if
-                         job_status.get('missing_outputs') else job.outcome)
+    outcome = OUTPUTS_MISSING if job_status.get('missing_outputs') \
+        else job.outcome
+    title = finish_title(record.job_id, outcome)
     if job.not_known:
         job_status = dict(job_status, not_known=job.not_known)
-    return CommitPlan(
+    return FinishPlan(
+        title=title, outcome=outcome, record=data,
+        scratch=record if merge else None,
         key=(title + (merge.summary() if merge else ''), job_status),
         paths=logs if merge else outputs + logs,
         message=compose_message(FINISH, title, data),
@@ -70,7 +89,7 @@ def plan_finish(ds, record: Record, job: JobStatus, own, job_status: dict,
         requires=tuple(record.data.get('depends_on') or ()),
         merges=tuple(merge.parents) if merge else (),
         merged=merge.changes if merge else {},
-        on_success=(lambda sha: forget(ds, record)) if merge else None)
+        on_success=(lambda sha: forget(ds, [record])) if merge else None)
 
 
 def output_paths(ds, record: Record) -> list[str]:

@@ -30,6 +30,7 @@ from ..slurm.status import (
 )
 from .announcements import forget_jobs
 from .injob import own_task_finished
+from .octopus import chunked
 from .outputs import (
     Missing,
     awaited,
@@ -90,6 +91,8 @@ class Round:
     # the schedule commits of jobs seen to fail, by this round and by the
     # earlier rounds of a wait
     failed: set[str] = field(default_factory=set)
+    # how many scratch jobs one FINISH commit merges at most (--octopus)
+    octopus: int = 1
 
     def inside(self) -> dict[int, list]:
         """Job id -> (task id, exit status) of every task known to have
@@ -119,8 +122,7 @@ def finish_round(ds, index: JobIndex, records: list[Record],
                                         status, how, set(inside))
     if ready:
         try:
-            yield from _commit_finished(ds, index, ready, how.own,
-                                        how.close_failed)
+            yield from _commit_finished(ds, index, ready, how)
         except Exception as e:
             ce = CapturedException(e)
             yield get_status_dict(
@@ -297,11 +299,10 @@ def _verdict(ds, index: JobIndex, record: Record, job: JobStatus,
         **status)
 
 
-def _commit_finished(ds, index: JobIndex, ready: list, own,
-                     close_failed: bool):
+def _commit_finished(ds, index: JobIndex, ready: list, how: Round):
     """Make the FINISH commits of the jobs in `ready`, (record, job,
-    result fields) triples, under one hold of the repository lock; `own`
-    is the job this process runs in, if any."""
+    result fields) triples, under one hold of the repository lock, as
+    `how` says."""
     with repository_lock(ds.repo, config.get(ds, config.LOCK_TIMEOUT)):
         # another process may have finished some of them meanwhile
         index.refresh()
@@ -326,8 +327,9 @@ def _commit_finished(ds, index: JobIndex, ready: list, own,
                     **job_status)
                 continue
             try:
-                plans.append(plan_finish(ds, record, job, own, job_status,
-                                         close_failed=close_failed))
+                plans.append(plan_finish(ds, record, job, how.own,
+                                         job_status,
+                                         close_failed=how.close_failed))
             except Exception as e:
                 not_planned.add(record.commit)
                 ce = CapturedException(e)
@@ -341,9 +343,11 @@ def _commit_finished(ds, index: JobIndex, ready: list, own,
         log_progress(lgr.info, progress, 'Committing finished jobs',
                      total=len(plans), label='Finishing', unit=' jobs')
         try:
-            done = commit_plans(ds, plans, progress=lambda plan: log_progress(
-                lgr.info, progress, 'Committed %s', plan.key[0], update=1,
-                increment=True))
+            done = commit_plans(
+                ds, chunked(ds, plans, how.octopus),
+                progress=lambda plan: log_progress(
+                    lgr.info, progress, 'Committed %s', plan.key[0],
+                    update=1, increment=True))
         except Exception as e:
             # nothing is in the history: every job stays open
             ce = CapturedException(e)

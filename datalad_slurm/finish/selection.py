@@ -101,16 +101,21 @@ def _select(commits: Commits, index: JobIndex, target: str):
                      'see datalad finish --list-open-jobs', target))
     if sha in index.open:
         return index.open[sha], None
-    record = commits.record(sha)
-    if record is None:
+    records = commits.records(sha)
+    if not records:
         return None, dict(
             status='impossible',
             message=('commit %s is no datalad-slurm schedule commit',
                      sha[:8]))
+    # a FINISH commit may record several jobs
+    record = records[0]
     if record.kind == FINISH or sha in index.finished:
+        job_ids = ', '.join(str(r.job_id) for r in records)
         return None, dict(
             status='notneeded', slurm_job_id=record.job_id,
-            message=('job %s was finished already', record.job_id))
+            message=('job %s was finished already', job_ids)
+            if len(records) == 1 else
+            ('jobs %s were finished already, in one commit', job_ids))
     return None, dict(
         status='impossible', slurm_job_id=record.job_id,
         message=('job %s (commit %s) is not open on this branch, or was '

@@ -11,6 +11,7 @@ from .format import (
     Record,
     RecordError,
     parse_message,
+    parse_records,
 )
 
 lgr = logging.getLogger('datalad.slurm.history')
@@ -36,23 +37,23 @@ def iter_messages(repo, revision_range: str = 'HEAD',
             yield sha, message
 
 
-def parse_or_warn(message: str, sha: str) -> Record | None:
-    """The record of a message; None, with a warning, for a broken one."""
+def parse_or_warn(message: str, sha: str) -> list[Record]:
+    """The records of a message (one, or one per job of a FINISH commit
+    of several); none, with a warning, for a broken one."""
     try:
-        return parse_message(message, commit=sha)
+        return parse_records(message, commit=sha)
     except RecordError as e:
         lgr.warning('Ignoring %s', e)
-        return None
+        return []
 
 
 def iter_records(repo, revision_range: str = 'HEAD') -> Iterator[Record]:
     """Yield the records of all datalad-slurm commits in `revision_range`,
-    oldest first.  Commits with broken records are skipped with a warning.
+    oldest first, those of a commit in their order there.  Commits with
+    broken records are skipped with a warning.
     """
     for sha, message in iter_messages(repo, revision_range):
-        record = parse_or_warn(message, sha)
-        if record is not None:
-            yield record
+        yield from parse_or_warn(message, sha)
 
 
 class Commits:
@@ -89,12 +90,34 @@ class Commits:
         return commit.hexsha if commit is not None else None
 
     def record(self, revision: str) -> Record | None:
-        """The record of one commit, or None if it has none (or if
-        `revision` names no commit)."""
+        """The record of one commit of one job, or None if it has none (or
+        if `revision` names no commit).
+
+        Raises
+        ------
+        RecordError
+          For a commit of several jobs (ask :meth:`records`).
+        """
         commit = self._commit(revision)
         if commit is None:
             return None
         return parse_message(commit.message, commit=commit.hexsha)
+
+    def records(self, revision: str) -> list[Record]:
+        """The records of one commit: one, or one per job of a FINISH
+        commit of several; none if it has none."""
+        commit = self._commit(revision)
+        if commit is None:
+            return []
+        return parse_records(commit.message, commit=commit.hexsha)
+
+    def finish_of(self, finish_commit: str,
+                  schedule_commit: str) -> Record | None:
+        """The FINISH record, in `finish_commit`, of the job scheduled in
+        `schedule_commit`."""
+        return next((r for r in self.records(finish_commit)
+                     if r.data.get('schedule_commit') == schedule_commit),
+                    None)
 
 
 def read_record(repo, revision: str) -> Record | None:

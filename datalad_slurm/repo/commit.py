@@ -48,6 +48,15 @@ class CommitPlan:
     merged: dict[str, str] = field(default_factory=dict)
     # called once the commit is in the history
     on_success: Callable[[str], None] | None = None
+    # the plans this one makes in one commit, whose outcomes are its own
+    # (one FINISH commit of several jobs); their callbacks stay theirs
+    members: tuple['CommitPlan', ...] = ()
+
+    @property
+    def names(self) -> tuple[str | None, ...]:
+        """The names of what this plan commits."""
+        return tuple(m.name for m in self.members) if self.members \
+            else (self.name,)
 
     def failed(self):
         if self.on_failure:
@@ -107,7 +116,8 @@ def commit_plans(ds, plans: list[CommitPlan],
                  progress: Callable[[CommitPlan], None] = lambda plan: None,
                  ) -> list[tuple[CommitPlan, str | None, list[dict]]]:
     """Make one commit per plan, in order; return (plan, sha, problems) for
-    each, once the branch points at the last commit.
+    each, once the branch points at the last commit: for each of its
+    `members`, for a plan of several.
 
     Without subdatasets involved, all files are added to git or git-annex
     (as the dataset's configuration says) in one go, and each commit is
@@ -123,6 +133,17 @@ def commit_plans(ds, plans: list[CommitPlan],
     """
     if not plans:
         return []
+
+    def progressed(plan: CommitPlan):
+        for member in plan.members or (plan,):
+            progress(member)
+
+    return [(member, sha, problems)
+            for plan, sha, problems in _commit_plans(ds, plans, progressed)
+            for member in plan.members or (plan,)]
+
+
+def _commit_plans(ds, plans: list[CommitPlan], progress):
     if _touches_subdatasets(ds, plans):
         done, failed = [], set()
         for plan in plans:
@@ -139,7 +160,7 @@ def commit_plans(ds, plans: list[CommitPlan],
                 sha = None if problems else ds.repo.get_hexsha()
                 progress(plan)
             if problems:
-                failed.add(plan.name)
+                failed.update(plan.names)
             done.append((plan, None if problems else sha, problems))
         return done
     return _commit_from_index(ds, plans, progress)
@@ -169,8 +190,8 @@ def _commit_from_index(ds, plans: list[CommitPlan], progress):
         for n in within.owners(path):
             changes[n].append(plumbing.delete_path(path))
 
-    in_the_way = _changed_in_work_tree(repo, [p for plan in plans
-                                              for p in plan.merged])
+    in_the_way = changed_in_work_tree(repo, [p for plan in plans
+                                             for p in plan.merged])
     done, to_make, not_made = [], [], set()
     for n, plan in enumerate(plans):
         changes[n].extend(plan.merged.values())
@@ -178,7 +199,7 @@ def _commit_from_index(ds, plans: list[CommitPlan], progress):
             [failed[p] for p in plan.paths if p in failed] or \
             _merge_blocked(ds, plan, in_the_way)
         if problems:
-            not_made.add(plan.name)
+            not_made.update(plan.names)
             done.append((plan, None, problems))
         else:
             done.append((plan, n, []))
@@ -214,7 +235,7 @@ def _commit_from_index(ds, plans: list[CommitPlan], progress):
     return done
 
 
-def _changed_in_work_tree(repo, paths: list[str]) -> set[str]:
+def changed_in_work_tree(repo, paths: list[str]) -> set[str]:
     """The `paths` that differ from HEAD in the index or the work tree, or
     are untracked there: a merge must not overwrite them."""
     if not paths:

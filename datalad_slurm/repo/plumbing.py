@@ -166,6 +166,15 @@ def delete_ref(repo, ref: str, expected: str):
     git(repo, ['update-ref', '-d', ref, expected])
 
 
+def delete_refs(repo, refs: list[tuple[str, str]]):
+    """Remove each (ref, expected) ref, in one git process and one
+    transaction: all of them, if each still points at its expected commit,
+    or else none."""
+    if refs:
+        git(repo, ['update-ref', '--stdin', '-z'], stdin=''.join(
+            f'delete {ref}\0{expected}\0' for ref, expected in refs))
+
+
 def move_head(repo, new: str, expected: str, reason: str):
     """Point HEAD's branch at `new`, if it still points at `expected`."""
     git(repo, ['update-ref', '-m', f'datalad-slurm: {reason}', 'HEAD', new,

@@ -45,8 +45,8 @@ def job_summaries(repo, revision_range: str = 'HEAD',
     finishes = {}
     for sha, message in messages:
         if message.startswith(_FINISH_TAG):
-            record = parse_or_warn(message, sha)
-            if record is not None:
+            # one record per job, several where jobs were finished together
+            for record in parse_or_warn(message, sha):
                 finishes[record.data.get('schedule_commit')] = record
     summaries = []
     for sha, message in messages:
@@ -55,12 +55,12 @@ def job_summaries(repo, revision_range: str = 'HEAD',
         finish = finishes.get(sha)
         # a FINISH record repeats its schedule record: parse that only for
         # open jobs
-        schedule = Record(kind=message[len('[DATALAD '):].split(']')[0],
-                          data=finish.data, commit=sha) \
+        schedules = [Record(kind=message[len('[DATALAD '):].split(']')[0],
+                            data=finish.data, commit=sha)] \
             if finish else parse_or_warn(message, sha)
-        if schedule is not None:
-            summaries.append(summarise(schedule, finish, root=repo.path,
-                                       failure_pattern=failure_pattern))
+        summaries.extend(summarise(schedule, finish, root=repo.path,
+                                   failure_pattern=failure_pattern)
+                         for schedule in schedules)
     return summaries
 
 

@@ -63,32 +63,37 @@ def finished_jobs(ds, revision, since, failed_only: bool = False):
 
 
 def _named_job(ds, commits: Commits, revision: str):
-    """The FINISH record of the job `revision` names, or a refusal."""
+    """The FINISH record of the job `revision` names (of every job, for a
+    FINISH commit of several), or a refusal."""
     sha = commits.sha(revision)
     if sha is None:
         yield None, dict(status='impossible',
                          message=('%r names no commit of this dataset',
                                   revision))
         return
-    record = commits.record(sha)
-    if record is None:
+    records = commits.records(sha)
+    if not records:
         yield None, dict(
             status='impossible',
             message=('commit %s carries no datalad-slurm record; '
                      'reschedule repeats jobs recorded by datalad schedule',
                      sha[:8]))
         return
-    if record.kind != FINISH:
-        finished = JobIndex(ds.repo).refresh().finished.get(sha)
-        if finished is None:
-            yield None, dict(
-                status='impossible', slurm_job_id=record.job_id,
-                message=('job %s (commit %s) is still open; finish it '
-                         '(datalad finish) before scheduling it again',
-                         record.job_id, sha[:8]))
-            return
-        record = commits.record(finished['finish'])
-    yield record, None
+    if records[0].kind == FINISH:
+        for record in records:
+            yield record, None
+        return
+    record, = records
+    finished = JobIndex(ds.repo).refresh().finished.get(sha)
+    if finished is None:
+        yield None, dict(
+            status='impossible', slurm_job_id=record.job_id,
+            message=('job %s (commit %s) is still open; finish it '
+                     '(datalad finish) before scheduling it again',
+                     record.job_id, sha[:8]))
+        return
+    # its FINISH commit may record other jobs besides
+    yield commits.finish_of(finished['finish'], sha), None
 
 
 def refusal(ds, finished: Record, with_failed_jobs: bool,

@@ -18,7 +18,7 @@ from ...pool.tasks import (
     QUEUED,
     RUNNING,
 )
-from ...records.history import read_record
+from ...records.history import Commits
 from ...records.index import JobIndex
 from ...repo import state
 from ...slurm.site import Site
@@ -226,7 +226,10 @@ class LocalBackend:
         if finished:
             # the latest local job took the highest ids
             job_id, commit = max(finished)
-            record = read_record(self.ds.repo, commit)
+            # its FINISH commit may record other jobs besides
+            with Commits(self.ds.repo) as commits:
+                record = next((r for r in commits.records(commit)
+                               if r.job_id == job_id), None)
             known.append(job_id + len(
                 (record.data if record else {}).get('slurm_array') or [0])
                 - 1)

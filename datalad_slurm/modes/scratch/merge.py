@@ -144,20 +144,27 @@ def _changes(repo, base: str, commit: str):
             yield path, plumbing.change_file(mode, sha, path)
 
 
-def forget(ds, record: Record):
-    """Once the FINISH commit is in the history: the delivered branches go
-    (their commits are the merge's parents) and so does the job's
-    directory."""
-    directory = scratch_dir(ds, record)
-    for note in directory.deliveries().values():
-        if note.get('branch'):
+def forget(ds, records: list[Record]):
+    """Once the FINISH commit of the jobs of `records` is in the history:
+    their delivered branches go (their commits are the merge's parents),
+    in one transaction where nobody moved one, and so do the jobs'
+    directories."""
+    directories = [scratch_dir(ds, record) for record in records]
+    branches = [(f'refs/heads/{note["branch"]}', note['commit'])
+                for directory in directories
+                for note in directory.deliveries().values()
+                if note.get('branch')]
+    try:
+        plumbing.delete_refs(ds.repo, branches)
+    except CommandError:
+        for ref, commit in branches:
             try:
-                plumbing.delete_ref(ds.repo, f'refs/heads/{note["branch"]}',
-                                    note['commit'])
+                plumbing.delete_ref(ds.repo, ref, commit)
             except CommandError as e:
                 # moved by someone since: theirs now, not ours to remove
-                lgr.debug('Not removing branch %s: %s', note['branch'], e)
-    directory.remove()
+                lgr.debug('Not removing branch %s: %s', ref, e)
+    for directory in directories:
+        directory.remove()
 
 
 def failure_notes(ds, record: Record) -> list[str]:
