@@ -31,6 +31,7 @@ from ..repo import (
 from ..repo.paths import Outputs
 from ..slurm.jobspec import pattern_regex
 from ..util.bulk import builds_many
+from . import split
 from .format import Record
 from .history import iter_records
 
@@ -133,7 +134,9 @@ class JobIndex:
         (None, schedule commit) if it was finished, (None, None) if unknown.
         """
         for record in self.open.values():
-            if record.job_id == job_id:
+            # any part of a split array job finds its record
+            if record.job_id == job_id or \
+                    job_id in split.job_ids(record.data):
                 return record, None
         for schedule_commit, entry in self.finished.items():
             if entry['job'] == job_id:

@@ -19,6 +19,7 @@ from ..slurm.jobspec import (
     script_head,
 )
 from ..slurm.status import JobStatus
+from . import split
 from .format import Record
 
 
@@ -87,9 +88,11 @@ def resolved(record: Record, job: JobStatus) -> list[str]:
     """
     files = list(record.data.get('slurm_outputs') or [])
     for task in job.tasks:
+        # a part of a split array writes under its own id and local task id
+        job_id, task_id = split.part_ids(record.data, task.task_id)
         # %N: the node the batch script ran on, the first of the job's
         values = placeholder_values(
-            record.job_id, task.task_id, task.raw_job_id,
+            job_id, task_id, task.raw_job_id,
             node=next(iter(expand_hostlist(task.nodes or '')), None))
         for pattern in record.data.get('slurm_output_patterns') or []:
             path = resolve_pattern(pattern, values)

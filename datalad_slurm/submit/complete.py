@@ -48,6 +48,7 @@ from ..slurm.status import (
     SUBMISSION_WINDOW,
     SlurmError,
 )
+from . import split
 
 lgr = logging.getLogger('datalad.slurm.recording')
 
@@ -205,6 +206,7 @@ def _undone(ds, entry: journal.Entry, why: str, status: dict) -> dict:
     as they were."""
     restored = put_back(ds, entry.writable, entry.changed_before)
     of_record(entry.data).undo(ds, entry.data)
+    split.discard(ds.repo, entry.mark)
     entry.done()
     return get_status_dict(
         status='notneeded',
@@ -259,7 +261,8 @@ def _record(ds, backend, entry: journal.Entry, timeout: float,
     """Make the schedule commit of a submitted job; return (sha, title)."""
     data = dict(entry.data)
     try:
-        data.update(logfiles.at_submission(
+        data.update(split.describe_parts(ds, backend, entry, timeout)
+                    if entry.parts else logfiles.at_submission(
             ds, backend, entry.argv, entry.job_id, timeout=timeout,
             cluster=data.get('slurm_cluster_option')))
     except SlurmError as e:
@@ -273,12 +276,15 @@ def _record(ds, backend, entry: journal.Entry, timeout: float,
                     slurm_output_patterns=[
                         op.normpath(op.join(data['pwd'], p))
                         for p in patterns if not op.isabs(p)])
+        if entry.parts:
+            data.update(split.without_slurm(entry))
     of_record(data).submitted(data, entry.job_id)
     title = schedule_title(entry.job_id)
     message = compose_message(entry.kind, title, data, entry.message)
     parent = plumbing.head(ds.repo)
     sha = commit_empty(ds.repo, message, parent)
     entry.done()
+    split.discard(ds.repo, entry.mark)
     if index is not None:
         index.recorded(parse_message(message, sha), parent)
     return sha, title

@@ -40,6 +40,7 @@ from ..modes.base import (
 )
 from ..records import journal
 from ..records.index import JobIndex
+from ..records.split import job_ids
 from ..repo.commit import identity_problem
 from ..repo.lock import (
     LockTimeout,
@@ -56,6 +57,7 @@ from ..slurm.jobspec import (
     job_script_head,
     sets_option,
 )
+from ..slurm.split import Part
 from ..slurm.status import (
     SlurmError,
     SlurmTimeout,
@@ -84,6 +86,7 @@ from .dependencies import (
     find_dependencies,
     with_dependencies,
 )
+from . import split
 from .limits import limits_problem
 from .request import (
     Request,
@@ -105,6 +108,8 @@ class Checked:
     backend: backends.Submitter
     # the cluster the job is sent to with -M (None: this machine's)
     cluster: str | None = None
+    # the parts of an array split into several jobs (None: one job)
+    parts: list[Part] | None = None
 
 
 def submit_job(ds, request: Request) -> Iterator[dict]:
@@ -166,12 +171,15 @@ def check(ds, request: Request) -> Checked:
     timeout = config.get(ds, config.QUERY_TIMEOUT)
     backend.check(timeout)
     site = backend.site(timeout)
-    problem = limits_problem(site, argv, script_lines) or \
+    parts = split.plan(site, argv, script_lines) if request.array_split \
+        else None
+    problem = (None if request.array_split else
+               limits_problem(site, argv, script_lines)) or \
         dependency_problem(cluster, depends.jobs, site.cluster)
     if problem:
         raise Refused(problem)
     return Checked(argv, pwd_abs, script_lines, depends, index, backend,
-                   cluster)
+                   cluster, parts)
 
 
 def _plugged_in(ds, request: Request, pwd_abs: str) -> str:
@@ -248,8 +256,10 @@ def _prepare(ds, request: Request, checked: Checked, *,
                       f'(datalad finish), or choose other outputs')
     script_lines = checked.script_lines
     depends = checked.depends.still_open(checked.index)
+    # on every part of a split array
     argv = with_dependencies(checked.argv, script_lines,
-                             [r.job_id for r in depends.jobs]) \
+                             [i for r in depends.jobs
+                              for i in job_ids(r.data)]) \
         if depends.jobs else checked.argv
     inputs = GlobbedPaths(request.inputs, pwd=ds.path).expand() \
         if request.expand in ('inputs', 'both') else request.inputs
@@ -268,6 +278,8 @@ def _prepare(ds, request: Request, checked: Checked, *,
     submission = Submission(argv, checked.pwd_abs, record, script_lines,
                             depends.jobs, local)
     submission.argv = request.mode.prepare(ds, submission)
+    if checked.parts:
+        submission.parts = split.prepare(ds, submission, checked.parts)
     return submission
 
 
@@ -280,46 +292,56 @@ def _run_sbatch(ds, backend, request: Request, submission: Submission,
     record, mode = submission.record, request.mode
     writable = (request.outputs if mode.in_work_tree else []) + \
         list(request.extra_outputs)
-    marked = _with_mark(submission.argv, submission.script_lines,
-                        record['submission'])
+    commands = submission.parts or [submission.argv]
+    # a split array's parts each carry the mark and their number
+    marks = [record['submission']] if not submission.parts else \
+        [f'{record["submission"]}/{k}' for k in range(len(commands))]
+    marked = [_with_mark(argv, submission.script_lines, mark)
+              for argv, mark in zip(commands, marks)]
+    commands = [m or argv for m, argv in zip(marked, commands)]
     # without --explicit, nothing under the outputs differs from HEAD
     entry = journal.begin(
-        ds.repo, request.kind, record, request.message,
-        marked or submission.argv, marked=marked is not None,
-        writable=writable,
+        ds.repo, request.kind, record, request.message, commands[0],
+        marked=marked[0] is not None, writable=writable,
         changed_before=changed_under(ds, writable) if request.explicit
         else [],
-        submitter=backend.name)
+        submitter=backend.name, parts=submission.parts and commands)
     prepared = []
+
+    def undo():
+        entry.done()
+        restore(ds, prepared)
+        mode.undo(ds, record)
+        split.discard(ds.repo, record['submission'])
+
     for res in unlock_or_remove(ds, writable):
         if res['status'] in ('impossible', 'error'):
             yield res
-            restore(ds, prepared)
-            entry.done()
-            mode.undo(ds, record)
+            undo()
             return
         if res['status'] == 'ok':
             prepared.append(res['path'])
 
-    entry.submitting()
     try:
-        job_id = backend.submit(entry.argv, cwd=submission.pwd_abs,
-                                timeout=timeout)
+        if entry.parts:
+            split.submit_parts(backend, entry, cwd=submission.pwd_abs,
+                               timeout=timeout)
+        else:
+            entry.submitting()
+            entry.submitted(backend.submit(
+                entry.argv, cwd=submission.pwd_abs, timeout=timeout))
     except SlurmTimeout:
         # Slurm may have accepted the job: the outputs stay writable, and
         # the entry is looked up by its mark, now or by a later command
-        entry.unknown()
+        if not entry.parts:
+            entry.unknown()
     except SlurmError as e:
-        entry.done()
-        restore(ds, prepared)
-        mode.undo(ds, record)
+        undo()
         yield get_status_dict(
             status='error',
             message=('sbatch did not submit the job: %s', str(e)),
             exception=CapturedException(e), **status)
         return
-    else:
-        entry.submitted(job_id)
     yield from complete(ds, entry, status, index=index)
 
 

@@ -23,8 +23,9 @@ from ...repo.worktree import (
     shorten,
 )
 from ...slurm.jobspec import (
+    directive_lines,
+    named_as_script,
     script_index,
-    sets_option,
     take_option,
 )
 from ...util.process import python_argv
@@ -105,22 +106,13 @@ def prepare(ds, argv: list[str], pwd_abs: str, record: dict, *,
         upstream=upstream_spec(depends_on))
     directory.create(spec, batch_script(
         directory, script_lines if script else None, wraps))
-    if not sets_option(options, [script_lines], '--job-name'):
-        options = [*options, f'--job-name='
-                   f'{op.basename(script) if script else "wrap"}']
+    options = named_as_script(options, script_lines, script)
     return [*options, str(directory.batch_script), *args], directory
 
 
 def batch_script(directory: ScratchDir, script_lines: list[str] | None,
                  wraps: list[str]) -> str:
     """The batch script: the user's ``#SBATCH`` lines, then the job."""
-    directives = []
-    for line in (script_lines or [])[1:]:
-        stripped = line.strip()
-        if stripped.startswith('#SBATCH'):
-            directives.append(line.rstrip('\n'))
-        elif stripped and not stripped.startswith('#'):
-            break
     run = shlex.join(python_argv('datalad_slurm.modes.scratch.job',
                                  str(directory.path)))
     what = 'the --wrap command' if wraps else 'the job script'
@@ -128,7 +120,7 @@ def batch_script(directory: ScratchDir, script_lines: list[str] | None,
         '#!/bin/sh',
         f'# datalad-slurm: runs {what} in a clone of its own '
         f'(datalad schedule --scratch)',
-        *directives,
+        *directive_lines(script_lines),
         # a --wrap command takes no arguments
         f'exec {run}' + ('' if wraps else ' "$@"'),
         ''])

@@ -1,0 +1,218 @@
+"""Submitting an array job beyond the site's MaxArraySize as several jobs
+(``schedule --array-split``), recorded in one schedule commit.
+
+:func:`plan` says which parts an array takes (none: the array is
+submitted unchanged), :func:`prepare` writes each part's batch script
+(:func:`datalad_slurm.slurm.split.part_script`) and sbatch command, and
+:func:`submit_parts` submits them in turn, each journaled before its
+sbatch runs; a part sbatch refuses has those before it cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import os.path as op
+import shutil
+
+from .. import backends
+from ..modes.base import (
+    Refused,
+    Submission,
+)
+from ..records import (
+    journal,
+    logfiles,
+)
+from ..records.split import PARTS
+from ..repo import state
+from ..slurm.jobspec import (
+    array_throttle,
+    compress_task_ids,
+    expand_task_ids,
+    named_as_script,
+    script_index,
+    take_option,
+)
+from ..slurm.site import Site
+from ..slurm.split import (
+    NotABatchScript,
+    Part,
+    part_script,
+    split_tasks,
+)
+from ..slurm.status import (
+    SlurmError,
+    SlurmTimeout,
+)
+from .limits import array_spec
+
+lgr = logging.getLogger('datalad.slurm.split')
+
+
+def plan(site: Site, argv: list[str], script_lines: list[str] | None,
+         ) -> list[Part] | None:
+    """The parts of the array `argv` submits, where the site cannot take
+    it whole; None where it can.
+
+    Raises
+    ------
+    Refused
+      For no array, or one that cannot be read.
+    """
+    spec = array_spec(argv, script_lines)
+    if spec is None:
+        raise Refused('--array-split splits an array job, and this sbatch '
+                      'command gives no --array; leave --array-split out')
+    try:
+        tasks = expand_task_ids(spec)
+        array_throttle(spec)
+    except ValueError as e:
+        raise Refused(f'cannot read the array specification {spec!r}; give '
+                      f'task ids as sbatch takes them, such as --array=0-9 '
+                      f'or 1,3,5') from e
+    if not tasks:
+        raise Refused(f'the array specification {spec!r} names no tasks')
+    if site.max_array_size is None or max(tasks) < site.max_array_size:
+        return None
+    return split_tasks(tasks, site.max_array_size)
+
+
+def prepare(ds, submission: Submission, parts: list[Part]) -> list[list[str]]:
+    """Write each part's batch script, add the parts to the schedule record,
+    and return the parts' sbatch commands.
+
+    Raises
+    ------
+    Refused
+    """
+    argv, record = submission.argv, submission.record
+    spec = array_spec(argv, submission.script_lines)
+    throttle = array_throttle(spec)
+    tasks = expand_task_ids(spec)
+    wraps, argv = take_option(argv, '--wrap')
+    argv = take_option(argv, '--array', '-a')[1]
+    end = script_index(argv)
+    options, script, args = argv[:end], None, []
+    if end < len(argv):
+        script = op.normpath(op.join(submission.pwd_abs, argv[end]))
+        args = argv[end + 1:]
+    options = named_as_script(options, submission.script_lines, script)
+    directory = scripts_dir(ds.repo, record['submission'])
+    directory.mkdir(parents=True, exist_ok=True)
+    commands = []
+    for k, part in enumerate(parts):
+        try:
+            text = part_script(part, tasks, script, submission.script_lines,
+                               wraps[-1] if wraps else None)
+        except NotABatchScript as e:
+            discard(ds.repo, record['submission'])
+            raise Refused(str(e)) from e
+        path = directory / f'part-{k}.sh'
+        path.write_text(text)
+        commands.append([*options, f'--array={part.array_spec(throttle)}',
+                         str(path), *args])
+    record[PARTS] = [{'offset': p.offset, 'tasks': list(p.tasks)}
+                     for p in parts]
+    return commands
+
+
+def scripts_dir(repo, mark: str):
+    return state.split(repo.dot_git) / mark
+
+
+def discard(repo, mark: str | None):
+    """Remove the parts' batch scripts: Slurm keeps its copies."""
+    if mark:
+        shutil.rmtree(scripts_dir(repo, mark), ignore_errors=True)
+
+
+class PartRefused(SlurmError):
+    """sbatch refused a part of a split array; those before it are
+    cancelled."""
+
+
+def submit_parts(backend: backends.Submitter, entry: journal.Entry, *,
+                 cwd: str, timeout: float):
+    """Submit the parts of `entry` not submitted yet, in turn, each
+    journaled before its sbatch runs.
+
+    Raises
+    ------
+    SlurmTimeout
+      When whether a part was accepted is not known: the entry says
+      which, and :func:`.complete.complete` looks for it.
+    PartRefused
+      When sbatch refused a part: the parts submitted before it are
+      cancelled (or the message says which could not be).
+    """
+    for k, part in enumerate(entry.parts):
+        if part['job_id'] is not None:
+            continue
+        entry.part_is(k, journal.SUBMITTING)
+        try:
+            job_id = backend.submit(part['argv'], cwd=cwd, timeout=timeout)
+        except SlurmTimeout:
+            entry.part_is(k, journal.UNKNOWN)
+            raise
+        except SlurmError as e:
+            raise PartRefused(
+                f'sbatch refused part {k + 1} of {len(entry.parts)} (tasks '
+                f'{_tasks(entry, k)}): {e}; '
+                f'{cancel_submitted(backend, entry, timeout)}') from e
+        entry.part_is(k, journal.SUBMITTED, job_id)
+    entry.submitted(entry.parts[0]['job_id'])
+
+
+def _tasks(entry: journal.Entry, k: int) -> str:
+    return compress_task_ids(entry.data[PARTS][k]['tasks'])
+
+
+def cancel_submitted(backend: backends.Submitter, entry: journal.Entry,
+                     timeout: float) -> str:
+    """Cancel the parts of `entry` submitted so far; what became of them,
+    for a message."""
+    submitted = [p['job_id'] for p in entry.parts if p['job_id'] is not None]
+    if not submitted:
+        return 'no part was submitted'
+    ids = ', '.join(map(str, submitted))
+    try:
+        backend.cancel(submitted, timeout=timeout,
+                       cluster=entry.data.get('slurm_cluster_option'))
+    except SlurmError as e:
+        lgr.warning('Cannot cancel jobs %s: %s', ids, e)
+        return (f'the parts submitted before, jobs {ids}, could not be '
+                f'cancelled ({e}): cancel them (scancel {ids.replace(",", "")})')
+    return f'the parts submitted before, jobs {ids}, are cancelled'
+
+
+def describe_parts(ds, backend: backends.Submitter, entry: journal.Entry,
+                   timeout: float) -> dict:
+    """The Slurm facts of the schedule record of a split array (see
+    :func:`datalad_slurm.records.logfiles.at_submission`): the first
+    part's, with every part's task ids and log files, and each part's job
+    id and submit time."""
+    found = None
+    parts = []
+    for part, submitted in zip(entry.data[PARTS], entry.parts):
+        facts = logfiles.at_submission(
+            ds, backend, submitted['argv'], submitted['job_id'],
+            timeout=timeout, cluster=entry.data.get('slurm_cluster_option'))
+        parts.append(dict(part, job_id=submitted['job_id'],
+                          slurm_submit_time=facts['slurm_submit_time']))
+        if found is None:
+            found = dict(facts, slurm_array=[], slurm_outputs=[])
+        found['slurm_array'].extend(part['tasks'])
+        found['slurm_outputs'].extend(
+            f for f in facts['slurm_outputs']
+            if f not in found['slurm_outputs'])
+    found[PARTS] = parts
+    return found
+
+
+def without_slurm(entry: journal.Entry) -> dict:
+    """The split array's keys of its schedule record, where Slurm has
+    forgotten the parts (a recovery long after a crash)."""
+    parts = [dict(part, job_id=submitted['job_id'])
+             for part, submitted in zip(entry.data[PARTS], entry.parts)]
+    return {'slurm_array': [t for p in parts for t in p['tasks']],
+            PARTS: parts}
