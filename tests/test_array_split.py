@@ -392,3 +392,60 @@ def test_a_split_array_is_submitted_again_split(ds):
     assert only(call(ds.finish), 'finish')['status'] == 'ok'
     assert json.loads(json.dumps(again['slurm_array'])) == \
         [0, 500, 1000, 1500]
+
+
+def test_a_split_interrupted_between_its_parts_is_undone_later(ds,
+                                                               monkeypatch):
+    """The process dies after the first part's sbatch, before the second
+    part is journaled: the next command cancels the first part and puts
+    the outputs back."""
+    _prepare(ds)
+    (ds.pathobj / 'out').mkdir()
+    (ds.pathobj / 'out' / 'old').write_text('old\n')
+    ds.save(result_renderer='disabled')
+    before = snapshot(ds)
+    real = journal.Entry.part_is
+
+    def dies(self, k, state, job_id=None):
+        if k == 1 and state == journal.SUBMITTING:
+            raise SystemExit('killed')
+        return real(self, k, state, job_id)
+    monkeypatch.setattr(journal.Entry, 'part_is', dies)
+    with pytest.raises(SystemExit):
+        call(ds.schedule, ['sbatch', '--hold', *SPLIT[1:]], outputs=['out'],
+             array_split=True)
+    monkeypatch.undo()
+    entry, = journal.orphans(ds.repo)
+    first = entry.parts[0]['job_id']
+    assert first is not None and entry.parts[1]['job_id'] is None
+    res, = [r for r in call(ds.finish)
+            if 'ended before' in message_text(r)]
+    assert res['status'] == 'notneeded', res
+    text = message_text(res)
+    assert 'ended before part 2 of 2 was submitted' in text
+    assert f'jobs {first}, are cancelled' in text
+    assert snapshot(ds) == before
+    assert not journal.has_entries(ds.repo)
+    status = wait_for_jobs(first)[first]
+    assert {t.state for t in status.tasks} == {'CANCELLED'}
+
+
+def test_a_part_sbatch_gave_no_answer_for_is_found_by_its_mark(
+        ds, monkeypatch):
+    _prepare(ds)
+    calls = []
+    real = SbatchSubmitter.submit
+
+    def no_answer_for_the_second(self, argv, **kwargs):
+        calls.append(real(self, argv, **kwargs))
+        if len(calls) == 2:
+            raise slurm.SlurmTimeout('sbatch did not answer in 30 s')
+        return calls[-1]
+    monkeypatch.setattr(SbatchSubmitter, 'submit', no_answer_for_the_second)
+    res = _schedule_split(ds)
+    assert 'Slurm has the job' in message_text(res)
+    data = _records(ds, 'SCHEDULE')[0].data
+    assert job_ids(data) == calls
+    assert not journal.has_entries(ds.repo)
+    wait_for_jobs(*calls)
+    assert only(call(ds.finish), 'finish')['status'] == 'ok'

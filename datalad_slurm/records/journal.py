@@ -111,8 +111,8 @@ class Entry:
         """Part `k` of a split array is about to be submitted (SUBMITTING),
         was (SUBMITTED, with its `job_id`), or may have been (UNKNOWN)."""
         self.parts[k].update(state=state, job_id=job_id)
-        if state == SUBMITTING:
-            self.state = SUBMITTING
+        if state in (SUBMITTING, UNKNOWN):
+            self.state = state
         _write(self.path, self._content())
 
     def done(self):

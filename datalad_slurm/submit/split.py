@@ -158,7 +158,7 @@ def submit_parts(backend: backends.Submitter, entry: journal.Entry, *,
             raise PartRefused(
                 f'sbatch refused part {k + 1} of {len(entry.parts)} (tasks '
                 f'{_tasks(entry, k)}): {e}; '
-                f'{cancel_submitted(backend, entry, timeout)}') from e
+                f'{cancel_submitted(backend, entry, timeout)[0]}') from e
         entry.part_is(k, journal.SUBMITTED, job_id)
     entry.submitted(entry.parts[0]['job_id'])
 
@@ -168,12 +168,12 @@ def _tasks(entry: journal.Entry, k: int) -> str:
 
 
 def cancel_submitted(backend: backends.Submitter, entry: journal.Entry,
-                     timeout: float) -> str:
+                     timeout: float) -> tuple[str, bool]:
     """Cancel the parts of `entry` submitted so far; what became of them,
-    for a message."""
+    for a message, and whether no job is left."""
     submitted = [p['job_id'] for p in entry.parts if p['job_id'] is not None]
     if not submitted:
-        return 'no part was submitted'
+        return 'no part was submitted', True
     ids = ', '.join(map(str, submitted))
     try:
         backend.cancel(submitted, timeout=timeout,
@@ -181,8 +181,9 @@ def cancel_submitted(backend: backends.Submitter, entry: journal.Entry,
     except SlurmError as e:
         lgr.warning('Cannot cancel jobs %s: %s', ids, e)
         return (f'the parts submitted before, jobs {ids}, could not be '
-                f'cancelled ({e}): cancel them (scancel {ids.replace(",", "")})')
-    return f'the parts submitted before, jobs {ids}, are cancelled'
+                f'cancelled ({e}): cancel them (scancel '
+                f'{ids.replace(",", "")})'), False
+    return f'the parts submitted before, jobs {ids}, are cancelled', True
 
 
 def describe_parts(ds, backend: backends.Submitter, entry: journal.Entry,
