@@ -206,9 +206,15 @@ def test_a_split_array_is_scheduled_and_finished_as_one_job(ds):
     assert not list((ds.pathobj / '.git' / 'datalad-slurm' / 'split').glob(
         '*/*'))
     wait_for_jobs(*ids)
+    listed = only(call(ds.finish, list_open_jobs=True))
+    assert listed['slurm_later_parts'] == ids[1:]
+    assert message_text(listed).startswith(f'job {ids[0]}+{ids[1]}: ')
     fin = only(call(ds.finish), 'finish')
     assert fin['status'] == 'ok', fin
     assert message_text(fin).endswith('Complete')
+    summary = only(call(ds.jobs), 'jobs')
+    assert summary['slurm_later_parts'] == ids[1:]
+    assert summary['array_tasks'] == 4
     finished, = _records(ds, 'FINISH')
     assert finished.data['state'] == {
         str(t): 'COMPLETED' for t in (0, 500, 1000, 1500)}

@@ -36,6 +36,18 @@ def job_ids(data: dict) -> list[int]:
     return [p['job_id'] for p in parts(data)] or [data['slurm_job_id']]
 
 
+def later_parts(data: dict) -> list[int]:
+    """The job ids of a split job's parts after the first (whose id is
+    the record's): what the listings show besides."""
+    return job_ids(data)[1:]
+
+
+def label(job_id, later: list[int] | None) -> str:
+    """A job's id as listings show it: a split job's with its later parts'
+    ids, '101+102'."""
+    return '+'.join(map(str, [job_id, *(later or [])]))
+
+
 def part_ids(data: dict, task_id: int | None) -> tuple[int, int | None]:
     """(job id, task id) under which Slurm knows the original task
     `task_id` of the record's job."""
