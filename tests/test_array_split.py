@@ -34,11 +34,12 @@ from datalad_slurm.records.split import (
     part_ids,
 )
 from datalad_slurm.slurm.jobspec import (
+    NotABatchScript,
     array_throttle,
     compress_task_ids,
+    named_as_script,
 )
 from datalad_slurm.slurm.split import (
-    NotABatchScript,
     Part,
     part_script,
     split_tasks,
@@ -104,6 +105,17 @@ def test_the_part_script_gives_the_task_its_original_id():
     assert wrapped.splitlines()[-1] == 'echo $X'
     with pytest.raises(NotABatchScript):
         part_script(Part(0, (0,)), [0], '/s.sh', ['echo\n'], None)
+
+
+def test_a_standin_batch_script_keeps_the_job_name():
+    assert named_as_script(['sbatch', '-c', '2'], None, '/d/job.sh') == \
+        ['sbatch', '-c', '2', '--job-name=job.sh']
+    assert named_as_script(['sbatch'], None, None) == \
+        ['sbatch', '--job-name=wrap']
+    for options, lines in ((['sbatch', '-J', 'mine'], None),
+                           (['sbatch', '--job-name=mine'], None),
+                           (['sbatch'], ['#!/bin/sh\n', '#SBATCH -J mine\n'])):
+        assert named_as_script(options, lines, '/d/job.sh') == options
 
 
 def split_record(**extra) -> Record:
@@ -232,7 +244,7 @@ def test_a_failing_task_of_the_second_part_fails_the_job(ds, monkeypatch):
     res = _schedule_split(ds)
     data = _records(ds, 'SCHEDULE')[0].data
     wait_for_jobs(*job_ids(data))
-    # the other part's id finds the job too
+    # the other part's id finds the job too, open or finished
     second = data['slurm_array_parts'][1]['job_id']
     fin = only(call(ds.finish, [str(second)]), 'finish')
     assert fin['status'] == 'error', fin
@@ -240,6 +252,9 @@ def test_a_failing_task_of_the_second_part_fails_the_job(ds, monkeypatch):
     assert '1500:FAILED' in message_text(fin)
     closed = only(call(ds.finish, close_failed_jobs=True), 'finish')
     assert closed['status'] == 'ok', closed
+    again = only(call(ds.finish, [str(second)]), 'finish')
+    assert again['status'] == 'notneeded', again
+    assert 'finished already' in message_text(again)
     finished, = _records(ds, 'FINISH')
     assert finished.data['state']['1500'] == 'FAILED'
     assert finished.data['exit']['1500'] == 1

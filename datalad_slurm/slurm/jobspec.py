@@ -206,13 +206,37 @@ def directive_lines(lines: list[str] | None) -> list[str]:
     return found
 
 
+class NotABatchScript(ValueError):
+    """A job script without the ``#!`` line sbatch requires."""
+
+
+def interpreter(script: str, script_lines: list[str]) -> list[str]:
+    """The interpreter of a job script's ``#!`` line, with its argument
+    (the kernel passes what follows the interpreter as one): what a batch
+    script that stands in for it runs it with.
+
+    Raises
+    ------
+    NotABatchScript
+      As sbatch would refuse the job script.
+    """
+    first = script_lines[0] if script_lines else ''
+    if not first.startswith('#!'):
+        raise NotABatchScript(
+            f'sbatch: error: {script} does not look like a batch script: '
+            f'the first line must start with #! followed by the path to an '
+            f'interpreter')
+    program, _, argument = first[2:].strip().partition(' ')
+    return [program, argument.strip()] if argument.strip() else [program]
+
+
 def named_as_script(options: list[str], script_lines: list[str] | None,
                     script: str | None) -> list[str]:
     """sbatch's `options` for a batch script that stands in for the job
     script `script` (None: a ``--wrap`` command): the job keeps the name
     Slurm gives the user's job (the script's file name, or 'wrap') unless
     the user names it, so that ``%x`` in log names means what it did."""
-    if sets_option(options, [script_lines], '--job-name'):
+    if option_value(options, script_lines, '--job-name', '-J') is not None:
         return options
     return [*options, f'--job-name='
             f'{os.path.basename(script) if script else "wrap"}']

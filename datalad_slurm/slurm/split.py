@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from .jobspec import (
     compress_task_ids,
     directive_lines,
+    interpreter,
 )
 
 
@@ -49,10 +50,6 @@ def split_tasks(tasks: list[int], max_array_size: int) -> list[Part]:
     return [Part(p[0], tuple(p)) for p in parts]
 
 
-class NotABatchScript(ValueError):
-    """A job script without the ``#!`` line sbatch requires."""
-
-
 def part_script(part: Part, tasks: list[int], script: str | None,
                 script_lines: list[str] | None, wrap: str | None) -> str:
     """The batch script of a part: the ``#SBATCH`` lines of the user's job
@@ -66,17 +63,8 @@ def part_script(part: Part, tasks: list[int], script: str | None,
     NotABatchScript
     """
     if script is not None:
-        first = (script_lines or [''])[0]
-        if not first.startswith('#!'):
-            raise NotABatchScript(
-                f'sbatch: error: {script} does not look like a batch '
-                f'script: the first line must start with #! followed by '
-                f'the path to an interpreter')
-        # the kernel passes what follows the interpreter as one argument
-        interpreter, _, argument = first[2:].strip().partition(' ')
         run = 'exec ' + shlex.join(
-            [interpreter, *([argument.strip()] if argument.strip() else []),
-             script]) + ' "$@"'
+            [*interpreter(script, script_lines), script]) + ' "$@"'
     else:
         run = wrap
     return '\n'.join([

@@ -26,6 +26,7 @@ from ..records import (
 from ..records.split import PARTS
 from ..repo import state
 from ..slurm.jobspec import (
+    NotABatchScript,
     array_throttle,
     compress_task_ids,
     expand_task_ids,
@@ -35,7 +36,6 @@ from ..slurm.jobspec import (
 )
 from ..slurm.site import Site
 from ..slurm.split import (
-    NotABatchScript,
     Part,
     part_script,
     split_tasks,
@@ -96,6 +96,9 @@ def prepare(ds, submission: Submission, parts: list[Part]) -> list[list[str]]:
     if end < len(argv):
         script = op.normpath(op.join(submission.pwd_abs, argv[end]))
         args = argv[end + 1:]
+        if submission.script_lines is None:
+            raise Refused(f'cannot read the job script {argv[end]}, which '
+                          f'each part runs; check its path')
     options = named_as_script(options, submission.script_lines, script)
     directory = scripts_dir(ds.repo, record['submission'])
     directory.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,9 @@ from ...repo.worktree import (
     shorten,
 )
 from ...slurm.jobspec import (
+    NotABatchScript,
     directive_lines,
+    interpreter,
     named_as_script,
     script_index,
     take_option,
@@ -92,10 +94,11 @@ def prepare(ds, argv: list[str], pwd_abs: str, record: dict, *,
         raise Refused('sbatch needs a job script or a --wrap command, one '
                       'of them; give one')
     # sbatch would ask this of the script, but it is given the batch script
-    if script_lines and not script_lines[0].startswith('#!'):
-        raise Refused(f'sbatch: error: {script} does not look like a batch '
-                      f'script: the first line must start with #! followed '
-                      f'by the path to an interpreter')
+    if script_lines:
+        try:
+            interpreter(script, script_lines)
+        except NotABatchScript as e:
+            raise Refused(str(e)) from e
     directory = ScratchDir.of(ds.repo, record['submission'])
     spec = dict(
         dataset=ds.path, base=base, pwd=record['pwd'],
