@@ -337,39 +337,29 @@ def test_a_refused_second_part_cancels_the_first(ds, monkeypatch):
     assert {t.state for t in status.tasks} == {'CANCELLED'}
 
 
-def test_a_job_in_a_split_array_finishes_it_from_inside(ds):
+@pytest.mark.parametrize('spec,parts', [
+    # one part, lowered by 999: beyond the limit, it needs its offset
+    ('999-1002', [(999, [999, 1000, 1001, 1002])]),
+    ('0-1500:500', [(0, [0, 500, 1000]), (1500, [1500])]),
+])
+def test_the_tasks_of_a_split_array_finish_it_from_inside(ds, spec, parts):
     write_script(ds, 'jobs/tasks.sh', """
         mkdir -p out
         echo $SLURM_ARRAY_TASK_ID > out/$SLURM_ARRAY_TASK_ID
         datalad finish --exit-status $? $SLURM_JOB_ID
         """)
     ds.save(result_renderer='disabled')
-    res = _schedule_split(ds, ['sbatch', '--array=999-1002',
-                               'jobs/tasks.sh'])
+    res = _schedule_split(ds, ['sbatch', f'--array={spec}', 'jobs/tasks.sh'])
     data = _records(ds, 'SCHEDULE')[0].data
     assert [(p['offset'], p['tasks']) for p in
-            data['slurm_array_parts']] == [(999, [999, 1000, 1001, 1002])]
+            data['slurm_array_parts']] == parts
     wait_for_jobs(*job_ids(data))
     finished, = _records(ds, 'FINISH')
     assert finished.data['slurm_job_id'] == res['slurm_job_id']
-    assert sorted(finished.data['state']) == ['1000', '1001', '1002', '999']
-    assert (ds.pathobj / 'out' / '1002').read_text() == '1002\n'
-
-
-def test_the_in_job_finish_of_two_parts(ds):
-    write_script(ds, 'jobs/tasks.sh', """
-        mkdir -p out
-        echo $SLURM_ARRAY_TASK_ID > out/$SLURM_ARRAY_TASK_ID
-        datalad finish --exit-status $? $SLURM_JOB_ID
-        """)
-    ds.save(result_renderer='disabled')
-    res = _schedule_split(ds, SPLIT)
-    data = _records(ds, 'SCHEDULE')[0].data
-    wait_for_jobs(*job_ids(data))
-    finished = _records(ds, 'FINISH')
-    assert len(finished) == 1, finished
-    assert finished[0].data['slurm_job_id'] == res['slurm_job_id']
-    assert set(finished[0].data['state']) == {'0', '500', '1000', '1500'}
+    tasks = [t for _, ts in parts for t in ts]
+    assert sorted(map(int, finished.data['state'])) == tasks
+    for task in tasks:
+        assert (ds.pathobj / 'out' / str(task)).read_text() == f'{task}\n'
     assert git(ds, 'status', '--porcelain') == ''
 
 
