@@ -277,6 +277,8 @@ def test_an_array_the_site_takes_is_not_split(ds):
     (['sbatch', '--array=0-x', 'jobs/tasks.sh'], {},
      'cannot read the array specification'),
     (['sbatch', 'jobs/tasks.sh'], {}, 'gives no --array'),
+    (['sbatch', '--array=0-1500:500', '--output=logs/%a.out',
+      'jobs/tasks.sh'], {}, 'would write the same files; add %A'),
     (['sbatch', '--array=0-1500:500', 'jobs/noshebang.sh'], {},
      'does not look like a batch script'),
 ])

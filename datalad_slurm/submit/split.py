@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os.path as op
+import re
 import shutil
 
 from .. import backends
@@ -30,6 +31,7 @@ from ..slurm.jobspec import (
     array_throttle,
     compress_task_ids,
     expand_task_ids,
+    log_patterns,
     named_as_script,
     script_index,
     take_option,
@@ -74,7 +76,32 @@ def plan(site: Site, argv: list[str], script_lines: list[str] | None,
         raise Refused(f'the array specification {spec!r} names no tasks')
     if site.max_array_size is None or max(tasks) < site.max_array_size:
         return None
-    return split_tasks(tasks, site.max_array_size)
+    parts = split_tasks(tasks, site.max_array_size)
+    shared = _shared_logs(argv, script_lines, parts)
+    if shared:
+        raise Refused(
+            f'the log file pattern {shared} names a task by its task id '
+            f'(%a) but not by its job\'s (%A, %j): the parts of a split '
+            f'array each number their tasks from their smallest, and would '
+            f'write the same files; add %A to it')
+    return parts
+
+
+def _shared_logs(argv: list[str], script_lines: list[str] | None,
+                 parts: list[Part]) -> str | None:
+    """A log file pattern that two parts' tasks of the same local id would
+    share, or None."""
+    seen: set[int] = set()
+    overlap = False
+    for part in parts:
+        overlap = overlap or not seen.isdisjoint(part.local_tasks)
+        seen.update(part.local_tasks)
+    if not overlap:
+        return None
+    end = script_index(argv)
+    return next((p for p in log_patterns(argv[:end], script_lines, True)
+                 if re.search(r'%\d*a', p) and
+                 not re.search(r'%\d*[AjJ]', p)), None)
 
 
 def prepare(ds, submission: Submission, parts: list[Part]) -> list[list[str]]:
