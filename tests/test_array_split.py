@@ -432,10 +432,10 @@ def test_a_split_interrupted_between_its_parts_is_undone_later(ds,
     first = entry.parts[0]['job_id']
     assert first is not None and entry.parts[1]['job_id'] is None
     res, = [r for r in call(ds.finish)
-            if 'ended before' in message_text(r)]
-    assert res['status'] == 'notneeded', res
+            if 'interrupted' in message_text(r)]
+    assert res['status'] == 'error', res
     text = message_text(res)
-    assert 'ended before part 2 of 2 was submitted' in text
+    assert 'interrupted before part 2 of 2 was submitted' in text
     assert f'jobs {first}, are cancelled' in text
     assert snapshot(ds) == before
     assert not journal.has_entries(ds.repo)
@@ -462,3 +462,29 @@ def test_a_part_sbatch_gave_no_answer_for_is_found_by_its_mark(
     assert not journal.has_entries(ds.repo)
     wait_for_jobs(*calls)
     assert only(call(ds.finish), 'finish')['status'] == 'ok'
+
+
+def test_a_split_whose_first_part_sbatch_gave_no_answer_for_is_undone(
+        ds, monkeypatch):
+    """Whether the first part was accepted is found by its mark; the second
+    was never submitted, so the first is cancelled and nothing recorded."""
+    _prepare(ds)
+    before = snapshot(ds)
+    calls = []
+    real = SbatchSubmitter.submit
+
+    def no_answer(self, argv, **kwargs):
+        calls.append(real(self, ['sbatch', '--hold', *argv[1:]], **kwargs))
+        raise slurm.SlurmTimeout('sbatch did not answer in 30 s')
+    monkeypatch.setattr(SbatchSubmitter, 'submit', no_answer)
+    res = only(call(ds.schedule, SPLIT, outputs=['out'], array_split=True),
+               'schedule')
+    assert len(calls) == 1
+    assert res['status'] == 'error', res
+    text = message_text(res)
+    assert 'interrupted before part 2 of 2 was submitted' in text
+    assert f'jobs {calls[0]}, are cancelled' in text
+    assert snapshot(ds) == before
+    assert not journal.has_entries(ds.repo)
+    status = wait_for_jobs(calls[0])[calls[0]]
+    assert {t.state for t in status.tasks} == {'CANCELLED'}

@@ -17,6 +17,9 @@ Each submission is a small state machine kept in a file under
   sbatch did not answer in time: Slurm may have accepted the job, or may
   still, and the mark tells later;
 and *committed*: the schedule commit exists and the file is removed.
+An array split into several jobs (``schedule --array-split``) is one entry
+whose parts each go through these states in turn, each carrying a mark of
+its own (the submission's plus ``/K``).
 
 Entries are written and removed under the repository lock, so an entry a
 holder of the lock sees belongs to a process that has ended or given up,

@@ -115,15 +115,15 @@ def _find_parts(ds, backend, entry: journal.Entry, status: dict,
                 timeout: float):
     """The first part's job id of a split array whose every part Slurm
     has, or None after yielding what became of the entry: where a part was
-    never submitted (the process died before its sbatch ran), the parts
-    before it are cancelled and the outputs put back, as the job is not
-    whole."""
+    never submitted (the process died before its sbatch ran, or an
+    earlier part's sbatch gave no answer), the parts before it are
+    cancelled and the outputs put back, as the job is not whole."""
     for k, part in enumerate(entry.parts):
         if part['job_id'] is not None:
             continue
         if part['state'] == journal.PREPARED:
-            yield _undone(ds, entry, f'ended before part {k + 1} of '
-                          f'{len(entry.parts)} was submitted', status,
+            yield _undone(ds, entry, f'was interrupted before part {k + 1} '
+                          f'of {len(entry.parts)} was submitted', status,
                           backend)
             return None
         found = yield from _find(ds, backend, entry, status, timeout, k)
@@ -237,16 +237,18 @@ def _undone(ds, entry: journal.Entry, why: str, status: dict,
     """Forget a submission that never reached Slurm (of a split array:
     not whole, its parts that did are cancelled with `backend`), its
     outputs put back as they were."""
-    submitted, gone = 'nothing was submitted', True
-    if entry.parts:
-        submitted, gone = split.cancel_submitted(
+    submitted, cancelled = 'nothing was submitted', False
+    if entry.parts and entry.parts[0]['job_id'] is not None:
+        # an error even where all are cancelled: a job was not scheduled
+        submitted, _ = split.cancel_submitted(
             backend, entry, config.get(ds, config.QUERY_TIMEOUT))
+        cancelled = True
     restored = put_back(ds, entry.writable, entry.changed_before)
     of_record(entry.data).undo(ds, entry.data)
     split.discard(ds.repo, entry.mark)
     entry.done()
     return get_status_dict(
-        status='notneeded' if gone else 'error',
+        status='error' if cancelled else 'notneeded',
         message=(f'a submission of %r (pid %s) {why}: {submitted}%s',
                  ' '.join(entry.argv), entry.pid,
                  f'; put back {", ".join(restored)}' if restored else ''),
