@@ -309,10 +309,11 @@ def _run_sbatch(ds, backend, request: Request, submission: Submission,
     prepared = []
 
     def undo():
-        entry.done()
+        # the entry last: a crash before leaves it to be undone by recovery
         restore(ds, prepared)
         mode.undo(ds, record)
         split.discard(ds.repo, record['submission'])
+        entry.done()
 
     for res in unlock_or_remove(ds, writable):
         if res['status'] in ('impossible', 'error'):
