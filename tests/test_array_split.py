@@ -488,3 +488,21 @@ def test_a_split_whose_first_part_sbatch_gave_no_answer_for_is_undone(
     assert not journal.has_entries(ds.repo)
     status = wait_for_jobs(calls[0])[calls[0]]
     assert {t.state for t in status.tasks} == {'CANCELLED'}
+
+
+def test_a_wrap_command_is_split_too(ds):
+    res = _schedule_split(ds, [
+        'sbatch', '--array=0-1500:750%1', '--wrap',
+        'mkdir -p out && echo $SLURM_ARRAY_TASK_ID $SLURM_JOB_NAME '
+        '> out/$SLURM_ARRAY_TASK_ID'])
+    data = _records(ds, 'SCHEDULE')[0].data
+    ids = job_ids(data)
+    assert data['slurm_outputs'] == [
+        f'slurm-{ids[0]}_0.out', f'slurm-{ids[0]}_750.out',
+        f'slurm-{ids[1]}_0.out']
+    wait_for_jobs(*ids)
+    assert only(call(ds.finish), 'finish')['status'] == 'ok'
+    for task in (0, 750, 1500):
+        assert (ds.pathobj / 'out' / str(task)).read_text() == \
+            f'{task} wrap\n'
+    assert res['slurm_job_id'] == ids[0]
