@@ -306,6 +306,16 @@ def test_without_array_split_the_refusal_names_it(ds):
     assert snapshot(ds) == before
 
 
+def _nothing_left(ds, before, text: str, cancelled: int):
+    """The dataset as it was, no submission journaled, and the part that
+    was submitted, `cancelled`, cancelled as `text` says."""
+    assert f'jobs {cancelled}, are cancelled' in text
+    assert snapshot(ds) == before
+    assert not journal.has_entries(ds.repo)
+    status = wait_for_jobs(cancelled)[cancelled]
+    assert {t.state for t in status.tasks} == {'CANCELLED'}
+
+
 def test_a_refused_second_part_cancels_the_first(ds, monkeypatch):
     """Slurm refuses no part of this cluster's arrays that it took the
     first of: the submitter refuses the second part, for real, the first
@@ -332,11 +342,7 @@ def test_a_refused_second_part_cancels_the_first(ds, monkeypatch):
     text = message_text(res)
     assert 'refused part 2 of 2 (tasks 1500)' in text
     assert 'accounting policy' in text
-    assert f'jobs {submitted[0]}, are cancelled' in text
-    assert snapshot(ds) == before
-    assert not journal.has_entries(ds.repo)
-    status = wait_for_jobs(submitted[0])[submitted[0]]
-    assert {t.state for t in status.tasks} == {'CANCELLED'}
+    _nothing_left(ds, before, text, submitted[0])
 
 
 @pytest.mark.parametrize('spec,parts', [
@@ -436,11 +442,7 @@ def test_a_split_interrupted_between_its_parts_is_undone_later(ds,
     assert res['status'] == 'error', res
     text = message_text(res)
     assert 'interrupted before part 2 of 2 was submitted' in text
-    assert f'jobs {first}, are cancelled' in text
-    assert snapshot(ds) == before
-    assert not journal.has_entries(ds.repo)
-    status = wait_for_jobs(first)[first]
-    assert {t.state for t in status.tasks} == {'CANCELLED'}
+    _nothing_left(ds, before, text, first)
 
 
 def test_a_part_sbatch_gave_no_answer_for_is_found_by_its_mark(
@@ -483,11 +485,7 @@ def test_a_split_whose_first_part_sbatch_gave_no_answer_for_is_undone(
     assert res['status'] == 'error', res
     text = message_text(res)
     assert 'interrupted before part 2 of 2 was submitted' in text
-    assert f'jobs {calls[0]}, are cancelled' in text
-    assert snapshot(ds) == before
-    assert not journal.has_entries(ds.repo)
-    status = wait_for_jobs(calls[0])[calls[0]]
-    assert {t.state for t in status.tasks} == {'CANCELLED'}
+    _nothing_left(ds, before, text, calls[0])
 
 
 def test_a_wrap_command_is_split_too(ds):
