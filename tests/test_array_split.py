@@ -504,3 +504,14 @@ def test_a_wrap_command_is_split_too(ds):
         assert (ds.pathobj / 'out' / str(task)).read_text() == \
             f'{task} wrap\n'
     assert res['slurm_job_id'] == ids[0]
+
+
+@pytest.mark.parametrize('ds', ['local'], indirect=True)
+def test_local_mode_sets_no_limit_and_splits_nothing(ds):
+    _prepare(ds)
+    res = _schedule_split(ds, SPLIT)
+    data = _records(ds, 'SCHEDULE')[0].data
+    assert 'slurm_array_parts' not in data
+    assert data['slurm_array'] == [0, 500, 1000, 1500]
+    wait_for_jobs(res['slurm_job_id'])
+    assert only(call(ds.finish), 'finish')['status'] == 'ok'
