@@ -281,6 +281,8 @@ def test_an_array_the_site_takes_is_not_split(ds):
       'jobs/tasks.sh'], {}, 'would write the same files; add %A'),
     (['sbatch', '--array=0-1500:500', 'jobs/noshebang.sh'], {},
      'does not look like a batch script'),
+    (['sbatch', '--array=0-1500:500', 'jobs/missing.sh'], {},
+     'cannot read the job script jobs/missing.sh'),
 ])
 def test_what_cannot_be_split_is_refused_before_anything_changes(
         ds, argv, kwargs, says):

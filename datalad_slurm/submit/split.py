@@ -31,6 +31,7 @@ from ..slurm.jobspec import (
     array_throttle,
     compress_task_ids,
     expand_task_ids,
+    interpreter,
     log_patterns,
     named_as_script,
     script_index,
@@ -59,7 +60,8 @@ def plan(site: Site, argv: list[str], script_lines: list[str] | None,
     Raises
     ------
     Refused
-      For no array, or one that cannot be read.
+      For no array, or one that cannot be read, and for a job script the
+      parts' batch scripts could not run.
     """
     spec = array_spec(argv, script_lines)
     if spec is None:
@@ -77,6 +79,7 @@ def plan(site: Site, argv: list[str], script_lines: list[str] | None,
     if site.max_array_size is None or max(tasks) < site.max_array_size:
         return None
     parts = split_tasks(tasks, site.max_array_size)
+    _check_script(argv, script_lines)
     shared = _shared_logs(argv, script_lines, parts)
     if shared:
         raise Refused(
@@ -85,6 +88,22 @@ def plan(site: Site, argv: list[str], script_lines: list[str] | None,
             f'array each number their tasks from their smallest, and would '
             f'write the same files; add %A to it')
     return parts
+
+
+def _check_script(argv: list[str], script_lines: list[str] | None):
+    """Refuse a job script each part's batch script could not run with
+    the interpreter of its ``#!`` line."""
+    argv = take_option(argv, '--wrap')[1]
+    end = script_index(argv)
+    if end >= len(argv):
+        return
+    if script_lines is None:
+        raise Refused(f'cannot read the job script {argv[end]}, which '
+                      f'each part runs; check its path')
+    try:
+        interpreter(argv[end], script_lines)
+    except NotABatchScript as e:
+        raise Refused(str(e)) from e
 
 
 def _shared_logs(argv: list[str], script_lines: list[str] | None,
@@ -106,12 +125,7 @@ def _shared_logs(argv: list[str], script_lines: list[str] | None,
 
 def prepare(ds, submission: Submission, parts: list[Part]) -> list[list[str]]:
     """Write each part's batch script, add the parts to the schedule record,
-    and return the parts' sbatch commands.
-
-    Raises
-    ------
-    Refused
-    """
+    and return the parts' sbatch commands."""
     argv, record = submission.argv, submission.record
     spec = array_spec(argv, submission.script_lines)
     throttle = array_throttle(spec)
@@ -123,22 +137,16 @@ def prepare(ds, submission: Submission, parts: list[Part]) -> list[list[str]]:
     if end < len(argv):
         script = op.normpath(op.join(submission.pwd_abs, argv[end]))
         args = argv[end + 1:]
-        if submission.script_lines is None:
-            raise Refused(f'cannot read the job script {argv[end]}, which '
-                          f'each part runs; check its path')
     options = named_as_script(options, submission.script_lines, script)
     directory = scripts_dir(ds.repo, record['submission'])
     directory.mkdir(parents=True, exist_ok=True)
     commands = []
     for k, part in enumerate(parts):
-        try:
-            text = part_script(part, tasks, script, submission.script_lines,
-                               wraps[-1] if wraps else None)
-        except NotABatchScript as e:
-            discard(ds.repo, record['submission'])
-            raise Refused(str(e)) from e
         path = directory / f'part-{k}.sh'
-        path.write_text(text)
+        # the job script was checked by plan()
+        path.write_text(part_script(part, tasks, script,
+                                    submission.script_lines,
+                                    wraps[-1] if wraps else None))
         commands.append([*options, f'--array={part.array_spec(throttle)}',
                          str(path), *args])
     record[PARTS] = [{'offset': p.offset, 'tasks': list(p.tasks)}
