@@ -24,6 +24,7 @@ from datalad_slurm.backends import cli as slurm
 from datalad_slurm.records import journal
 from datalad_slurm.records.format import Record
 from datalad_slurm.records.history import iter_records
+from datalad_slurm.records.logfiles import task_logs
 from datalad_slurm.records.split import (
     as_recorded,
     expected,
@@ -81,7 +82,7 @@ def test_a_part_is_submitted_with_compressed_local_ids_and_the_throttle():
     assert part.array_spec(4) == '0-2,500%4'
     assert array_throttle('0-9%3') == 3
     assert array_throttle('0-9') is None
-    assert compress_task_ids([5, 1, 2, 3, None]) == '1-3,5'
+    assert compress_task_ids([5, 1, 2, 3]) == '1-3,5'
 
 
 def test_the_part_script_gives_the_task_its_original_id():
@@ -148,6 +149,16 @@ def test_a_split_record_is_asked_of_as_its_parts():
     assert as_recorded([plain, record], (12, 1500)) == (10, 1500)
     assert as_recorded([plain, record], (7, 1)) == (7, 1)
     assert as_recorded([record], None) is None
+
+
+def test_a_task_of_a_split_record_has_its_part_s_logs():
+    record = split_record(
+        slurm_output_patterns=['logs/%x-%A_%a.out'],
+        slurm_outputs=['logs/j-10_0.out', 'logs/j-10_500.out',
+                       'logs/j-10_1000.out', 'logs/j-12_0.out'])
+    assert task_logs(record.data, '1500') == ['logs/j-12_0.out']
+    assert task_logs(record.data, '0') == ['logs/j-10_0.out']
+    assert task_logs(record.data, '500') == ['logs/j-10_500.out']
 
 
 def done(task_id, state='COMPLETED', code=0):

@@ -17,18 +17,22 @@ from datalad.interface.base import (
 from datalad.interface.common_opts import save_message_opt
 from datalad.interface.results import get_status_dict
 from datalad.support.constraints import (
+    EnsureFloat,
     EnsureNone,
     EnsureStr,
 )
 from datalad.support.param import Parameter
 
 from .. import config
+from ..records.index import JobIndex
 from ..submit.again import (
     finished_jobs,
+    planned,
     refusal,
     submit_again,
     would_submit,
 )
+from ..submit.retry import Retry
 from .helpdoc import indented_doc
 from .render import (
     REPORT_ACTION,
@@ -62,6 +66,25 @@ class Reschedule(Interface):
     the tasks it ran.  [CMD: --all-tasks CMD][PY: `all_tasks=True` PY] runs
     the whole list, as it is now.  Tasks are named by their line numbers:
     running only some of them needs the list unchanged since the job ran.
+
+    [CMD: --failed CMD][PY: `failed=True` PY] submits again only what
+    failed, as its FINISH record (``datalad finish --close-failed-jobs``)
+    says: of an array job, only its failed tasks, as a new array of those
+    task ids; with [CMD: --since CMD][PY: `since` PY], or without a
+    revision (the whole history), only the failed jobs of the range that
+    no later submission repeats already.
+
+    [CMD: --more-memory FACTOR CMD][PY: `more_memory=FACTOR` PY] and
+    [CMD: --more-time FACTOR CMD][PY: `more_time=FACTOR` PY] multiply the
+    memory or the time limit of a job that Slurm ended OUT_OF_MEMORY or
+    TIMEOUT: its ``--mem`` (``--mem-per-cpu``, ``--mem-per-gpu``) or
+    ``--time``, from the command line or the job script's ``#SBATCH``
+    lines, or, where it asked for no memory, what Slurm gave it (sacct's
+    ReqMem); one that asked for no time limit is refused.  The new value
+    goes on the new sbatch command line, and the record's ``raised`` says
+    what it was
+    raised from.  A job named that did not run out of it is refused; in a
+    range, the factor applies to those that did.
     """
     _examples_ = [
         dict(text="Submit the job finished in the last commit again",
@@ -70,6 +93,10 @@ class Reschedule(Interface):
         dict(text="Submit a job again, named by any commit of its pair",
              code_cmd="datalad reschedule 1a2b3c4",
              code_py="reschedule('1a2b3c4')"),
+        dict(text="Submit again the failed tasks of every failed job, with "
+                  "twice the memory for those that ran out of it",
+             code_cmd="datalad reschedule --failed --more-memory 2",
+             code_py="reschedule(failed=True, more_memory=2)"),
         dict(text="Show which jobs since a commit would be submitted again",
              code_cmd="datalad reschedule --since v1.0 --report",
              code_py="reschedule(since='v1.0', report=True)"),
@@ -110,6 +137,24 @@ class Reschedule(Interface):
             action="store_true",
             doc="""for a farm job, run every task of its task list (as it
             is now), not only those that did not complete."""),
+        failed=Parameter(
+            args=("--failed",),
+            action="store_true",
+            doc="""submit again only what failed: the failed jobs (of
+            --since's range, or of the whole history without a revision)
+            and of an array job only its failed tasks."""),
+        more_memory=Parameter(
+            args=("--more-memory",),
+            metavar="FACTOR",
+            doc="""multiply the memory request of a job that ran out of
+            memory (OUT_OF_MEMORY) by FACTOR (above 1).""",
+            constraints=EnsureFloat() | EnsureNone()),
+        more_time=Parameter(
+            args=("--more-time",),
+            metavar="FACTOR",
+            doc="""multiply the time limit of a job that timed out
+            (TIMEOUT) by FACTOR (above 1).""",
+            constraints=EnsureFloat() | EnsureNone()),
     )
 
     @staticmethod
@@ -123,49 +168,88 @@ class Reschedule(Interface):
             report=False,
             message=None,
             with_failed_jobs=False,
-            all_tasks=False):
+            all_tasks=False,
+            failed=False,
+            more_memory=None,
+            more_time=None):
         yield from reschedule(
             revision, dataset=dataset, since=since, report=report,
             message=message, with_failed_jobs=with_failed_jobs,
-            all_tasks=all_tasks)
+            all_tasks=all_tasks,
+            retry=Retry(failed_only=failed, more_memory=more_memory,
+                        more_time=more_time))
 
     custom_result_renderer = staticmethod(render_result)
     custom_result_summary_renderer = staticmethod(render_tables)
 
 
 def reschedule(revision=None, *, dataset=None, since=None, report=False,
-               message=None, with_failed_jobs=False, all_tasks=False):
+               message=None, with_failed_jobs=False, all_tasks=False,
+               retry: Retry | None = None):
     """Generator behind :class:`Reschedule`; see there."""
     ds = require_dataset(dataset, check_installed=True,
                          purpose='reschedule Slurm jobs')
+    retry = retry or Retry()
     status = dict(action=REPORT_ACTION if report else 'reschedule', ds=ds,
                   logger=lgr)
     problem = ('give a revision (%s) or --since (%r), not both: --since '
                'already names the jobs to submit again', revision, since) \
-        if revision is not None and since is not None else config.problem(ds)
+        if revision is not None and since is not None else \
+        _retry_problem(retry, all_tasks) or config.problem(ds)
     if problem:
         yield get_status_dict(status='impossible', message=problem, **status)
         return
+    in_range = since is not None or (retry.failed_only and revision is None)
+    retrying = retry.failed_only or retry.more_memory is not None or \
+        retry.more_time is not None
     jobs = []
-    for finished, res in finished_jobs(ds, revision, since):
+    for finished, res in finished_jobs(ds, revision, since,
+                                       retry.failed_only):
+        plan = None
         if res is None:
-            res = refusal(ds, finished, with_failed_jobs,
-                          in_range=since is not None, all_tasks=all_tasks)
+            res = refusal(ds, finished, with_failed_jobs, in_range=in_range,
+                          all_tasks=all_tasks, retry=retry)
+        if res is None and retrying:
+            plan, res = planned(ds, finished, retry, named=not in_range)
         if res is not None:
             yield get_status_dict(**status, **res)
         else:
-            jobs.append(finished)
-    if since is not None and not jobs:
+            jobs.append((finished, plan))
+    if in_range and not jobs:
         yield get_status_dict(status='notneeded',
-                              message='no finished jobs to reschedule',
-                              **status)
-    job_ids = {f.data['schedule_commit']: f.job_id for f in jobs}
+                              message=_nothing(ds, retry), **status)
+    job_ids = {f.data['schedule_commit']: f.job_id for f, _ in jobs}
     # the new schedule commit of each job submitted again, by its old one:
     # a pipeline's new steps wait for each other, not for the old ones
     renewed: dict[str, str] = {}
-    for finished in jobs:
+    for finished, plan in jobs:
         if report:
-            yield would_submit(finished.data, job_ids, status)
+            yield would_submit(finished.data, job_ids, status, plan)
         else:
             yield from submit_again(ds, finished, renewed, message=message,
-                                    all_tasks=all_tasks, status=status)
+                                    all_tasks=all_tasks, status=status,
+                                    retried=plan)
+
+
+def _retry_problem(retry: Retry, all_tasks: bool):
+    """What is wrong with the options of a retry, or None."""
+    for option, factor in (('--more-memory', retry.more_memory),
+                           ('--more-time', retry.more_time)):
+        if factor is not None and not factor > 1:
+            return ('%s %s would not raise anything: give a factor above 1, '
+                    'such as 2 for twice as much', option, factor)
+    if retry.failed_only and all_tasks:
+        return ('give --failed or --all-tasks, not both: one runs only the '
+                'failed tasks, the other all')
+    return None
+
+
+def _nothing(ds, retry: Retry) -> str:
+    """Why a range has no job to submit again."""
+    if not retry.failed_only:
+        return 'no finished jobs to reschedule'
+    still_open = len(JobIndex(ds.repo).refresh().open)
+    return 'no failed jobs to reschedule' + (
+        f' ({still_open} jobs are still open: datalad finish '
+        f'--close-failed-jobs records those that failed)'
+        if still_open else '')

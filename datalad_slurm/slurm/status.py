@@ -292,7 +292,7 @@ def describe_states(tasks: Iterable[tuple[int | None, str]]) -> str:
     for task_id, state in tasks:
         groups.setdefault(state, []).append(task_id)
     return ' '.join(
-        f'{compress_task_ids(ids)}:{state}'
+        f'{compress_task_ids(i for i in ids if i is not None)}:{state}'
         for state, ids in sorted(groups.items(),
                                  key=lambda i: min(x or 0 for x in i[1])))
 

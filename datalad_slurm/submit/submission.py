@@ -275,6 +275,8 @@ def _prepare(ds, request: Request, checked: Checked, *,
     }
     if checked.cluster:
         record['slurm_cluster_option'] = checked.cluster
+    if request.raised:
+        record['raised'] = request.raised
     submission = Submission(argv, checked.pwd_abs, record, script_lines,
                             depends.jobs, local)
     submission.argv = request.mode.prepare(ds, submission)
