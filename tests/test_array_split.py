@@ -270,6 +270,16 @@ def test_a_failing_task_of_the_second_part_fails_the_job(ds, monkeypatch):
     assert finished.data['state']['1500'] == 'FAILED'
     assert finished.data['exit']['1500'] == 1
     assert finished.data['state']['1000'] == 'COMPLETED'
+    # only the failed task again, split as it lies beyond the limit
+    monkeypatch.delenv('FAIL_TASK')
+    retried = only(call(ds.reschedule, failed=True), 'reschedule')
+    assert retried['status'] == 'ok', retried
+    record, = _records(ds, 'RESCHEDULE')
+    assert [(p['offset'], p['tasks']) for p in
+            record.data['slurm_array_parts']] == [(1500, [1500])]
+    wait_for_jobs(*job_ids(record.data))
+    assert only(call(ds.finish), 'finish')['status'] == 'ok'
+    assert (ds.pathobj / 'out' / '1500').exists()
 
 
 def test_an_array_the_site_takes_is_not_split(ds):
