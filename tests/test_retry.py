@@ -2,7 +2,6 @@
 failures by cause, in local mode and from records: what needs no Slurm.
 (tests/test_retry_cluster.py makes a real TIMEOUT.)"""
 
-import json
 from types import SimpleNamespace
 
 import pytest

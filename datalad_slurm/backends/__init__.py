@@ -36,6 +36,7 @@ from typing import (
 from looseversion import LooseVersion
 
 from .. import config
+from ..records import split
 from ..records.format import Record
 from ..slurm.env import submission_environment
 from ..slurm.site import Site
@@ -75,6 +76,16 @@ class Submitter(Protocol):
           When whether the job was accepted is not known.
         SlurmError
           When it was not.
+        """
+
+    def cancel(self, job_ids: list[int], *, timeout: float,
+               cluster: str | None = None):
+        """Cancel jobs just submitted (a split array's parts, when a later
+        part was refused).
+
+        Raises
+        ------
+        SlurmError
         """
 
     def describe_submitted(self, job_id: int, *, timeout: float,
@@ -132,6 +143,11 @@ class SbatchSubmitter:
                           env=submission_environment(
                               dict(os.environ), self.keep_environment))
 
+    def cancel(self, job_ids: list[int], *, timeout: float,
+               cluster: str | None = None):
+        cli.call(['scancel', *cli.on(cluster), *map(str, job_ids)],
+                 timeout=timeout)
+
     def describe_submitted(self, job_id: int, *, timeout: float,
                            cluster: str | None = None) -> cli.Submitted:
         return cli.describe_submitted(job_id, timeout=timeout,
@@ -177,10 +193,11 @@ def query(ds, records: list[Record]) -> dict[int, JobStatus]:
     SlurmError
     """
     timeout = config.get(ds, config.QUERY_TIMEOUT)
-    expected = {r.job_id: Expected.of_record(r.data) for r in records}
+    # a split array job is asked of as its parts, and answered as one
+    expected = {i: e for r in records for i, e in split.expected(r).items()}
     local, others = [], []
     for r in records:
-        (local if is_local(r) else others).append(r.job_id)
+        (local if is_local(r) else others).extend(split.job_ids(r.data))
     statuses = {}
     if local:
         statuses.update(_local(ds).query(local, timeout=timeout,
@@ -197,7 +214,7 @@ def query(ds, records: list[Record]) -> dict[int, JobStatus]:
                    interval=config.get(ds, config.QUERY_INTERVAL)):
             statuses.update(backend.query(others, timeout=timeout,
                                           expected=expected))
-    return statuses
+    return split.folded(records, statuses)
 
 
 def select(ds) -> Query:

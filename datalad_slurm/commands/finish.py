@@ -37,6 +37,7 @@ from ..finish.selection import (
 )
 from ..finish.waiting import finish_as_they_end
 from ..modes.scratch.injob import dataset_to_finish
+from ..records.split import as_recorded
 from ..slurm.env import own_job
 from .helpdoc import indented_doc
 from .render import (
@@ -218,7 +219,7 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
         (yield from selected_jobs(ds, index, jobs, status))
     if not selected:
         return
-    own = own_job()
+    own = as_recorded(selected, own_job())
     if own and jobs and [r.job_id for r in selected] == [own[0]] and \
             not (wait or list_open_jobs or close_failed_jobs):
         yield from finish_inside(ds, selected[0], own, exit_status, status)

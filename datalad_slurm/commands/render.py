@@ -8,6 +8,8 @@ from datalad.interface.utils import generic_result_renderer
 from datalad.support import ansi_colors as ac
 from datalad.ui import ui
 
+from ..records.split import label
+
 LIST_ACTION = 'list-open-jobs'
 REPORT_ACTION = 'reschedule-report'
 JOBS_ACTION = 'jobs'
@@ -92,7 +94,8 @@ def render_tables(results, tables=None):
 
 
 _LIST_COLUMNS = (
-    ('JOB', lambda r: r.get('slurm_job_id')),
+    ('JOB', lambda r: label(r.get('slurm_job_id'),
+                            r.get('slurm_later_parts'))),
     ('STATE', lambda r: r.get('slurm_state')),
     ('WAITS FOR', lambda r: r.get('waits_for')),
     ('COMMIT', lambda r: (r.get('commit') or '')[:8]),

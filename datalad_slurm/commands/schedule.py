@@ -234,6 +234,24 @@ class Schedule(Interface):
             for. Nothing changes: no input is got, no file written or
             unlocked, no job submitted, no commit made. What would be
             refused is refused as it would be."""),
+        array_split=Parameter(
+            args=("--array-split",),
+            action="store_true",
+            doc="""submit an array job whose task ids reach beyond the
+            cluster's MaxArraySize (which limits the highest task id, not
+            the count) as several jobs, recorded in one schedule commit and
+            finished as one job: each part takes task ids less than
+            MaxArraySize apart and is submitted with them lowered by its
+            smallest one, and its batch script (the job script's #SBATCH
+            lines, then the job script) gives the job script the task ids of
+            the whole array (SLURM_ARRAY_TASK_ID, _MIN, _MAX, _COUNT).
+            Slurm writes each part's log files under the part's own job id
+            and the lowered task id. A throttle of --array (at most N
+            tasks at once) applies to each part.
+            The job script is read when each task starts, not at
+            submission: leave it as it is until the job has ended. An array
+            the cluster takes whole is submitted unchanged. Not with --tasks
+            or --scratch."""),
         message=save_message_opt,
     )
 
@@ -254,19 +272,21 @@ class Schedule(Interface):
             workers=None,
             task_timeout=None,
             scratch=None,
-            dry_run=False):
+            dry_run=False,
+            array_split=False):
         yield from schedule(
             cmd, dataset=dataset, inputs=inputs, outputs=outputs,
             expand=expand, after=after, explicit=explicit, message=message,
             tasks=tasks, workers=workers, task_timeout=task_timeout,
-            scratch=scratch, dry_run=dry_run)
+            scratch=scratch, dry_run=dry_run, array_split=array_split)
 
     custom_result_renderer = staticmethod(render_result)
 
 
 def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
              after=None, explicit=False, message=None, tasks=None,
-             workers=None, task_timeout=None, scratch=None, dry_run=False):
+             workers=None, task_timeout=None, scratch=None, dry_run=False,
+             array_split=False):
     """Generator behind :class:`Schedule`; see there."""
     ds = require_dataset(dataset, check_installed=True,
                          purpose='schedule a Slurm job')
@@ -275,7 +295,7 @@ def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
             ds, cmd, dataset=dataset, inputs=inputs, outputs=outputs,
             expand=expand, after=after, explicit=explicit, message=message,
             tasks=tasks, workers=workers, task_timeout=task_timeout,
-            scratch=scratch)
+            scratch=scratch, array_split=array_split)
     except Refused as e:
         yield get_status_dict(status='impossible', message=str(e),
                               action='schedule', ds=ds, logger=lgr)

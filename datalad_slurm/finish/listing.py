@@ -7,6 +7,10 @@ from datalad.interface.results import get_status_dict
 
 from ..records.format import Record
 from ..records.index import JobIndex
+from ..records.split import (
+    label,
+    later_parts,
+)
 from ..slurm.status import JobStatus
 
 
@@ -26,8 +30,10 @@ def list_open(index: JobIndex, records: list[Record],
             status='ok', commit=record.commit,
             outputs=record.data.get('outputs', []),
             slurm_job_id=record.job_id, slurm_state=state,
+            slurm_later_parts=later_parts(record.data),
             depends_on=record.data.get('depends_on') or [],
             waits_for=' '.join(filter(None, [
                 ','.join(waits), ' '.join(f'({r})' for r in reasons)])),
-            message=('job %s: %s', record.job_id, state),
+            message=('job %s: %s', label(record.job_id,
+                                         later_parts(record.data)), state),
             **status)

@@ -47,6 +47,8 @@ class Submission:
     depends_on: list[Record]
     # submitted by local mode, which has no time limit
     local: bool
+    # the sbatch commands of a split array's parts (None: one job, argv)
+    parts: list[list[str]] | None = None
 
 
 @dataclass

@@ -31,6 +31,7 @@ from ..repo import (
 from ..repo.paths import Outputs
 from ..slurm.jobspec import pattern_regex
 from ..util.bulk import builds_many
+from . import split
 from .format import Record
 from .history import iter_records
 
@@ -62,7 +63,8 @@ class JobIndex:
         self.since = since
         self.head: str | None = None
         self.open: dict[str, Record] = {}
-        # schedule commit -> {'finish': finish commit, 'job': job id}
+        # schedule commit -> {'finish': finish commit, 'job': job id}, and
+        # a split array job's later parts' ids ('parts')
         self.finished: dict[str, dict] = {}
         self._cache = state.index_cache(repo.dot_git)
         self._delta = state.index_delta(repo.dot_git)
@@ -133,10 +135,12 @@ class JobIndex:
         (None, schedule commit) if it was finished, (None, None) if unknown.
         """
         for record in self.open.values():
-            if record.job_id == job_id:
+            # any part of a split array job finds its record
+            if record.job_id == job_id or \
+                    job_id in split.job_ids(record.data):
                 return record, None
         for schedule_commit, entry in self.finished.items():
-            if entry['job'] == job_id:
+            if entry['job'] == job_id or job_id in entry.get('parts', ()):
                 return None, schedule_commit
         return None, None
 
@@ -161,6 +165,9 @@ class JobIndex:
                 self._paths.discard(schedule_commit)
             self.finished[schedule_commit] = {
                 'finish': record.commit, 'job': record.job_id}
+            if split.later_parts(record.data):
+                self.finished[schedule_commit]['parts'] = \
+                    split.later_parts(record.data)
 
     @builds_many
     def _load(self):

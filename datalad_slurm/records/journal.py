@@ -17,6 +17,9 @@ Each submission is a small state machine kept in a file under
   sbatch did not answer in time: Slurm may have accepted the job, or may
   still, and the mark tells later;
 and *committed*: the schedule commit exists and the file is removed.
+An array split into several jobs (``schedule --array-split``) is one entry
+whose parts each go through these states in turn, each carrying a mark of
+its own (the submission's plus ``/K``).
 
 Entries are written and removed under the repository lock, so an entry a
 holder of the lock sees belongs to a process that has ended or given up,
@@ -70,8 +73,13 @@ class Entry:
     # what submitted it (a submitter's name, see backends.submitter): sbatch,
     # or local mode
     submitter: str = 'slurm'
+    # the jobs of an array split into several (schedule --array-split),
+    # each submitted in turn: its sbatch command ('argv', marked with the
+    # submission's mark plus '/K'), 'state' and 'job_id'; None for one job
+    parts: list[dict] | None = None
     _fields = ('kind', 'data', 'message', 'argv', 'pid', 'started', 'state',
-               'marked', 'writable', 'changed_before', 'host', 'submitter')
+               'marked', 'writable', 'changed_before', 'host', 'submitter',
+               'parts')
 
     @property
     def job_id(self) -> int | None:
@@ -102,6 +110,14 @@ class Entry:
         self.state = UNKNOWN
         _write(self.path, self._content())
 
+    def part_is(self, k: int, state: str, job_id: int | None = None):
+        """Part `k` of a split array is about to be submitted (SUBMITTING),
+        was (SUBMITTED, with its `job_id`), or may have been (UNKNOWN)."""
+        self.parts[k].update(state=state, job_id=job_id)
+        if state in (SUBMITTING, UNKNOWN):
+            self.state = state
+        _write(self.path, self._content())
+
     def done(self):
         """The schedule commit exists, or nothing was submitted: forget
         the entry."""
@@ -129,7 +145,7 @@ class Unreadable:
 def begin(repo, kind: str, data: dict, message: str | None,
           argv: list[str], marked: bool, writable: list[str],
           changed_before: list[str] = (), submitter: str = 'slurm',
-          ) -> Entry:
+          parts: list[list[str]] | None = None) -> Entry:
     """Write down a submission about to be made, before its `writable`
     outputs are."""
     directory = state.journal(repo.dot_git)
@@ -142,7 +158,9 @@ def begin(repo, kind: str, data: dict, message: str | None,
                   started=time.time(), marked=marked,
                   writable=list(writable),
                   changed_before=list(changed_before),
-                  host=socket.gethostname(), submitter=submitter)
+                  host=socket.gethostname(), submitter=submitter,
+                  parts=[{'argv': list(p), 'state': PREPARED, 'job_id': None}
+                         for p in parts] if parts else None)
     _write(entry.path, entry._content())
     return entry
 

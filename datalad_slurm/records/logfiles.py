@@ -20,6 +20,7 @@ from ..slurm.jobspec import (
     script_head,
 )
 from ..slurm.status import JobStatus
+from . import split
 from .format import Record
 
 
@@ -88,9 +89,11 @@ def resolved(record: Record, job: JobStatus) -> list[str]:
     """
     files = list(record.data.get('slurm_outputs') or [])
     for task in job.tasks:
+        # a part of a split array writes under its own id and local task id
+        job_id, task_id = split.part_ids(record.data, task.task_id)
         # %N: the node the batch script ran on, the first of the job's
         values = placeholder_values(
-            record.job_id, task.task_id, task.raw_job_id,
+            job_id, task_id, task.raw_job_id,
             node=next(iter(expand_hostlist(task.nodes or '')), None))
         for pattern in record.data.get('slurm_output_patterns') or []:
             path = resolve_pattern(pattern, values)
@@ -117,8 +120,16 @@ def task_logs(data: dict, task: str) -> list[str]:
         return [f"{data['farm_log_dir']}/{task}.log"]
     if not task or not data.get('slurm_array'):
         return list(files)
-    patterns = [re.sub(r'%(\d*)a',
-                       lambda m: task.zfill(int(m.group(1) or 0)), p)
+    # a split array's part writes under its own id and the lowered task id
+    job_id, local = split.part_ids(data, int(task))
+    own = {'a': str(local), 'A': str(job_id)} if split.parts(data) else \
+        {'a': task}
+
+    def filled(match: re.Match) -> str:
+        width, letter = match.groups()
+        return own[letter].zfill(int(width or 0)) if letter in own else \
+            match.group(0)
+    patterns = [re.sub(r'%(\d*)([aA])', filled, p)
                 for p in data.get('slurm_output_patterns') or []]
     return [f for f in files
             if any(pattern_regex(p).match(f) for p in patterns)]

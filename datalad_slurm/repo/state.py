@@ -13,6 +13,8 @@ a job in a scratch clone, or a farm job, knows only that.  The map::
       ready/             announcements of jobs that ended (finish/)
       farm/MARK/         a farm job's tasks (modes/farm/layout.py)
       scratch/MARK/      a scratch job's spec and status
+      split/MARK/        the batch scripts of a split array's parts, until
+                         its schedule commit (submit/split.py)
       local/             local mode's jobs, ids and CPUs (backends/local/)
       marks.PID          git fast-import's marks, while it runs
 """
@@ -64,6 +66,10 @@ def farm(git_dir) -> Path:
 
 def scratch(git_dir) -> Path:
     return root(git_dir) / 'scratch'
+
+
+def split(git_dir) -> Path:
+    return root(git_dir) / 'split'
 
 
 def local(git_dir) -> Path:

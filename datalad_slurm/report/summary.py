@@ -18,6 +18,10 @@ from ..records.history import (
     parse_or_warn,
 )
 from ..records.outcome import record_succeeded
+from ..records.split import (
+    label,
+    later_parts,
+)
 from ..slurm.jobspec import (
     seconds,
     size_bytes,
@@ -91,6 +95,7 @@ def summarise(schedule: Record, finish: Record | None, *,
               if t['max_rss'] and t['req_mem']]
     return {
         'slurm_job_id': schedule.job_id,
+        'slurm_later_parts': later_parts(schedule.data),
         'kind': 'reschedule' if schedule.kind == RESCHEDULE else 'schedule',
         'array_tasks': len(schedule.data['slurm_array'])
         if schedule.data.get('slurm_array') else None,
@@ -205,7 +210,7 @@ def _size(value: int | None) -> str:
 
 # the table on a terminal: title, and the cell of a summary
 COLUMNS = (
-    ('JOB', lambda j: str(j['slurm_job_id'])),
+    ('JOB', lambda j: label(j['slurm_job_id'], j['slurm_later_parts'])),
     ('KIND', lambda j: j['kind'] + (f"[{j['array_tasks']}]"
                                     if j['array_tasks'] else '')),
     ('STATE', lambda j: j['slurm_state'] or j['job_state']),

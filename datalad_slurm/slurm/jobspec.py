@@ -24,6 +24,12 @@ def expand_task_ids(spec: str) -> list[int]:
     return sorted(ids)
 
 
+def array_throttle(spec: str) -> int | None:
+    """The ``%N`` of an array specification: at most N tasks at once."""
+    _, percent, limit = spec.partition('%')
+    return int(limit) if percent else None
+
+
 # %[width]<letter>; '%%' is a literal percent sign.  The letters are those
 # of sbatch's "filename pattern" section.
 _PATTERN = re.compile(r'%(\d*)([%AabJjNnsTtux])')
@@ -168,13 +174,60 @@ def directives(lines: list[str]) -> list[str]:
     """Options of the ``#SBATCH`` lines heading a job script (sbatch reads
     them up to the first line of code)."""
     tokens = []
-    for line in lines[1:]:
-        line = line.strip()
-        if line.startswith('#SBATCH'):
-            tokens.extend(shlex.split(line[len('#SBATCH'):], comments=True))
-        elif line and not line.startswith('#'):
-            break
+    for line in directive_lines(lines):
+        tokens.extend(shlex.split(line.strip()[len('#SBATCH'):],
+                                  comments=True))
     return tokens
+
+
+def directive_lines(lines: list[str] | None) -> list[str]:
+    """The ``#SBATCH`` lines heading a job script, verbatim: what a batch
+    script that stands in for it carries, so that sbatch reads them as it
+    would from the script itself."""
+    found = []
+    for line in (lines or [])[1:]:
+        stripped = line.strip()
+        if stripped.startswith('#SBATCH'):
+            found.append(line.rstrip('\n'))
+        elif stripped and not stripped.startswith('#'):
+            break
+    return found
+
+
+class NotABatchScript(ValueError):
+    """A job script without the ``#!`` line sbatch requires."""
+
+
+def interpreter(script: str, script_lines: list[str]) -> list[str]:
+    """The interpreter of a job script's ``#!`` line, with its argument
+    (the kernel passes what follows the interpreter as one): what a batch
+    script that stands in for it runs it with.
+
+    Raises
+    ------
+    NotABatchScript
+      As sbatch would refuse the job script.
+    """
+    first = script_lines[0] if script_lines else ''
+    if not first.startswith('#!'):
+        raise NotABatchScript(
+            f'sbatch: error: {script} does not look like a batch script: '
+            f'the first line must start with #! followed by the path to an '
+            f'interpreter')
+    program, _, argument = first[2:].strip().partition(' ')
+    return [program, argument.strip()] if argument.strip() else [program]
+
+
+def named_as_script(options: list[str], script_lines: list[str] | None,
+                    script: str | None) -> list[str]:
+    """sbatch's `options` for a batch script that stands in for the job
+    script `script` (None: a ``--wrap`` command): the job keeps the name
+    Slurm gives the user's job (the script's file name, or 'wrap') unless
+    the user names it, so that ``%x`` in log names means what it did."""
+    if option_value(options, script_lines, '--job-name', '-J') is not None:
+        return options
+    return [*options, f'--job-name='
+            f'{os.path.basename(script) if script else "wrap"}']
 
 
 # sbatch's short options that take a value, and its long options that take

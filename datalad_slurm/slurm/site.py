@@ -66,5 +66,5 @@ class Site:
             return None
         return (f'the array {spec} has task ids up to {highest}, but this '
                 f'cluster takes task ids below {self.max_array_size} only '
-                f'(MaxArraySize); number the tasks from 0, or split the '
-                f'array into several jobs')
+                f'(MaxArraySize); number the tasks from 0, or add '
+                f'--array-split to submit it as several jobs')

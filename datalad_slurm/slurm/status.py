@@ -13,6 +13,8 @@ from datetime import (
 )
 from typing import Iterable
 
+from .jobspec import compress_task_ids
+
 # Slurm states in which a job has not ended yet; a job in any of them is
 # still running as far as datalad-slurm is concerned.
 TRANSITIONAL_STATES = frozenset({
@@ -290,20 +292,9 @@ def describe_states(tasks: Iterable[tuple[int | None, str]]) -> str:
     for task_id, state in tasks:
         groups.setdefault(state, []).append(task_id)
     return ' '.join(
-        f'{_compress_ids(ids)}:{state}'
+        f'{compress_task_ids(i for i in ids if i is not None)}:{state}'
         for state, ids in sorted(groups.items(),
                                  key=lambda i: min(x or 0 for x in i[1])))
-
-
-def _compress_ids(ids: Iterable[int | None]) -> str:
-    ids = sorted(set(i for i in ids if i is not None))
-    runs: list[list[int]] = []
-    for i in ids:
-        if runs and i == runs[-1][1] + 1:
-            runs[-1][1] = i
-        else:
-            runs.append([i, i])
-    return ','.join(str(a) if a == b else f'{a}-{b}' for a, b in runs)
 
 
 def add_task(status: JobStatus, new: TaskStatus):
@@ -315,5 +306,3 @@ def add_task(status: JobStatus, new: TaskStatus):
             return
     status.tasks.append(new)
     status.tasks.sort(key=lambda t: -1 if t.task_id is None else t.task_id)
-
-

@@ -48,6 +48,7 @@ from ..slurm.status import (
     SUBMISSION_WINDOW,
     SlurmError,
 )
+from . import split
 
 lgr = logging.getLogger('datalad.slurm.recording')
 
@@ -71,8 +72,11 @@ def complete(ds, entry: journal.Entry, status: dict, *,
     if not entry.sbatch_may_have_run:
         yield _undone(ds, entry, 'ended before sbatch ran', status)
         return
-    if entry.job_id is None:
-        found = yield from _find(ds, backend, entry, status, timeout)
+    # found by its mark: sbatch gave no job id
+    unanswered = entry.job_id is None
+    if unanswered:
+        found = yield from (_find_parts if entry.parts else _find)(
+            ds, backend, entry, status, timeout)
         if found is None:
             return
         entry.submitted(found)
@@ -97,7 +101,7 @@ def complete(ds, entry: journal.Entry, status: dict, *,
         message = ('recovered the schedule commit of job %s, whose '
                    'submission (pid %s) ended before recording it',
                    entry.job_id, entry.pid)
-    elif entry.state == journal.UNKNOWN:
+    elif unanswered:
         message = ('%s (sbatch did not answer in time, but Slurm has the '
                    'job)', title)
     else:
@@ -107,10 +111,35 @@ def complete(ds, entry: journal.Entry, status: dict, *,
                           recovered=recovering, **status)
 
 
-def _find(ds, backend, entry: journal.Entry, status: dict, timeout: float):
-    """The job id of a submission sbatch gave none for, or None after
-    yielding what became of the entry."""
-    argv = ' '.join(entry.argv)
+def _find_parts(ds, backend, entry: journal.Entry, status: dict,
+                timeout: float):
+    """The first part's job id of a split array whose every part Slurm
+    has, or None after yielding what became of the entry: where a part was
+    never submitted (the process died before its sbatch ran, or an
+    earlier part's sbatch gave no answer), the parts before it are
+    cancelled and the outputs put back, as the job is not whole."""
+    for k, part in enumerate(entry.parts):
+        if part['job_id'] is not None:
+            continue
+        if part['state'] == journal.PREPARED:
+            yield _undone(ds, entry, f'was interrupted before part {k + 1} '
+                          f'of {len(entry.parts)} was submitted', status,
+                          backend)
+            return None
+        found = yield from _find(ds, backend, entry, status, timeout, k)
+        if found is None:
+            return None
+        entry.part_is(k, journal.SUBMITTED, found)
+    return entry.parts[0]['job_id']
+
+
+def _find(ds, backend, entry: journal.Entry, status: dict, timeout: float,
+          part: int | None = None):
+    """The job id of a submission sbatch gave none for (of a split array,
+    that of `part`), or None after yielding what became of the entry."""
+    argv = ' '.join(entry.argv if part is None else
+                    entry.parts[part]['argv'])
+    mark = entry.mark if part is None else f'{entry.mark}/{part}'
     if not entry.marked:
         kept = entry.set_aside()
         yield get_status_dict(
@@ -126,7 +155,7 @@ def _find(ds, backend, entry: journal.Entry, status: dict, timeout: float):
     workdir = _workdir(ds, entry)
     try:
         candidates = backend.find_marked(
-            mark_comment(entry.mark), since=entry.started,
+            mark_comment(mark), since=entry.started,
             workdir=workdir, timeout=timeout,
             cluster=entry.data.get('slurm_cluster_option'))
     except SlurmError as e:
@@ -164,7 +193,8 @@ def _find(ds, backend, entry: journal.Entry, status: dict, timeout: float):
         return None
     if _never_sent(entry):
         yield _undone(ds, entry, 'ended while sbatch ran, and sbatch has '
-                      'ended too without Slurm having a job of it', status)
+                      'ended too without Slurm having a job of it', status,
+                      backend)
         return None
     if time.time() - entry.started < SUBMISSION_WINDOW:
         if entry.state == journal.PREPARED:
@@ -175,20 +205,22 @@ def _find(ds, backend, entry: journal.Entry, status: dict, timeout: float):
                      'Slurm knows no job of it yet; the submission is '
                      'journaled, and the next datalad-slurm command looks '
                      'for it again (the job carries --comment=%s)',
-                     argv, mark_comment(entry.mark)),
+                     argv, mark_comment(mark)),
             **status)
         return None
     if entry.writable is not None:
         put_back(ds, entry.writable, entry.changed_before)
+    cancelled = f'; {split.cancel_submitted(backend, entry, timeout)[0]}' \
+        if entry.parts else ''
     kept = entry.set_aside()
     yield get_status_dict(
         status='error',
         message=('Slurm (squeue, sacct) knows no job of the submission of %r '
                  '(--comment=%s) %d s after it was made, so it was most '
-                 'likely never accepted: its outputs are as they were; '
+                 'likely never accepted: its outputs are as they were%s; '
                  'schedule it again, and remove the journal entry kept in '
-                 '%s', argv, mark_comment(entry.mark), SUBMISSION_WINDOW,
-                 str(kept)),
+                 '%s', argv, mark_comment(mark), SUBMISSION_WINDOW,
+                 cancelled, str(kept)),
         **status)
     return None
 
@@ -200,16 +232,25 @@ def _workdir(ds, entry: journal.Entry) -> str:
     return op.normpath(op.join(pwd, chdir[-1]) if chdir else pwd)
 
 
-def _undone(ds, entry: journal.Entry, why: str, status: dict) -> dict:
-    """Forget a submission that never reached Slurm, its outputs put back
-    as they were."""
+def _undone(ds, entry: journal.Entry, why: str, status: dict,
+            backend=None) -> dict:
+    """Forget a submission that never reached Slurm (of a split array:
+    not whole, its parts that did are cancelled with `backend`), its
+    outputs put back as they were."""
+    submitted, cancelled = 'nothing was submitted', False
+    if entry.parts and entry.parts[0]['job_id'] is not None:
+        # an error even where all are cancelled: a job was not scheduled
+        submitted, _ = split.cancel_submitted(
+            backend, entry, config.get(ds, config.QUERY_TIMEOUT))
+        cancelled = True
     restored = put_back(ds, entry.writable, entry.changed_before)
     of_record(entry.data).undo(ds, entry.data)
+    split.discard(ds.repo, entry.mark)
     entry.done()
     return get_status_dict(
-        status='notneeded',
-        message=(f'a submission of %r (pid %s) {why}: nothing was '
-                 f'submitted%s', ' '.join(entry.argv), entry.pid,
+        status='error' if cancelled else 'notneeded',
+        message=(f'a submission of %r (pid %s) {why}: {submitted}%s',
+                 ' '.join(entry.argv), entry.pid,
                  f'; put back {", ".join(restored)}' if restored else ''),
         **status)
 
@@ -259,7 +300,8 @@ def _record(ds, backend, entry: journal.Entry, timeout: float,
     """Make the schedule commit of a submitted job; return (sha, title)."""
     data = dict(entry.data)
     try:
-        data.update(logfiles.at_submission(
+        data.update(split.describe_parts(ds, backend, entry, timeout)
+                    if entry.parts else logfiles.at_submission(
             ds, backend, entry.argv, entry.job_id, timeout=timeout,
             cluster=data.get('slurm_cluster_option')))
     except SlurmError as e:
@@ -273,12 +315,15 @@ def _record(ds, backend, entry: journal.Entry, timeout: float,
                     slurm_output_patterns=[
                         op.normpath(op.join(data['pwd'], p))
                         for p in patterns if not op.isabs(p)])
+        if entry.parts:
+            data.update(split.without_slurm(entry))
     of_record(data).submitted(data, entry.job_id)
     title = schedule_title(entry.job_id)
     message = compose_message(entry.kind, title, data, entry.message)
     parent = plumbing.head(ds.repo)
     sha = commit_empty(ds.repo, message, parent)
     entry.done()
+    split.discard(ds.repo, entry.mark)
     if index is not None:
         index.recorded(parse_message(message, sha), parent)
     return sha, title

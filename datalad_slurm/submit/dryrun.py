@@ -30,7 +30,7 @@ from .submission import (
     check,
     plan_submission,
     refused_result,
-    with_mark,
+    sbatch_commands,
     writable_paths,
 )
 
@@ -53,8 +53,10 @@ def dry_run(ds, request: Request, **extra) -> Iterator[dict]:
         yield refused_result(e, status)
         return
     record = submission.record
-    argv = with_mark(submission.argv, submission.script_lines,
-                     record['submission']) or submission.argv
+    commands, _ = sbatch_commands(submission)
+    argv = commands[0]
+    # a split array: one sbatch command per part
+    parts = dict(sbatch_parts=commands) if submission.parts else {}
     to_get = checked.depends.to_get
     yield get_status_dict(
         status='ok', dry_run=True, sbatch_cmd=argv, cmd=request.cmd,
@@ -66,8 +68,9 @@ def dry_run(ds, request: Request, **extra) -> Iterator[dict]:
         depends_on=record['depends_on'],
         waits_for=[r.job_id for r in submission.depends_on],
         job_files=plan.files,
-        message=('would submit: %s', shlex.join(argv)),
-        **extra, **status)
+        message=('would submit: %s',
+                 '\n'.join(shlex.join(c) for c in commands)),
+        **parts, **extra, **status)
 
 
 def _expanded(ds, specs: list[str]) -> list[str]:

@@ -27,7 +27,10 @@ from ..modes.farm.submit import (
     sbatch_problem,
 )
 from ..modes.select import for_request
-from ..records import logfiles
+from ..records import (
+    logfiles,
+    split,
+)
 from ..records.format import (
     RESCHEDULE,
     SCHEDULE,
@@ -71,6 +74,8 @@ class Request:
     # what a job submitted again asks more of than before: option name to
     # [old value, new value]
     raised: dict[str, list[str]] = field(default_factory=dict)
+    # submit an array beyond the site's MaxArraySize as several jobs
+    array_split: bool = False
 
 
 def sbatch_argv(cmd) -> list[str]:
@@ -97,7 +102,7 @@ def sbatch_argv(cmd) -> list[str]:
 
 def from_schedule(ds, cmd, *, dataset, inputs, outputs, expand, after,
                   explicit, message, tasks, workers, task_timeout,
-                  scratch) -> Request:
+                  scratch, array_split=False) -> Request:
     """The request of :func:`datalad schedule`'s arguments.
 
     Raises
@@ -130,11 +135,19 @@ def from_schedule(ds, cmd, *, dataset, inputs, outputs, expand, after,
     if scratch is not None and not scratch.strip():
         raise Refused("--scratch names no directory; give one, such as "
                       "'$TMPDIR', or leave it out")
+    if array_split and (farm is not None or scratch is not None):
+        raise Refused(
+            f'--array-split submits a job script of the work tree as '
+            f'several jobs, and cannot split a '
+            f'{"task list (--tasks)" if farm else "job in a clone (--scratch)"}'
+            f' yet; leave one of them out (a --scratch that is '
+            f'datalad.slurm.scratch\'s default: -c datalad.slurm.scratch=)')
     return Request(
         cmd=normalize(cmd), pwd=op.relpath(pwd, ds.path),
         inputs=paths['inputs'], outputs=paths['outputs'],
         mode=for_request(farm, scratch), message=message, expand=expand,
-        explicit=explicit, after=ensure_list(after))
+        explicit=explicit, after=ensure_list(after),
+        array_split=bool(array_split))
 
 
 def from_record(ds, data: dict, *, message: str | None, all_tasks: bool,
@@ -158,4 +171,5 @@ def from_record(ds, data: dict, *, message: str | None, all_tasks: bool,
         message=message or data.get('message'),
         chain=list(data.get('chain') or []) + [data['schedule_commit']],
         kind=RESCHEDULE, expand=data.get('expand'), after=after,
-        action='reschedule', raised=dict(raised or {}))
+        action='reschedule', raised=dict(raised or {}),
+        array_split=bool(split.parts(data)))

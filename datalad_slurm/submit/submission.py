@@ -43,6 +43,7 @@ from ..modes.base import (
 )
 from ..records import journal
 from ..records.index import JobIndex
+from ..records.split import job_ids
 from ..repo.commit import identity_problem
 from ..repo.lock import (
     LockTimeout,
@@ -59,6 +60,7 @@ from ..slurm.jobspec import (
     job_script_head,
     sets_option,
 )
+from ..slurm.split import Part
 from ..slurm.status import (
     SlurmError,
     SlurmTimeout,
@@ -87,6 +89,7 @@ from .dependencies import (
     find_dependencies,
     with_dependencies,
 )
+from . import split
 from .limits import limits_problem
 from .request import (
     Request,
@@ -108,6 +111,8 @@ class Checked:
     backend: backends.Submitter
     # the cluster the job is sent to with -M (None: this machine's)
     cluster: str | None = None
+    # the parts of an array split into several jobs (None: one job)
+    parts: list[Part] | None = None
 
 
 def submit_job(ds, request: Request) -> Iterator[dict]:
@@ -174,12 +179,15 @@ def check(ds, request: Request) -> Checked:
     timeout = config.get(ds, config.QUERY_TIMEOUT)
     backend.check(timeout)
     site = backend.site(timeout)
-    problem = limits_problem(site, argv, script_lines) or \
+    parts = split.plan(site, argv, script_lines) if request.array_split \
+        else None
+    problem = (None if request.array_split else
+               limits_problem(site, argv, script_lines)) or \
         dependency_problem(cluster, depends.jobs, site.cluster)
     if problem:
         raise Refused(problem)
     return Checked(argv, pwd_abs, script_lines, depends, index, backend,
-                   cluster)
+                   cluster, parts)
 
 
 def _plugged_in(ds, request: Request, pwd_abs: str) -> str:
@@ -270,8 +278,10 @@ def plan_submission(ds, request: Request, checked: Checked, *,
                       f'(datalad finish), or choose other outputs')
     script_lines = checked.script_lines
     depends = checked.depends.still_open(checked.index)
+    # on every part of a split array
     argv = with_dependencies(checked.argv, script_lines,
-                             [r.job_id for r in depends.jobs]) \
+                             [i for r in depends.jobs
+                              for i in job_ids(r.data)]) \
         if depends.jobs else checked.argv
     inputs = GlobbedPaths(request.inputs, pwd=ds.path).expand() \
         if request.expand in ('inputs', 'both') else request.inputs
@@ -293,6 +303,8 @@ def plan_submission(ds, request: Request, checked: Checked, *,
                             depends.jobs, local)
     plan = request.mode.plan(ds, submission)
     submission.argv = plan.argv
+    if checked.parts:
+        plan = split.plan_parts(ds, submission, checked.parts, plan)
     return submission, plan
 
 
@@ -311,47 +323,67 @@ def _run_sbatch(ds, backend, request: Request, submission: Submission,
     submitted."""
     record, mode = submission.record, request.mode
     writable = writable_paths(request)
-    marked = with_mark(submission.argv, submission.script_lines,
-                        record['submission'])
+    commands, marked = sbatch_commands(submission)
     # without --explicit, nothing under the outputs differs from HEAD
     entry = journal.begin(
-        ds.repo, request.kind, record, request.message,
-        marked or submission.argv, marked=marked is not None,
-        writable=writable,
+        ds.repo, request.kind, record, request.message, commands[0],
+        marked=marked, writable=writable,
         changed_before=changed_under(ds, writable) if request.explicit
         else [],
-        submitter=backend.name)
+        submitter=backend.name, parts=submission.parts and commands)
     prepared = []
+
+    def undo():
+        # the entry last: a crash before leaves it to be undone by recovery
+        restore(ds, prepared)
+        mode.undo(ds, record)
+        split.discard(ds.repo, record['submission'])
+        entry.done()
+
     for res in unlock_or_remove(ds, writable):
         if res['status'] in ('impossible', 'error'):
             yield res
-            restore(ds, prepared)
-            entry.done()
-            mode.undo(ds, record)
+            undo()
             return
         if res['status'] == 'ok':
             prepared.append(res['path'])
 
-    entry.submitting()
     try:
-        job_id = backend.submit(entry.argv, cwd=submission.pwd_abs,
-                                timeout=timeout)
+        if entry.parts:
+            split.submit_parts(backend, entry, cwd=submission.pwd_abs,
+                               timeout=timeout)
+        else:
+            entry.submitting()
+            entry.submitted(backend.submit(
+                entry.argv, cwd=submission.pwd_abs, timeout=timeout))
     except SlurmTimeout:
         # Slurm may have accepted the job: the outputs stay writable, and
         # the entry is looked up by its mark, now or by a later command
-        entry.unknown()
+        if not entry.parts:
+            entry.unknown()
     except SlurmError as e:
-        entry.done()
-        restore(ds, prepared)
-        mode.undo(ds, record)
+        undo()
         yield get_status_dict(
             status='error',
             message=('sbatch did not submit the job: %s', str(e)),
             exception=CapturedException(e), **status)
         return
-    else:
-        entry.submitted(job_id)
     yield from complete(ds, entry, status, index=index)
+
+
+def sbatch_commands(submission: Submission,
+                    ) -> tuple[list[list[str]], bool]:
+    """The sbatch commands that submit `submission` (one, or one per part
+    of a split array), each with its mark (a part's with its number), and
+    whether they carry the marks (not where the user sets a comment)."""
+    mark = submission.record['submission']
+    commands = submission.parts or [submission.argv]
+    marks = [mark] if not submission.parts else \
+        [f'{mark}/{k}' for k in range(len(commands))]
+    marked = [with_mark(argv, submission.script_lines, m)
+              for argv, m in zip(commands, marks)]
+    return [m or argv for m, argv in zip(marked, commands)], \
+        marked[0] is not None
 
 
 def with_mark(argv: list[str], script_lines: list[str] | None,

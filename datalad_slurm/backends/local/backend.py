@@ -39,7 +39,10 @@ from ...util.process import (
     spawn_detached,
 )
 from ..cli import Submitted
-from . import ids
+from . import (
+    ids,
+    runner,
+)
 from .jobs import (
     BATCH,
     Job,
@@ -150,6 +153,13 @@ class LocalBackend:
             raise SlurmError(f'local mode could not start job '
                              f'{job.job_id}: {e}') from e
         lgr.debug('Local job %s runs in process %s', job.job_id, pid)
+
+    def cancel(self, job_ids: list[int], *, timeout: float,
+               cluster: str | None = None):
+        # only tasks that have not started: this machine sets no
+        # MaxArraySize, so no split array's part is submitted here
+        for job_id in job_ids:
+            runner.cancel(self._job(job_id), 'cancelled')
 
     def describe_submitted(self, job_id: int, *, timeout: float,
                            cluster: str | None = None) -> Submitted:

@@ -23,8 +23,11 @@ from ...repo.worktree import (
     shorten,
 )
 from ...slurm.jobspec import (
+    NotABatchScript,
+    directive_lines,
+    interpreter,
+    named_as_script,
     script_index,
-    sets_option,
     take_option,
 )
 from ...util.process import python_argv
@@ -94,10 +97,11 @@ def plan(ds, argv: list[str], pwd_abs: str, record: dict, *,
         raise Refused('sbatch needs a job script or a --wrap command, one '
                       'of them; give one')
     # sbatch would ask this of the script, but it is given the batch script
-    if script_lines and not script_lines[0].startswith('#!'):
-        raise Refused(f'sbatch: error: {script} does not look like a batch '
-                      f'script: the first line must start with #! followed '
-                      f'by the path to an interpreter')
+    if script_lines:
+        try:
+            interpreter(script, script_lines)
+        except NotABatchScript as e:
+            raise Refused(str(e)) from e
     directory = ScratchDir.of(ds.repo, record['submission'])
     spec = dict(
         dataset=ds.path, base=base, pwd=record['pwd'],
@@ -107,9 +111,7 @@ def plan(ds, argv: list[str], pwd_abs: str, record: dict, *,
         wrap=wraps[-1] if wraps else None,
         upstream=upstream_spec(depends_on))
     batch = batch_script(directory, script_lines if script else None, wraps)
-    if not sets_option(options, [script_lines], '--job-name'):
-        options = [*options, f'--job-name='
-                   f'{op.basename(script) if script else "wrap"}']
+    options = named_as_script(options, script_lines, script)
     return Plan([*options, str(directory.batch_script), *args],
                 write=lambda: directory.create(spec, batch),
                 files={str(directory.batch_script): batch})
@@ -118,13 +120,6 @@ def plan(ds, argv: list[str], pwd_abs: str, record: dict, *,
 def batch_script(directory: ScratchDir, script_lines: list[str] | None,
                  wraps: list[str]) -> str:
     """The batch script: the user's ``#SBATCH`` lines, then the job."""
-    directives = []
-    for line in (script_lines or [])[1:]:
-        stripped = line.strip()
-        if stripped.startswith('#SBATCH'):
-            directives.append(line.rstrip('\n'))
-        elif stripped and not stripped.startswith('#'):
-            break
     run = shlex.join(python_argv('datalad_slurm.modes.scratch.job',
                                  str(directory.path)))
     what = 'the --wrap command' if wraps else 'the job script'
@@ -132,7 +127,7 @@ def batch_script(directory: ScratchDir, script_lines: list[str] | None,
         '#!/bin/sh',
         f'# datalad-slurm: runs {what} in a clone of its own '
         f'(datalad schedule --scratch)',
-        *directives,
+        *directive_lines(script_lines),
         # a --wrap command takes no arguments
         f'exec {run}' + ('' if wraps else ' "$@"'),
         ''])
