@@ -28,7 +28,10 @@ from ..slurm.status import (
     JobStatus,
     SlurmError,
 )
-from .announcements import forget_jobs
+from .announcements import (
+    announced_tasks,
+    forget_jobs,
+)
 from .injob import own_task_finished
 from .outputs import (
     Missing,
@@ -81,9 +84,6 @@ class Round:
     # its finish with `exit_status` (see :mod:`.injob`)
     own: tuple[int, int | None] | None = None
     exit_status: int | None = None
-    # job id -> (task id, exit status) pairs of other tasks whose scripts
-    # got to their finish, which silenced their output themselves
-    finished_inside: dict[int, list] = field(default_factory=dict)
     # a round of a wait: say nothing of jobs still running, or waiting for
     # running ones
     waiting: bool = False
@@ -91,11 +91,11 @@ class Round:
     # earlier rounds of a wait
     failed: set[str] = field(default_factory=set)
 
-    def inside(self) -> dict[int, list]:
+    def inside(self, announced: dict[int, list]) -> dict[int, list]:
         """Job id -> (task id, exit status) of every task known to have
-        got to its finish inside the job."""
-        inside = {job: list(tasks)
-                  for job, tasks in self.finished_inside.items()}
+        got to its finish inside the job: this process's own, and the
+        `announced` ones, which silenced their output themselves."""
+        inside = {job: list(tasks) for job, tasks in announced.items()}
         if self.own:
             inside.setdefault(self.own[0], []).append(
                 (self.own[1], self.exit_status))
@@ -110,7 +110,9 @@ def finish_round(ds, index: JobIndex, records: list[Record],
 
     Returns (as the generator's value) the records still running.
     """
-    inside = how.inside()
+    # whoever commits them: a job's announced exit status is all there is
+    # of a failure where the job's finish ended it with status 0
+    inside = how.inside(announced_tasks(ds.repo.dot_git))
     for job_id, tasks in inside.items():
         for task_id, code in tasks:
             if job_id in statuses:
@@ -354,7 +356,7 @@ def _commit_finished(ds, index: JobIndex, ready: list, own,
                 **plan.key[1])]) for plan in plans]
         finally:
             log_progress(lgr.info, progress, 'Committed finished jobs')
-        forget_jobs(ds.repo, {plan.key[1]['slurm_job_id']
+        forget_jobs(ds.repo.dot_git, {plan.key[1]['slurm_job_id']
                               for plan, sha, _ in done if sha})
         for plan, sha, _ in done:
             if sha:
