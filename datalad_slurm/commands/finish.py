@@ -73,7 +73,10 @@ class Finish(Interface):
     clean for the next job.
 
     Inside a job script, ``datalad finish $SLURM_JOB_ID`` as the last line
-    lets a job record itself.
+    lets a job record itself: it announces that the job's work ended and
+    tries the repository lock once; the job that holds the lock commits
+    every announced job, the others end at once.  ``datalad-slurm-done $?``
+    does the same without starting DataLad, at a fraction of the cost.
     """
     _examples_ = [
         dict(text="Finish every job that has ended",

@@ -57,7 +57,8 @@ def announced(git_dir) -> bool:
     """Whether a job's end is announced that no holder of the lock has
     taken up yet (finish/announcements.py names the states)."""
     try:
-        return any(e.name.endswith('.json') for e in os.scandir(ready(git_dir)))
+        return any(entry.name.endswith('.json')
+                   for entry in os.scandir(ready(git_dir)))
     except OSError:
         return False
 
