@@ -189,10 +189,18 @@ def _silence() -> Callable[[], None]:
 
 
 def _delivered(path: str, exit_status: int | None) -> str | None:
-    """In a scratch job's clone: its work delivered (which needs DataLad),
-    the dataset it came from; None after saying why it could not be."""
-    from .handover import deliver_scratch
-    return deliver_scratch(path, exit_status)
+    """In a scratch job's clone: its work delivered, the dataset it came
+    from (`path` where it is no scratch job's); None after saying why it
+    could not be."""
+    from ..modes.scratch.delivery import deliver_own_work
+    try:
+        return deliver_own_work(path, exit_status) or path
+    except Exception as e:
+        print(f'{PREFIX} could not deliver the work of job '
+              f'{os.environ.get("SLURM_JOB_ID")} from its scratch clone: '
+              f'{e!r}; the job\'s batch script tries again when the job '
+              f'script ends', file=sys.stderr)
+        return None
 
 
 def _commit(path: str) -> int:

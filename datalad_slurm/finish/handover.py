@@ -27,7 +27,6 @@ from datalad.interface.results import get_status_dict
 from datalad.support.exceptions import CapturedException
 
 from .. import config
-from ..modes.scratch.injob import dataset_to_finish
 from ..records import logfiles
 from ..records.format import Record
 from ..records.index import JobIndex
@@ -115,20 +114,6 @@ def commit_left(path: str) -> bool:
             failed = True
             lgr.error('%s', _text(res))
     return failed
-
-
-def deliver_scratch(path: str, exit_status: int | None) -> str | None:
-    """``datalad-slurm-done`` in a scratch job's clone at `path`: the
-    job's work delivered, as ``datalad finish`` there does, the dataset
-    it came from; None after writing why not to the log."""
-    ds = Dataset(path)
-    steps = dataset_to_finish(ds, exit_status,
-                              dict(action='finish', ds=ds, logger=lgr))
-    try:
-        while True:
-            print(_text(next(steps)), file=sys.stderr)
-    except StopIteration as done:
-        return None if done.value is None else done.value.path
 
 
 def _as_holder(ds, held: ExitStack, status: dict) -> list[dict]:
