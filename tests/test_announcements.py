@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from conftest import hold_lock
 
 from datalad_slurm.finish import handover
 from datalad_slurm.finish.announcements import (
@@ -134,22 +135,8 @@ def test_a_round_that_cannot_ask_slurm_lets_them_stand(dataset,
     assert states(dataset.repo.dot_git) == ['5-x.standing']
 
 
-def _hold(git_dir):
-    """Another process holding the lock, until it is killed."""
-    proc = subprocess.Popen(
-        [sys.executable, '-c',
-         'import sys, time\n'
-         'from datalad_slurm.repo.lock import git_dir_lock\n'
-         'with git_dir_lock(sys.argv[1], 10):\n'
-         '    print("held", flush=True)\n'
-         '    time.sleep(120)\n', str(git_dir)],
-        stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline() == 'held\n'
-    return proc
-
-
 def test_one_try_of_the_lock_names_its_holder(git_dir):
-    proc = _hold(git_dir)
+    proc = hold_lock(git_dir)
     try:
         with pytest.raises(LockHeld, match=f'pid {proc.pid}'):
             with git_dir_lock(git_dir, 10, once=True):
@@ -166,7 +153,7 @@ def test_a_job_that_does_not_get_the_lock_announces_and_ends(dataset):
     one line for the log naming the holder, the announcement, exit 0, and
     nothing of DataLad imported."""
     git_dir = dataset.repo.dot_git
-    proc = _hold(git_dir)
+    proc = hold_lock(git_dir)
     env = dict(os.environ, SLURM_JOB_ID='4711')
     try:
         done = subprocess.run(

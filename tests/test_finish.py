@@ -3,7 +3,6 @@
 import json
 import os
 import subprocess
-import sys
 import time
 
 import datalad.api as api
@@ -12,6 +11,7 @@ from conftest import (
     any_backend,
     call,
     git,
+    hold_lock,
     only,
     scancel,
     schedule_and_wait,
@@ -398,20 +398,6 @@ def wait_for_finishes(ds, count: int, since: str) -> list[str]:
         time.sleep(0.2)
 
 
-def hold_lock(ds) -> subprocess.Popen:
-    """Another process holding the repository lock, until it is killed."""
-    proc = subprocess.Popen(
-        [sys.executable, '-c',
-         'import sys, time\n'
-         'from datalad_slurm.repo.lock import git_dir_lock\n'
-         'with git_dir_lock(sys.argv[1], 10):\n'
-         '    print("held", flush=True)\n'
-         '    time.sleep(300)\n', str(ds.repo.dot_git)],
-        stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline() == 'held\n'
-    return proc
-
-
 def test_jobs_ending_together_are_committed_in_one_round(ds):
     """While the lock is held, self-finishing jobs announce themselves and
     end; the process that held the lock starts a committer on letting go,
@@ -525,7 +511,7 @@ def test_announcement_outlives_a_killed_holder(ds):
     go = ds.pathobj / '.git' / 'go'
     first = only(call(ds.schedule, ['sbatch', 'jobs/self.sh', '0', str(go)],
                       outputs=['out/0']), 'schedule')['slurm_job_id']
-    holder = hold_lock(ds)
+    holder = hold_lock(ds.repo.dot_git)
     try:
         go.write_text('')
         wait_for_jobs(first)
@@ -558,7 +544,7 @@ def test_a_finish_from_outside_commits_what_was_announced(ds):
     go = ds.pathobj / '.git' / 'go'
     job_id = only(call(ds.schedule, ['sbatch', 'jobs/self.sh', str(go)],
                        outputs=['out']), 'schedule')['slurm_job_id']
-    holder = hold_lock(ds)
+    holder = hold_lock(ds.repo.dot_git)
     try:
         go.write_text('')
         wait_for_jobs(job_id)

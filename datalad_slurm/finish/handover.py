@@ -69,7 +69,19 @@ def finish_inside(ds, record: Record, own: tuple[int, int | None],
             say=lambda line: print(line, file=sys.stderr, flush=True),
             silence=lambda: restore.append(
                 stop_writing_to(_own_logs(ds, record, own))))
-        results = None if held is None else _as_holder(ds, held, status)
+        try:
+            results = None if held is None else \
+                _as_holder(ds, held, status)
+        except Exception as e:
+            # the job is judged by what Slurm sees of it, once its log
+            # has the error; its announcement stands for the next holder
+            restore[0]()
+            ce = CapturedException(e)
+            yield get_status_dict(
+                status='error', exception=ce,
+                message=('could not finish job %s: %s', record.job_id, ce),
+                **status)
+            return
     if held is None:
         yield get_status_dict(
             status='notneeded', slurm_job_id=record.job_id,
