@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 
 from datalad.distribution.dataset import (
     EnsureDataset,
@@ -197,7 +198,11 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
         if ds is None:
             return
         status['ds'] = ds
-    with commits_announcements():
+    # a listing commits nothing, and a wait lets go of the lock again and
+    # again, for hours: announcements they find on letting go get the
+    # committer any process starts
+    with nullcontext() if wait or list_open_jobs else \
+            commits_announcements():
         inside = yield from _finish(ds, jobs, since, list_open_jobs,
                                     close_failed_jobs, wait, wait_timeout,
                                     exit_status, status)

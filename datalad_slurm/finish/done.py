@@ -10,7 +10,8 @@ imported nothing of DataLad.
 
 ``datalad finish --exit-status $? $SLURM_JOB_ID`` comes here too, from
 :func:`.handover.finish_inside`.  In a scratch job's clone the work is
-delivered first, as there.
+delivered first (:mod:`datalad_slurm.modes.scratch.delivery`, with git
+alone), and the job announced in the dataset the clone came from.
 
 ``python -m datalad_slurm.finish.done --commit -d DATASET`` is the
 committer a process that does not commit announcements itself starts on
@@ -21,11 +22,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from collections.abc import Callable
 
-from ..repo import state
 from ..repo.lock import (
     LockHeld,
     commits_announcements,

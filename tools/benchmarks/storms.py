@@ -101,7 +101,7 @@ def _storm(b: Bench, count: int, scratch: bool = False):
         release(ids, timeout=b.remaining())
         last = wait_finishes(b, ds, ids)
     # in the work tree: a scratch job's files came with its FINISH merge
-    first = min(_ends(ds, count))
+    first, last_end = min(_ends(ds, count)), max(_ends(ds, count))
     b.wait_ended(ids)
     _check_storm(b, ds, ids, clones)
 
@@ -113,6 +113,9 @@ def _storm(b: Bench, count: int, scratch: bool = False):
           'datalad finish once all ended' if scratch else
           f'one datalad finish of the same {count} from outside',
           '<= 2 x reference')
+    # what the jobs' finishing adds where Slurm ends them over a while
+    b.row('  from the last job\'s end to the last FINISH', last - last_end,
+          's', external, f'one datalad finish of {count}')
     if scratch:
         b.row('  that datalad finish alone', external, 's')
     b.row('  the repository lock held meanwhile', watch.held(first, last),
@@ -142,6 +145,8 @@ def _storm(b: Bench, count: int, scratch: bool = False):
     b.row('  the same jobs without their finish line, first end to last '
           'end (Slurm alone)', slurm_wall, 's', external,
           f'one datalad finish of {count}')
+    b.row('  CPU busy from their release to their end (Slurm alone)',
+          slurm_cpu, 's', cpu.busy, 'the storm\'s')
     b.row('  the storm against Slurm alone', last - first, 's', slurm_wall,
           'Slurm alone')
 
