@@ -19,6 +19,7 @@ import logging
 import os
 import os.path as op
 import sys
+import time
 from contextlib import ExitStack
 from typing import Iterator
 
@@ -55,6 +56,14 @@ from .round import (
 )
 
 lgr = logging.getLogger('datalad.slurm.handover')
+
+# how long a job that holds the lock, having committed, waits for more jobs
+# to announce themselves before it lets go: jobs that end a little apart
+# (Slurm starting them a few at a time) are then committed by the one
+# process that has started DataLad already, not each by a new one
+LINGER = 1.0
+# and how often it looks meanwhile
+LINGER_POLL = 0.05
 
 
 def finish_inside(ds, record: Record, own: tuple[int, int | None],
@@ -130,29 +139,35 @@ def commit_left(path: str) -> bool:
 
 def _as_holder(ds, held: ExitStack, status: dict) -> list[dict]:
     with held:
-        results = list(commit_announced(ds, status, once=True))
+        results = list(commit_announced(ds, status, once=True,
+                                        linger=LINGER))
     if state.announced(ds.repo.dot_git):
         # announced after the last round, before this process let go
-        results += commit_announced(ds, status, once=True)
+        results += commit_announced(ds, status, once=True, linger=LINGER)
     return results
 
 
-def commit_announced(ds, status: dict, *, once: bool) -> Iterator[dict]:
+def commit_announced(ds, status: dict, *, once: bool,
+                     linger: float = 0.0) -> Iterator[dict]:
     """Commit the announced jobs, in rounds that each take the lock (tried
     once with `once`, else waited for), until none is left that no round
     has seen after letting go of it.  A lock that another process holds
-    ends the rounds: that process does the same after letting go."""
+    ends the rounds: that process does the same after letting go.
+    `linger`: seconds to wait, the lock held, for more announcements after
+    a round."""
     git_dir = ds.repo.dot_git
     timeout = config.get(ds, config.LOCK_TIMEOUT)
     with commits_announcements():
-        yield from _rounds(ds, git_dir, timeout, status, once)
+        yield from _rounds(ds, git_dir, timeout, status, once, linger)
 
 
-def _rounds(ds, git_dir, timeout: float, status: dict, once: bool):
+def _rounds(ds, git_dir, timeout: float, status: dict, once: bool,
+            linger: float):
     while True:
         try:
             with git_dir_lock(git_dir, timeout, once=once):
                 yield from _round(ds, status)
+                _await_announcement(git_dir, linger)
         except LockHeld:
             return
         except LockTimeout as e:
@@ -165,6 +180,12 @@ def _rounds(ds, git_dir, timeout: float, status: dict, once: bool):
         if not state.announced(git_dir):
             return
         once = True
+
+
+def _await_announcement(git_dir, seconds: float):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not state.announced(git_dir):
+        time.sleep(LINGER_POLL)
 
 
 def _round(ds, status: dict) -> Iterator[dict]:
