@@ -268,3 +268,19 @@ def sbatch_as_journaled(ds: Dataset, entry: journal.Entry) -> int:
     return int(subprocess.run(
         ['sbatch', '--parsable', *entry.argv[1:]], cwd=ds.path, check=True,
         capture_output=True, text=True).stdout.strip())
+
+
+def hold_lock(git_dir) -> subprocess.Popen:
+    """Another process holding the repository lock (not a finish: it
+    starts a committer on letting go), until it is killed."""
+    proc = subprocess.Popen(
+        [sys.executable, '-c',
+         'import sys, time\n'
+         'from datalad_slurm.repo.lock import git_dir_lock\n'
+         'with git_dir_lock(sys.argv[1], 10):\n'
+         '    print("held", flush=True)\n'
+         '    time.sleep(300)\n', str(git_dir)],
+        stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == 'held\n'
+    return proc
+

@@ -368,16 +368,22 @@ def test_a_refused_second_part_cancels_the_first(ds, monkeypatch):
     _nothing_left(ds, before, text, submitted[0])
 
 
-@pytest.mark.parametrize('spec,parts', [
+@pytest.mark.parametrize('spec,parts,last_line', [
     # one part, lowered by 999: beyond the limit, it needs its offset
-    ('999-1002', [(999, [999, 1000, 1001, 1002])]),
-    ('0-1500:500', [(0, [0, 500, 1000]), (1500, [1500])]),
+    ('999-1002', [(999, [999, 1000, 1001, 1002])],
+     'datalad finish --exit-status $? $SLURM_JOB_ID'),
+    ('0-1500:500', [(0, [0, 500, 1000]), (1500, [1500])],
+     'datalad finish --exit-status $? $SLURM_JOB_ID'),
+    # the parts announce under their own job ids
+    ('0-1500:500', [(0, [0, 500, 1000]), (1500, [1500])],
+     'datalad-slurm-done $?'),
 ])
-def test_the_tasks_of_a_split_array_finish_it_from_inside(ds, spec, parts):
-    write_script(ds, 'jobs/tasks.sh', """
+def test_the_tasks_of_a_split_array_finish_it_from_inside(ds, spec, parts,
+                                                          last_line):
+    write_script(ds, 'jobs/tasks.sh', f"""
         mkdir -p out
         echo $SLURM_ARRAY_TASK_ID > out/$SLURM_ARRAY_TASK_ID
-        datalad finish --exit-status $? $SLURM_JOB_ID
+        {last_line}
         """)
     ds.save(result_renderer='disabled')
     res = _schedule_split(ds, ['sbatch', f'--array={spec}', 'jobs/tasks.sh'])

@@ -1,6 +1,7 @@
 """datalad finish against the real cluster."""
 
 import json
+import os
 import subprocess
 import time
 
@@ -10,6 +11,7 @@ from conftest import (
     any_backend,
     call,
     git,
+    hold_lock,
     only,
     scancel,
     schedule_and_wait,
@@ -384,10 +386,22 @@ def test_array_tasks_finishing_themselves(ds):
     assert not list(state.ready(ds.repo.dot_git).iterdir())
 
 
+def wait_for_finishes(ds, count: int, since: str) -> list[str]:
+    """The FINISH commits since `since`, once there are `count`: made by a
+    process that may still run when the jobs have ended."""
+    deadline = time.monotonic() + JOB_WAIT
+    while True:
+        shas = git(ds, 'log', '--format=%H', f'{since}..HEAD').split()
+        if len(shas) >= count:
+            return shas
+        assert time.monotonic() < deadline, f'{len(shas)} of {count} commits'
+        time.sleep(0.2)
+
+
 def test_jobs_ending_together_are_committed_in_one_round(ds):
-    """While the lock is held, self-finishing jobs announce themselves;
-    the first to get the lock then commits them all, with one move of the
-    branch, and the others find their job done."""
+    """While the lock is held, self-finishing jobs announce themselves and
+    end; the process that held the lock starts a committer on letting go,
+    which commits them all, with one move of the branch."""
     write_script(ds, 'jobs/self.sh', '''
         mkdir -p "out/$1"
         echo "$SLURM_JOB_ID" > "out/$1/r"
@@ -398,14 +412,12 @@ def test_jobs_ending_together_are_committed_in_one_round(ds):
         ids = [only(call(ds.schedule, ['sbatch', 'jobs/self.sh', str(i)],
                          outputs=[f'out/{i}']), 'schedule')['slurm_job_id']
                for i in range(3)]
-        deadline = time.monotonic() + JOB_WAIT
-        while len(list(state.ready(ds.repo.dot_git).glob('*.json'))) < 3:
-            assert time.monotonic() < deadline, 'the jobs did not announce'
-            time.sleep(0.2)
+        statuses = wait_for_jobs(*ids)
+        # they did not wait for the lock
+        assert all(s.phase == 'complete' for s in statuses.values())
+        assert len(list(state.ready(ds.repo.dot_git).glob('*.json'))) == 3
         before = git(ds, 'rev-parse', 'HEAD').strip()
-    wait_for_jobs(*ids)
-    finishes = git(ds, 'log', '--format=%H', f'{before}..HEAD').split()
-    assert len(finishes) == 3
+    finishes = wait_for_finishes(ds, 3, before)
     for sha in finishes:
         record = read_record(ds.repo, sha)
         i = ids.index(record.job_id)
@@ -418,28 +430,131 @@ def test_jobs_ending_together_are_committed_in_one_round(ds):
 
 
 @any_backend
-def test_announcement_outlives_a_killed_finish(ds):
-    """A job whose own finish was killed after it announced the job's end
-    is committed by the next job that finishes itself."""
-    write_script(ds, 'jobs/self.sh', '''
-        mkdir -p "out/$1"
-        echo "$SLURM_JOB_ID" > "out/$1/r"
-        timeout --foreground --signal=KILL "$2" \\
-            datalad finish "$SLURM_JOB_ID" || true
+def test_a_job_ending_in_datalad_slurm_done_finishes_itself(ds):
+    """``datalad-slurm-done $?`` as the last line: the job that gets the
+    lock commits itself, its log saved with the line that says so."""
+    write_script(ds, 'jobs/done.sh', '''
+        mkdir -p out
+        echo "$SLURM_JOB_ID" > out/r
+        datalad-slurm-done $?
+        ''')
+    ds.save(result_renderer='disabled')
+    job_id = schedule_and_wait(ds, ['sbatch', 'jobs/done.sh'],
+                               outputs=['out'])['slurm_job_id']
+    record = read_record(ds.repo, 'HEAD')
+    assert (record.job_id, record.data['finished_inside_job']) == \
+        (job_id, True)
+    assert committed_files(ds) == ['out/r', f'slurm-{job_id}.out']
+    assert (ds.pathobj / f'slurm-{job_id}.out').read_text() == (
+        f'datalad-slurm-done: job {job_id}: its work ended with exit status '
+        f'0; this job holds the repository lock and commits it, with every '
+        f'job announced meanwhile\n')
+    assert git(ds, 'status', '--porcelain') == ''
+    assert not list(state.ready(ds.repo.dot_git).iterdir())
+
+
+@any_backend
+def test_a_job_that_does_not_get_the_lock_ends_at_once(ds):
+    """Another process (not a finish) holds the lock: the job announces,
+    says who commits it, and ends with 0; the holder, letting go, starts
+    the committer, and the job's exit status of its work is recorded."""
+    write_script(ds, 'jobs/done.sh', '''
+        mkdir -p out
+        echo "$SLURM_JOB_ID" > out/r
+        (exit 3)
+        datalad-slurm-done $?
         ''')
     ds.save(result_renderer='disabled')
     with repository_lock(ds.repo, 60):
-        killed = only(call(ds.schedule, ['sbatch', 'jobs/self.sh', '0', '4'],
-                           outputs=['out/0']), 'schedule')['slurm_job_id']
-        wait_for_jobs(killed)
+        job_id = schedule_and_wait(ds, ['sbatch', 'jobs/done.sh'],
+                                   outputs=['out'])['slurm_job_id']
+        assert wait_for_jobs(job_id)[job_id].phase == 'complete'
+        log = (ds.pathobj / f'slurm-{job_id}.out').read_text()
+        assert log == (
+            f'datalad-slurm-done: job {job_id}: its work ended with exit '
+            f'status 3; announced for its FINISH commit by the process '
+            f'holding the repository lock (pid {os.getpid()}), or the next '
+            f'to hold it\n')
+    # its work failed, though Slurm saw the job complete: the committer
+    # leaves it to a finish that closes failed jobs
+    deadline = time.monotonic() + JOB_WAIT
+    while list(state.ready(ds.repo.dot_git).glob('*.json')):
+        assert time.monotonic() < deadline, 'no committer took it up'
+        time.sleep(0.2)
+    res = call(ds.finish)
+    assert [(r['status'], r.get('slurm_job_id')) for r in res] == [
+        ('error', job_id)]
+    assert 'ended unsuccessfully' in res[0]['message'][0]
+    res = call(ds.finish, close_failed_jobs=True)
+    assert [(r['status'], r.get('slurm_job_id')) for r in res] == [
+        ('ok', job_id)]
+    record = read_record(ds.repo, 'HEAD')
+    assert (record.job_id, record.data['finished_inside_job']) == \
+        (job_id, True)
+    assert committed_files(ds) == ['out/r', f'slurm-{job_id}.out']
+    assert git(ds, 'status', '--porcelain') == ''
+    assert not list(state.ready(ds.repo.dot_git).iterdir())
+
+
+@any_backend
+def test_announcement_outlives_a_killed_holder(ds):
+    """The holder of the lock is killed while jobs announce themselves:
+    nothing is lost; the next job that finishes itself commits them, and
+    so would any datalad finish."""
+    write_script(ds, 'jobs/self.sh', '''
+        mkdir -p "out/$1"
+        echo "$SLURM_JOB_ID" > "out/$1/r"
+        while [ "$2" ] && [ ! -e "$2" ]; do sleep 0.1; done
+        datalad-slurm-done $?
+        ''')
+    ds.save(result_renderer='disabled')
+    go = ds.pathobj / '.git' / 'go'
+    first = only(call(ds.schedule, ['sbatch', 'jobs/self.sh', '0', str(go)],
+                      outputs=['out/0']), 'schedule')['slurm_job_id']
+    holder = hold_lock(ds.repo.dot_git)
+    try:
+        go.write_text('')
+        wait_for_jobs(first)
+    finally:
+        holder.kill()
+        holder.wait()
     assert [p.name for p in state.ready(ds.repo.dot_git).iterdir()] == [
-        f'{killed}-x.json']
-    later = only(call(ds.schedule, ['sbatch', 'jobs/self.sh', '1', '60'],
-                      outputs=['out/1']), 'schedule')['slurm_job_id']
-    wait_for_jobs(later)
+        f'{first}-x.json']
+    later = schedule_and_wait(ds, ['sbatch', 'jobs/self.sh', '1'],
+                              outputs=['out/1'])['slurm_job_id']
     finished = {read_record(ds.repo, f'HEAD~{n}').job_id: read_record(
         ds.repo, f'HEAD~{n}').data for n in (0, 1)}
-    assert set(finished) == {killed, later}
-    assert finished[killed]['finished_inside_job']
+    assert set(finished) == {first, later}
+    assert finished[first]['finished_inside_job']
+    assert git(ds, 'status', '--porcelain') == ''
+    assert not list(state.ready(ds.repo.dot_git).iterdir())
+
+
+@any_backend
+def test_a_finish_from_outside_commits_what_was_announced(ds):
+    """A job announced while its holder was killed: the next datalad
+    finish commits it as finished inside the job, with its exit status."""
+    write_script(ds, 'jobs/self.sh', '''
+        mkdir -p out
+        echo "$SLURM_JOB_ID" > out/r
+        while [ ! -e "$1" ]; do sleep 0.1; done
+        datalad finish --exit-status 0 "$SLURM_JOB_ID"
+        ''')
+    ds.save(result_renderer='disabled')
+    go = ds.pathobj / '.git' / 'go'
+    job_id = only(call(ds.schedule, ['sbatch', 'jobs/self.sh', str(go)],
+                       outputs=['out']), 'schedule')['slurm_job_id']
+    holder = hold_lock(ds.repo.dot_git)
+    try:
+        go.write_text('')
+        wait_for_jobs(job_id)
+    finally:
+        holder.kill()
+        holder.wait()
+    res = call(ds.finish)
+    assert [(r['status'], r.get('slurm_job_id')) for r in res] == [
+        ('ok', job_id)]
+    data = read_record(ds.repo, 'HEAD').data
+    assert data['finished_inside_job'] and data['slurm_job_id'] == job_id
     assert git(ds, 'status', '--porcelain') == ''
     assert not list(state.ready(ds.repo.dot_git).iterdir())

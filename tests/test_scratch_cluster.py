@@ -8,6 +8,8 @@ from __future__ import annotations
 import subprocess
 import time
 
+import pytest
+
 import test_scratch as local_mode
 from conftest import (
     call,
@@ -106,11 +108,13 @@ def test_array_job_merges_every_task(ds, tmp_path):
     assert_clean(ds)
 
 
-def test_jobs_finishing_themselves_from_their_clones(ds, tmp_path):
-    write_script(ds, 'jobs/self.sh', '''
+@pytest.mark.parametrize('finish', ['datalad finish "$SLURM_JOB_ID"',
+                                    'datalad-slurm-done $?'])
+def test_jobs_finishing_themselves_from_their_clones(ds, tmp_path, finish):
+    write_script(ds, 'jobs/self.sh', f'''
         mkdir -p "out/$1"
         echo "$SLURM_JOB_ID" > "out/$1/r"
-        datalad finish "$SLURM_JOB_ID"
+        {finish}
         ''')
     ds.save(result_renderer='disabled')
     ids = [schedule_scratch(ds, ['sbatch', 'jobs/self.sh', str(i)], tmp_path,

@@ -163,9 +163,14 @@ def test_the_lock_warns_once_where_it_is_not_shared(tmp_path, monkeypatch,
     """No NFS here to mount nolock: the mount table's verdict stands in."""
     from datalad.support.gitrepo import GitRepo
 
-    from datalad_slurm.repo import lock
+    from datalad_slurm.repo import (
+        fslocks,
+        lock,
+    )
     repo = GitRepo(str(tmp_path / 'repo'), create=True)
-    monkeypatch.setattr(lock, 'repository_lock_problem',
+    # looked up when the lock is first waited for (a job's own finish,
+    # trying it once, does without)
+    monkeypatch.setattr(fslocks, 'repository_lock_problem',
                         lambda git_dir: f'{git_dir}: not shared')
     with caplog.at_level('WARNING', logger='datalad.slurm.lock'):
         for _ in range(2):

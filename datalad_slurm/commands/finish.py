@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 
 from datalad.distribution.dataset import (
     EnsureDataset,
@@ -24,7 +25,10 @@ from datalad.support.constraints import (
 from datalad.support.param import Parameter
 
 from .. import config
-from ..finish.handover import finish_inside
+from ..finish.handover import (
+    commit_announced,
+    finish_inside,
+)
 from ..finish.listing import list_open
 from ..finish.round import (
     Round,
@@ -38,6 +42,8 @@ from ..finish.selection import (
 from ..finish.waiting import finish_as_they_end
 from ..modes.scratch.injob import dataset_to_finish
 from ..records.split import as_recorded
+from ..repo import state
+from ..repo.lock import commits_announcements
 from ..slurm.env import own_job
 from .helpdoc import indented_doc
 from .render import (
@@ -79,7 +85,10 @@ class Finish(Interface):
     them, which its result says.
 
     Inside a job script, ``datalad finish $SLURM_JOB_ID`` as the last line
-    lets a job record itself.
+    lets a job record itself: it announces that the job's work ended and
+    tries the repository lock once; the job that holds the lock commits
+    every announced job, the others end at once.  ``datalad-slurm-done $?``
+    does the same without starting DataLad, at a fraction of the cost.
     """
     _examples_ = [
         dict(text="Finish every job that has ended",
@@ -213,31 +222,51 @@ def finish(jobs=None, *, dataset=None, since=None, list_open_jobs=False,
         if ds is None:
             return
         status['ds'] = ds
+    # a listing commits nothing, and a wait lets go of the lock again and
+    # again, for hours: announcements they find on letting go get the
+    # committer any process starts
+    with nullcontext() if wait or list_open_jobs else \
+            commits_announcements():
+        inside = yield from _finish(ds, jobs, since, list_open_jobs,
+                                    close_failed_jobs, wait, wait_timeout,
+                                    exit_status, octopus, status)
+        if not (list_open_jobs or inside) and \
+                state.announced(ds.repo.dot_git):
+            # jobs that finished themselves while this process held the
+            # lock (or beyond the jobs it was given): they count on it
+            yield from commit_announced(ds, status, once=True)
+
+
+def _finish(ds, jobs, since, list_open_jobs, close_failed_jobs, wait,
+            wait_timeout, exit_status, octopus, status):
+    """The finish of `jobs`; returns whether it was a job's own finish
+    (which commits what others announced itself, if it does)."""
     index = yield from open_jobs(ds, since, status,
                                  changes=not list_open_jobs)
     selected = [] if index is None else \
         (yield from selected_jobs(ds, index, jobs, status))
     if not selected:
-        return
+        return False
     own = as_recorded(selected, own_job())
     if own and jobs and [r.job_id for r in selected] == [own[0]] and \
             not (wait or list_open_jobs or close_failed_jobs):
         yield from finish_inside(ds, selected[0], own, exit_status, status)
-        return
+        return True
     how = Round(close_failed=close_failed_jobs, own=own,
                 exit_status=exit_status,
                 octopus=octopus or config.get(ds, config.OCTOPUS))
     if wait and not list_open_jobs:
         yield from finish_as_they_end(ds, index, selected, how, status,
                                       wait_timeout)
-        return
+        return False
     statuses = yield from ask_slurm(ds, selected, status)
     if statuses is None:
-        return
+        return False
     if list_open_jobs:
         yield from list_open(index, selected, statuses, status)
     else:
         yield from finish_round(ds, index, selected, statuses, status, how)
+    return False
 
 
 def _option_problem(list_open_jobs, close_failed_jobs, wait,

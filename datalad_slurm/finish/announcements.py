@@ -5,62 +5,50 @@ An announcement is a file under ``.git/datalad-slurm/ready/``, named after
 the job and task, in one of three states:
 
 ``NAME.json``
-  announced;
+  announced: no holder of the lock has seen it yet, and whoever releases
+  the lock next commits it (:func:`datalad_slurm.repo.state.announced`);
 ``NAME.claimed``
   taken up by the lock holder for its round (one that died leaves it, and
   the next holder takes it up again);
-``NAME.done``
-  committed: which commit, by which process, for the announcer to read.
+``NAME.standing``
+  seen by a holder whose round could not commit the job (other tasks of
+  its array still running, Slurm not answering): every later holder takes
+  it up again, but it makes none go on.
 
-An announcer that gives up waiting withdraws by removing ``NAME.json``,
-which fails once a holder has claimed it.  An announcement outlives its
-process: that the job's work ended is a fact, which the last task of an
-array to end needs to know of its siblings.
+An announcement outlives its process, which does not wait for the commit:
+that the job's work ended, with its exit status, is a fact, which the last
+task of an array to end needs to know of its siblings, and a holder that
+was killed leaves to the next.  Everything here imports nothing of
+DataLad: a job's own finish announces without it.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
-import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..repo import state
 
-lgr = logging.getLogger('datalad.slurm.announcements')
+# files an older version left (done markers), or a crash cut short, are
+# removed after this
+STALE = 3600
 
-# done markers nobody read (their announcer died) are removed after this
-DONE_KEPT = 3600
 
-
-@dataclass
 class Announcement:
-    job_id: int
-    task_id: int | None
-    exit_status: int | None
-    pid: int
-    # the file's path without its state suffix
-    base: Path
-    # whether the announcing process waits for a done marker, or has gone
-    # (a task that left its array's commit to the last task to end)
-    waiting: bool = True
-    host: str | None = None
+    """One announcement; a plain class, as dataclasses' import would cost
+    a job's own finish more than its writing."""
 
-    def gone(self) -> bool:
-        """Whether the announcing process is known to have died (known
-        only on its own host)."""
-        if self.host != socket.gethostname():
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            pass
-        return False
+    def __init__(self, job_id: int, task_id: int | None,
+                 exit_status: int | None, pid: int, base: Path,
+                 host: str | None = None):
+        self.job_id, self.task_id, self.exit_status = \
+            job_id, task_id, exit_status
+        # the announcing process, for messages
+        self.pid, self.host = pid, host
+        # the file's path without its state suffix
+        self.base = base
 
     @property
     def name(self) -> str:
@@ -69,118 +57,121 @@ class Announcement:
     def state_path(self, suffix: str) -> Path:
         return self.base.with_name(f'{self.name}.{suffix}')
 
-    def done(self) -> dict | None:
-        """What the holder that committed the job tells, or None."""
-        try:
-            return json.loads(self.state_path('done').read_text())
-        except (OSError, ValueError):
-            return None
-
-    def withdraw(self) -> bool:
-        """Take the announcement back; False once a holder claimed it."""
-        try:
-            self.state_path('json').unlink()
-            return True
-        except FileNotFoundError:
-            return False
-
     def content(self) -> dict:
         return dict(job_id=self.job_id, task_id=self.task_id,
                     exit_status=self.exit_status, pid=self.pid,
-                    waiting=self.waiting, host=self.host)
-
-    def forget(self):
-        for suffix in ('json', 'claimed', 'done'):
-            self.state_path(suffix).unlink(missing_ok=True)
+                    host=self.host)
 
 
-def announce(repo, job_id: int, task_id: int | None,
+_FIELDS = ('job_id', 'task_id', 'exit_status', 'pid', 'host')
+
+
+def announce(git_dir, job_id: int, task_id: int | None,
              exit_status: int | None) -> Announcement:
-    directory = state.ready(repo.dot_git)
+    """Announce that the work of the task ended with `exit_status`, on
+    disk before this returns: the process may end right after."""
+    directory = state.ready(git_dir)
     directory.mkdir(parents=True, exist_ok=True)
     base = directory / f'{job_id}-{"x" if task_id is None else task_id}'
     ann = Announcement(job_id, task_id, exit_status, os.getpid(), base,
-                       host=socket.gethostname())
-    ann.state_path('done').unlink(missing_ok=True)
-    _write(ann, 'json', ann.content())
+                       host=os.uname().nodename)
+    state.write_json(ann.state_path('json'), ann.content(), durable=True)
+    ann.state_path('standing').unlink(missing_ok=True)
     return ann
 
 
-def claim(repo, open_jobs: set[int]) -> list[Announcement]:
+def claim(git_dir, open_jobs: set[int]) -> list[Announcement]:
     """Take up every announcement of an open job; forget those of jobs
     that are closed.  Call with the repository lock held."""
-    directory = state.ready(repo.dot_git)
+    directory = state.ready(git_dir)
     if not directory.is_dir():
         return []
-    claimed = []
+    claimed = {}
     for path in sorted(directory.iterdir()):
         base, _, suffix = path.name.rpartition('.')
-        if suffix in ('done', 'tmp'):
-            # markers of announcers that died, writes a crash cut short
-            _drop_if_stale(path)
+        if suffix == 'unreadable':
             continue
-        if suffix not in ('json', 'claimed'):
+        if suffix not in ('json', 'claimed', 'standing'):
+            _drop_if_stale(path)
             continue
         try:
             content = json.loads(path.read_text())
-            ann = Announcement(base=directory / base, **content)
+            ann = Announcement(base=directory / base, **{
+                k: v for k, v in content.items() if k in _FIELDS})
         except (OSError, ValueError, TypeError) as e:
-            lgr.warning('Ignoring the unreadable announcement %s: %s', path,
-                        e)
+            lgr().warning('Setting aside the unreadable announcement %s '
+                          '(as .unreadable): %s', path, e)
+            # kept for a human to read, and out of every holder's way
+            path.replace(path.with_name(f'{base}.unreadable'))
             continue
         if ann.job_id not in open_jobs:
-            ann.forget()
+            path.unlink(missing_ok=True)
             continue
-        if suffix == 'json':
-            try:
-                os.replace(path, ann.state_path('claimed'))
-            except FileNotFoundError:
-                # withdrawn just now
-                continue
-        claimed.append(ann)
-    return claimed
+        if suffix != 'claimed':
+            os.replace(path, ann.state_path('claimed'))
+        # a task announced again, after a holder gave its first back
+        claimed[ann.name] = ann
+    return list(claimed.values())
 
 
-def forget_jobs(repo, job_ids: set[int]):
+def announced_tasks(git_dir) -> dict[int, list]:
+    """Job id -> (task id, exit status) of every announcement, in whatever
+    state: what a round that commits the jobs must know of them."""
+    tasks: dict[int, list] = {}
+    try:
+        paths = sorted(state.ready(git_dir).iterdir())
+    except OSError:
+        return tasks
+    for path in paths:
+        if path.suffix not in ('.json', '.claimed', '.standing'):
+            continue
+        try:
+            content = json.loads(path.read_text())
+            tasks.setdefault(int(content['job_id']), []).append(
+                (content['task_id'], content['exit_status']))
+        except (OSError, ValueError, TypeError, KeyError):
+            # gone meanwhile, or claim() says what is wrong with it
+            continue
+    return tasks
+
+
+def forget_jobs(git_dir, job_ids: set[int]):
     """Remove the announcements of jobs that were committed otherwise (by
-    a finish outside them).  Call with the repository lock held."""
-    directory = state.ready(repo.dot_git)
+    a finish that did not claim them).  Call with the repository lock
+    held."""
+    directory = state.ready(git_dir)
     if not job_ids or not directory.is_dir():
         return
     for path in directory.iterdir():
         job = path.name.split('-', 1)[0]
-        if job.isdigit() and int(job) in job_ids and \
-                not path.name.endswith('.done'):
+        if job.isdigit() and int(job) in job_ids:
             path.unlink(missing_ok=True)
+
+
+def settle(claims: list[Announcement], committed: set[int]):
+    """After a holder's round: the announcements of jobs it committed are
+    done with, the others stand for later holders."""
+    for ann in claims:
+        if ann.job_id in committed:
+            ann.state_path('claimed').unlink(missing_ok=True)
+        else:
+            try:
+                os.replace(ann.state_path('claimed'),
+                           ann.state_path('standing'))
+            except FileNotFoundError:
+                # forgotten meanwhile (forget_jobs)
+                pass
 
 
 def _drop_if_stale(path: Path):
     try:
-        if time.time() - path.stat().st_mtime > DONE_KEPT:
+        if time.time() - path.stat().st_mtime > STALE:
             path.unlink(missing_ok=True)
     except OSError:
         pass
 
 
-def settle(claims: list[Announcement], committed: dict[int, str],
-           mine: Announcement):
-    """After the round of this process (which announced `mine`):
-    announcers still waiting for a job that was committed get a done
-    marker, the others' announcements stand again, and `mine`, if its job
-    was not committed, stands for a process that is gone."""
-    for ann in claims:
-        sha = committed.get(ann.job_id)
-        if ann.base == mine.base and sha is None:
-            ann.waiting = False
-            _write(ann, 'json', ann.content())
-        elif sha is None:
-            os.replace(ann.state_path('claimed'), ann.state_path('json'))
-            continue
-        elif ann.waiting and ann.base != mine.base and not ann.gone():
-            _write(ann, 'done', dict(commit=sha, by=os.getpid(),
-                                     jobs=len(committed)))
-        ann.state_path('claimed').unlink(missing_ok=True)
-
-
-def _write(ann: Announcement, suffix: str, content: dict):
-    state.write_json(ann.state_path(suffix), content)
+def lgr():
+    # logging is imported only where there is something to say
+    import logging
+    return logging.getLogger('datalad.slurm.announcements')

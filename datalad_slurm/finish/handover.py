@@ -1,16 +1,16 @@
 """Jobs that finish themselves hand their FINISH commit to whoever holds
 the repository lock.
 
-When many jobs end within the same second, each with ``datalad finish
-$SLURM_JOB_ID`` as its last line, queueing for the lock one by one would
-keep the last of them waiting for all the others' commits, and ask Slurm
-once per job.  Instead each job announces that its work has ended (with
-its exit status, and its own output to its log silenced, so that its log
-is final), and the process that holds the lock asks Slurm once about all
-announced jobs and commits every one that is ready; the others find their
-job committed and return.
-
-The announcements themselves are :mod:`.announcements`.
+When many jobs end within the same second, each with ``datalad-slurm-done
+$?`` (:mod:`.done`) as its last line, queueing for the lock one by one
+would keep the last of them waiting for all the others' commits, and ask
+Slurm once per job.  Instead each job announces that its work has ended
+(:mod:`.announcements`) and tries the lock once: the one that gets it asks
+Slurm once about all announced jobs and commits every one that is ready;
+the others end at once.  Whoever lets go of the lock looks for
+announcements that came meanwhile and takes the lock again for them, or
+leaves them to the process that has taken it, which does the same: no
+announcement waits for a later command.
 """
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ from __future__ import annotations
 import logging
 import os
 import os.path as op
+import sys
 import time
+from contextlib import ExitStack
 from typing import Iterator
 
+from datalad.distribution.dataset import Dataset
 from datalad.interface.results import get_status_dict
 from datalad.support.exceptions import CapturedException
 
@@ -28,9 +31,13 @@ from .. import config
 from ..records import logfiles
 from ..records.format import Record
 from ..records.index import JobIndex
+from ..records.split import by_job_id
+from ..repo import state
 from ..repo.lock import (
+    LockHeld,
     LockTimeout,
-    repository_lock,
+    commits_announcements,
+    git_dir_lock,
 )
 from ..slurm.status import (
     JobStatus,
@@ -38,11 +45,10 @@ from ..slurm.status import (
     TaskStatus,
 )
 from .announcements import (
-    Announcement,
-    announce,
     claim,
     settle,
 )
+from .done import hand_in
 from .injob import stop_writing_to
 from .round import (
     Round,
@@ -52,137 +58,174 @@ from .round import (
 
 lgr = logging.getLogger('datalad.slurm.handover')
 
-# how long one try for the lock lasts before the announcer looks whether
-# its job was committed meanwhile
-POLL = 0.1
+# how long a job that holds the lock, having committed, waits for more jobs
+# to announce themselves before it lets go: jobs that end a little apart
+# (Slurm starting them a few at a time) are then committed by the one
+# process that has started DataLad already, not each by a new one
+LINGER = 1.0
+# and how often it looks meanwhile
+LINGER_POLL = 0.05
 
 
 def finish_inside(ds, record: Record, own: tuple[int, int | None],
                   exit_status: int | None, status: dict) -> Iterator[dict]:
-    """``datalad finish $SLURM_JOB_ID`` in the job of `record`: announce
-    that its work has ended, then commit it together with every other
-    announced job, or find it committed by the process that did."""
-    repo = ds.repo
-    timeout = config.get(ds, config.LOCK_TIMEOUT)
-    restore = stop_writing_to(_own_logs(ds, record, own))
-    mine = announce(repo, own[0], own[1], exit_status)
-    deadline = time.monotonic() + timeout
-    while True:
-        done = mine.done()
-        if done:
-            mine.forget()
-            yield _committed_by_other(record.job_id, done, status)
-            return
+    """``datalad finish $SLURM_JOB_ID`` in the job of `record`: what
+    ``datalad-slurm-done`` does, with the results of this process's own
+    job where it commits."""
+    restore = []
+    with commits_announcements():
+        held = hand_in(
+            ds.repo.dot_git, own, exit_status,
+            say=lambda line: print(line, file=sys.stderr, flush=True),
+            silence=lambda: restore.append(
+                stop_writing_to(_own_logs(ds, record, own))))
         try:
-            with repository_lock(repo, POLL):
-                results = list(_round(ds, mine, status))
-        except LockTimeout:
-            if time.monotonic() < deadline or not mine.withdraw():
-                # a holder that claimed the job commits it, or gives it
-                # back, before it lets go of the lock
-                continue
-            restore()
-            yield get_status_dict(
-                status='error',
-                message=('the dataset was locked by other processes for more '
-                         'than %s s; job %s is still open: finish it later '
-                         '(datalad finish %s), or raise '
-                         'datalad.slurm.lock-timeout', timeout, record.job_id,
-                         record.job_id),
-                **status)
-            return
+            results = None if held is None else \
+                _as_holder(ds, held, status)
         except Exception as e:
-            # judged by what Slurm sees of it, once its log has the error
-            _forget_locked(ds, mine, timeout)
-            restore()
+            # the job is judged by what Slurm sees of it, once its log
+            # has the error; its announcement stands for the next holder
+            restore[0]()
             ce = CapturedException(e)
             yield get_status_dict(
                 status='error', exception=ce,
                 message=('could not finish job %s: %s', record.job_id, ce),
                 **status)
             return
-        if not any(r['status'] in ('ok', 'notneeded') for r in results):
-            restore()
-        yield from results
-        return
-
-
-def _round(ds, mine: Announcement, status: dict) -> Iterator[dict]:
-    """One holder's round, with the lock held: the results for this
-    process's own job (and for all jobs, where the whole round failed)."""
-    repo = ds.repo
-    done = mine.done()
-    if done:
-        mine.forget()
-        yield _committed_by_other(mine.job_id, done, status)
-        return
-    index = JobIndex(repo).refresh()
-    open_jobs = {r.job_id: r for r in index.open_jobs()}
-    if mine.job_id not in open_jobs:
-        mine.forget()
+    if held is None:
         yield get_status_dict(
-            status='notneeded', slurm_job_id=mine.job_id,
-            message=('job %s was finished meanwhile by another process',
-                     mine.job_id),
+            status='notneeded', slurm_job_id=record.job_id,
+            message=('job %s is announced for its FINISH commit by the '
+                     'process that holds the repository lock', record.job_id),
             **status)
         return
-    claims = claim(repo, set(open_jobs))
-    records = list({a.job_id: open_jobs[a.job_id] for a in claims}.values())
+    own_results = [r for r in results
+                   if r.get('slurm_job_id') in (None, record.job_id)]
+    if not any(r['status'] in ('ok', 'notneeded') for r in own_results):
+        restore[0]()
+    yield from own_results
+
+
+def commit_as_holder(path: str, held: ExitStack, job_id: int) -> list[str]:
+    """For ``datalad-slurm-done`` that got the lock (`held`): commit every
+    announced job.  Returns what went wrong for job `job_id`, or for all
+    jobs."""
+    ds = Dataset(path)
+    status = dict(action='finish', ds=ds, logger=lgr)
+    try:
+        with commits_announcements():
+            results = _as_holder(ds, held, status)
+    except Exception as e:
+        return [f'could not finish the announced jobs: {CapturedException(e)}']
+    return [_text(r) for r in results
+            if r['status'] in ('error', 'impossible') and
+            r.get('slurm_job_id') in (None, job_id)]
+
+
+def commit_left(path: str) -> bool:
+    """The committer a process that does not commit announcements starts
+    on letting go of the lock: waits for it, and commits.  Whether
+    something went wrong (written to the log)."""
+    ds = Dataset(path)
+    status = dict(action='finish', ds=ds, logger=lgr)
+    failed = False
+    if not state.announced(ds.repo.dot_git):
+        return False
+    for res in commit_announced(ds, status, once=False):
+        if res['status'] == 'error':
+            failed = True
+            lgr.error('%s', _text(res))
+    return failed
+
+
+def _as_holder(ds, held: ExitStack, status: dict) -> list[dict]:
+    with held:
+        results = list(commit_announced(ds, status, once=True,
+                                        linger=LINGER))
+    if state.announced(ds.repo.dot_git):
+        # announced after the last round, before this process let go
+        results += commit_announced(ds, status, once=True, linger=LINGER)
+    return results
+
+
+def commit_announced(ds, status: dict, *, once: bool,
+                     linger: float = 0.0) -> Iterator[dict]:
+    """Commit the announced jobs, in rounds that each take the lock (tried
+    once with `once`, else waited for), until none is left that no round
+    has seen after letting go of it.  A lock that another process holds
+    ends the rounds: that process does the same after letting go.
+    `linger`: seconds to wait, the lock held, for more announcements after
+    a round."""
+    git_dir = ds.repo.dot_git
+    timeout = config.get(ds, config.LOCK_TIMEOUT)
+    with commits_announcements():
+        yield from _rounds(ds, git_dir, timeout, status, once, linger)
+
+
+def _rounds(ds, git_dir, timeout: float, status: dict, once: bool,
+            linger: float):
+    while True:
+        try:
+            with git_dir_lock(git_dir, timeout, once=once):
+                yield from _round(ds, status)
+                _await_announcement(git_dir, linger)
+        except LockHeld:
+            return
+        except LockTimeout as e:
+            yield get_status_dict(
+                status='error', exception=CapturedException(e),
+                message=('could not commit the announced jobs: %s; the '
+                         'next datalad finish commits them', e),
+                **status)
+            return
+        if not state.announced(git_dir):
+            return
+        once = True
+
+
+def _await_announcement(git_dir, seconds: float):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not state.announced(git_dir):
+        time.sleep(LINGER_POLL)
+
+
+def _round(ds, status: dict) -> Iterator[dict]:
+    """One holder's round, with the lock held: every announced job that
+    is open, committed where it is ready."""
+    index = JobIndex(ds.repo).refresh()
+    # a split array's parts announce under their own job ids
+    open_jobs = by_job_id(index.open_jobs())
+    claims = claim(ds.repo.dot_git, set(open_jobs))
+    if not claims:
+        return
+    records = list({open_jobs[a.job_id].job_id: open_jobs[a.job_id]
+                    for a in claims}.values())
+    committed = set()
     try:
         statuses = query(ds, records)
+        for res in finish_round(ds, index, records, statuses, status,
+                                Round(octopus=config.get(ds,
+                                                         config.OCTOPUS))):
+            if res['status'] == 'ok' and res.get('commit'):
+                committed.add(res['slurm_job_id'])
+            yield res
     except SlurmError as e:
-        settle(claims, {}, mine)
-        mine.withdraw()
         yield get_status_dict(
             status='error',
-            message=('could not ask Slurm about the jobs: %s', str(e)),
+            message=('could not ask Slurm about the announced jobs: %s; '
+                     'the next datalad finish commits them', str(e)),
             exception=CapturedException(e), **status)
-        return
-    inside: dict[int, list] = {}
-    for ann in claims:
-        inside.setdefault(ann.job_id, []).append(
-            (ann.task_id, ann.exit_status))
-    results = []
-    try:
-        for res in finish_round(ds, index, records, statuses, status,
-                                Round(finished_inside=inside,
-                                      octopus=config.get(ds,
-                                                         config.OCTOPUS))):
-            results.append(res)
     finally:
-        committed = {r['slurm_job_id']: r['commit'] for r in results
-                     if r['status'] == 'ok' and r.get('commit')}
-        settle(claims, committed, mine)
-    for res in results:
-        if res.get('slurm_job_id') in (None, mine.job_id):
-            yield res
-        else:
-            lgr.debug('For job %s: %s', res['slurm_job_id'], res)
-    if mine.job_id not in committed and not any(
-            r.get('slurm_job_id') == mine.job_id and
-            r['status'] == 'notneeded' for r in results):
-        # it failed: judged by what Slurm sees of it from now on
-        mine.withdraw()
+        settle(claims, {a.job_id for a in claims
+                        if open_jobs[a.job_id].job_id in committed})
     lgr.debug('Committed %d announced jobs', len(committed))
 
 
-def _forget_locked(ds, mine: Announcement, timeout: float):
-    """Take back an announcement in whatever state, with the lock held, so
-    that no holder is in the middle of settling it."""
-    try:
-        with repository_lock(ds.repo, timeout):
-            mine.forget()
-    except LockTimeout as e:
-        lgr.warning('Could not take back the announcement %s: %s',
-                    mine.base, e)
-
-
-def _committed_by_other(job_id: int, done: dict, status: dict) -> dict:
-    return get_status_dict(
-        status='notneeded', slurm_job_id=job_id, commit=done.get('commit'),
-        message=('job %s was finished by process %s, with %s jobs at once',
-                 job_id, done.get('by'), done.get('jobs')),
-        **status)
+def _text(res: dict) -> str:
+    message = res.get('message')
+    if isinstance(message, tuple):
+        message = message[0] % message[1:]
+    return f'{res["status"]}: {message}'
 
 
 def _own_logs(ds, record: Record, own: tuple[int, int | None]) -> list[str]:

@@ -22,13 +22,20 @@ from .. import (
 from ..modes.select import of_record
 from ..records.format import Record
 from ..records.index import JobIndex
+from ..records.split import (
+    announced_as_recorded,
+    job_ids,
+)
 from ..repo.commit import commit_plans
 from ..repo.lock import repository_lock
 from ..slurm.status import (
     JobStatus,
     SlurmError,
 )
-from .announcements import forget_jobs
+from .announcements import (
+    announced_tasks,
+    forget_jobs,
+)
 from .injob import own_task_finished
 from .octopus import chunked
 from .outputs import (
@@ -82,9 +89,6 @@ class Round:
     # its finish with `exit_status` (see :mod:`.injob`)
     own: tuple[int, int | None] | None = None
     exit_status: int | None = None
-    # job id -> (task id, exit status) pairs of other tasks whose scripts
-    # got to their finish, which silenced their output themselves
-    finished_inside: dict[int, list] = field(default_factory=dict)
     # a round of a wait: say nothing of jobs still running, or waiting for
     # running ones
     waiting: bool = False
@@ -94,11 +98,11 @@ class Round:
     # how many scratch jobs one FINISH commit merges at most (--octopus)
     octopus: int = 1
 
-    def inside(self) -> dict[int, list]:
+    def inside(self, announced: dict[int, list]) -> dict[int, list]:
         """Job id -> (task id, exit status) of every task known to have
-        got to its finish inside the job."""
-        inside = {job: list(tasks)
-                  for job, tasks in self.finished_inside.items()}
+        got to its finish inside the job: this process's own, and the
+        `announced` ones, which silenced their output themselves."""
+        inside = {job: list(tasks) for job, tasks in announced.items()}
         if self.own:
             inside.setdefault(self.own[0], []).append(
                 (self.own[1], self.exit_status))
@@ -113,7 +117,10 @@ def finish_round(ds, index: JobIndex, records: list[Record],
 
     Returns (as the generator's value) the records still running.
     """
-    inside = how.inside()
+    # whoever commits them: a job's announced exit status is all there is
+    # of a failure where the job's finish ended it with status 0
+    inside = how.inside(announced_as_recorded(
+        announced_tasks(ds.repo.dot_git), records))
     for job_id, tasks in inside.items():
         for task_id, code in tasks:
             if job_id in statuses:
@@ -358,8 +365,12 @@ def _commit_finished(ds, index: JobIndex, ready: list, how: Round):
                 **plan.key[1])]) for plan in plans]
         finally:
             log_progress(lgr.info, progress, 'Committed finished jobs')
-        forget_jobs(ds.repo, {plan.key[1]['slurm_job_id']
-                              for plan, sha, _ in done if sha})
+        # a split array's parts announced under their own ids
+        ids = {r.job_id: job_ids(r.data) for r, _, _ in ready}
+        forget_jobs(ds.repo.dot_git, {
+            i for plan, sha, _ in done if sha
+            for i in ids.get(plan.key[1]['slurm_job_id'],
+                             [plan.key[1]['slurm_job_id']])})
         for plan, sha, _ in done:
             if sha:
                 plan.succeeded(sha)

@@ -35,6 +35,27 @@ def job_ids(data: dict) -> list[int]:
     return [p['job_id'] for p in parts(data)] or [data['slurm_job_id']]
 
 
+def by_job_id(records) -> dict[int, Record]:
+    """Each of `records` by every job id its job has in Slurm: a split
+    array's by each part's."""
+    return {i: r for r in records for i in job_ids(r.data)}
+
+
+def announced_as_recorded(announced: dict[int, list], records,
+                          ) -> dict[int, list]:
+    """Announced (task id, exit status) pairs by job id (see
+    :func:`datalad_slurm.finish.announcements.announced_tasks`) by the
+    job ids of `records` instead: a split array's parts announce under
+    their own ids, and their tasks under the original ids already."""
+    recorded = by_job_id(records)
+    found: dict[int, list] = {}
+    for job_id, tasks in announced.items():
+        record = recorded.get(job_id)
+        found.setdefault(record.job_id if record else job_id,
+                         []).extend(tasks)
+    return found
+
+
 def later_parts(data: dict) -> list[int]:
     """The job ids of a split job's parts after the first (whose id is
     the record's): what the listings show besides."""

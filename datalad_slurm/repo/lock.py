@@ -4,27 +4,50 @@ An OS file lock (``fcntl`` via fasteners) on a file under ``.git/``: the
 kernel releases it when its holder dies, so a crashed process never leaves
 a stale lock behind.  The holder's pid is written next to it so that a
 timeout can say who holds it.
+
+A job's own finish tries the lock once (:func:`git_dir_lock` with
+``once``), from a process that has imported nothing of DataLad: this
+module imports fasteners only for a lock it waits for.  Announcements of
+jobs that ended (``.git/datalad-slurm/ready/``) which a process finds on
+releasing the lock are committed by it where it commits announcements
+(:func:`commits_announcements`), or else by a committer it starts, so that
+none waits for a later command.
 """
 
 from __future__ import annotations
 
-import logging
+import errno
+import fcntl
 import os
+import sys
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import fasteners
-
 from . import state
-from .fslocks import repository_lock_problem
-
-lgr = logging.getLogger('datalad.slurm.lock')
 
 
 class LockTimeout(RuntimeError):
     """The repository lock could not be acquired in time."""
+
+
+class LockHeld(LockTimeout):
+    """The repository lock, tried once, is held by another process."""
+
+    def __init__(self, holder: str):
+        super().__init__(f'the dataset is locked by another datalad-slurm '
+                         f'process ({holder})')
+        self.holder = holder
+
+
+# how many blocks of this process that commit the announcements they find
+# on releasing the lock themselves run (see :func:`commits_announcements`)
+_committing = 0
+
+# the module a committer of announcements runs as (finish/done.py), named
+# here, not imported: it belongs to a higher layer
+COMMITTER = 'datalad_slurm.finish.done'
 
 
 # POSIX record locks belong to a process, and closing any descriptor of the
@@ -35,7 +58,6 @@ _file_locks: dict[str, list] = {}
 _registry_guard = threading.Lock()
 
 
-@contextmanager
 def repository_lock(repo, timeout: float):
     """Hold the repository lock for the duration of the ``with`` block.
 
@@ -46,7 +68,31 @@ def repository_lock(repo, timeout: float):
     LockTimeout
       If another process holds the lock for longer than `timeout` seconds.
     """
-    path = state.lock(repo.dot_git)
+    return git_dir_lock(repo.dot_git, timeout, dataset=repo.path)
+
+
+@contextmanager
+def commits_announcements():
+    """While the block runs, this process commits the announcements it
+    finds after releasing the lock itself (a finish), so that releasing
+    the lock starts no committer."""
+    global _committing
+    _committing += 1
+    try:
+        yield
+    finally:
+        _committing -= 1
+
+
+@contextmanager
+def git_dir_lock(git_dir, timeout: float, *, once: bool = False,
+                 dataset: str | None = None):
+    """:func:`repository_lock` for a process that knows only the git
+    directory.  `once`: try the lock once, and raise :class:`LockHeld`
+    naming the holder if another process holds it (git's own index lock is
+    still waited for, up to `timeout`).  `dataset`: the work tree, where a
+    committer of the announcements found on release is to be started."""
+    path = state.lock(git_dir)
     key = str(path)
     # one deadline for the thread lock, the file lock and git's index lock
     deadline = time.monotonic() + timeout
@@ -59,10 +105,15 @@ def repository_lock(repo, timeout: float):
     try:
         held = _file_locks.get(key)
         if held is None:
-            _warn_if_not_shared(repo, key)
-            lock = _acquire_file_lock(path, timeout, deadline)
+            if once:
+                # a job's own finish: the commit, where it gets to it,
+                # looks at the file system
+                lock = _try_file_lock(path)
+            else:
+                _warn_if_not_shared(git_dir, key)
+                lock = _acquire_file_lock(path, timeout, deadline)
             try:
-                _wait_for_git(repo, timeout, deadline)
+                _wait_for_git(git_dir, timeout, deadline)
             except LockTimeout:
                 lock.release()
                 raise
@@ -75,24 +126,78 @@ def repository_lock(repo, timeout: float):
             if not held[1]:
                 del _file_locks[key]
                 held[0].release()
+                _hand_over(git_dir, dataset)
     finally:
         thread_lock.release()
+
+
+def _hand_over(git_dir, dataset: str | None):
+    """Announcements that came while this process held the lock: their
+    jobs ended without waiting for it, counting on the holder; one that
+    does not commit them starts a committer."""
+    if _committing or dataset is None or not state.announced(git_dir):
+        return
+    import subprocess
+    try:
+        subprocess.Popen(
+            [sys.executable, '-m', COMMITTER, '--commit', '-d', dataset],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError as e:
+        _lgr().warning('Could not start the commit of the announced jobs (the '
+                    'next datalad finish commits them): %s', e)
 
 
 # the lock files whose file system was looked at, by this process
 _looked_at: set[str] = set()
 
 
-def _warn_if_not_shared(repo, key: str):
+def _warn_if_not_shared(git_dir, key: str):
     if key in _looked_at:
         return
     _looked_at.add(key)
-    problem = repository_lock_problem(str(repo.dot_git))
+    from .fslocks import repository_lock_problem
+    problem = repository_lock_problem(str(git_dir))
     if problem:
-        lgr.warning('%s', problem)
+        _lgr().warning('%s', problem)
+
+
+def _lgr():
+    # imported where there is something to say: a job's own finish that
+    # tries the lock once imports no more than it needs
+    import logging
+    return logging.getLogger('datalad.slurm.lock')
+
+
+class _TriedLock:
+    """The file lock, tried once: fcntl's lockf, as fasteners takes it."""
+
+    def __init__(self, path: Path):
+        # binary: a text file would import locale
+        self.file = open(path, 'ab')
+        try:
+            fcntl.lockf(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            self.file.close()
+            if e.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+            raise LockHeld(_holder(path)) from None
+
+    def release(self):
+        fcntl.lockf(self.file, fcntl.LOCK_UN)
+        self.file.close()
+
+
+def _try_file_lock(path: Path) -> _TriedLock:
+    path.parent.mkdir(exist_ok=True)
+    lock = _TriedLock(path)
+    _pid_file(path).write_bytes(str(os.getpid()).encode())
+    return lock
 
 
 def _acquire_file_lock(path: Path, timeout: float, deadline: float):
+    # a process that waits for the lock can afford what fasteners imports
+    import fasteners
     path.parent.mkdir(exist_ok=True)
     lock = fasteners.InterProcessLock(path)
     if not lock.acquire(timeout=max(0.0, deadline - time.monotonic()),
@@ -105,10 +210,10 @@ def _acquire_file_lock(path: Path, timeout: float, deadline: float):
     return lock
 
 
-def _wait_for_git(repo, timeout: float, deadline: float):
+def _wait_for_git(git_dir, timeout: float, deadline: float):
     """Wait while a git process outside datalad-slurm (a user's commit in
     another shell) holds git's own index lock."""
-    index_lock = Path(repo.dot_git) / 'index.lock'
+    index_lock = Path(git_dir) / 'index.lock'
     delay = 0.01
     while index_lock.exists():
         if time.monotonic() > deadline:
@@ -125,8 +230,13 @@ def _pid_file(path: Path) -> Path:
     return path.with_name(path.name + '.pid')
 
 
+def holder(git_dir) -> str:
+    """Who holds (or last held) the lock of `git_dir`, for messages."""
+    return _holder(state.lock(git_dir))
+
+
 def _holder(path: Path) -> str:
     try:
-        return f'pid {int(_pid_file(path).read_text())}'
+        return f'pid {int(_pid_file(path).read_bytes())}'
     except (OSError, ValueError):
         return 'pid unknown'

@@ -21,9 +21,9 @@ a job in a scratch clone, or a farm job, knows only that.  The map::
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-import tempfile
 from pathlib import Path
 
 NAME = 'datalad-slurm'
@@ -53,6 +53,16 @@ def journal(git_dir) -> Path:
 
 def ready(git_dir) -> Path:
     return root(git_dir) / 'ready'
+
+
+def announced(git_dir) -> bool:
+    """Whether a job's end is announced that no holder of the lock has
+    taken up yet (finish/announcements.py names the states)."""
+    try:
+        return any(entry.name.endswith('.json')
+                   for entry in os.scandir(ready(git_dir)))
+    except OSError:
+        return False
 
 
 def doctor(git_dir) -> Path:
@@ -87,6 +97,9 @@ def marks(git_dir) -> Path:
     return root(git_dir) / f'marks.{os.getpid()}'
 
 
+_writes = itertools.count()
+
+
 def write_json(path: Path, content, *, durable: bool = False,
                sort_keys: bool = True):
     """Write `content` as JSON to `path` by write-then-rename, so that a
@@ -95,12 +108,15 @@ def write_json(path: Path, content, *, durable: bool = False,
     machine.  `sort_keys` False keeps the dicts' order, where it means
     something."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
-                               suffix='.tmp')
+    # named by process and call, not by tempfile, whose import would cost
+    # a job's own finish more than the rest of its writing
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}-{next(_writes)}.tmp')
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, 'w') as f:
-            # dumps, not dump: dump encodes in Python, chunk by chunk
-            f.write(json.dumps(content, sort_keys=sort_keys))
+        with os.fdopen(fd, 'wb') as f:
+            # dumps, not dump: dump encodes in Python, chunk by chunk; bytes,
+            # as a text file would import locale
+            f.write(json.dumps(content, sort_keys=sort_keys).encode())
             if durable:
                 f.flush()
                 os.fsync(f.fileno())

@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import fasteners
 from datalad.api import Dataset
 
 from datalad_slurm.records.format import (
@@ -22,6 +21,10 @@ from datalad_slurm.records.format import (
 )
 from datalad_slurm.records.history import read_record
 from datalad_slurm.repo import state
+from datalad_slurm.repo.lock import (
+    LockHeld,
+    git_dir_lock,
+)
 
 TOOLS = Path(__file__).resolve().parents[1]
 
@@ -205,8 +208,7 @@ class LockWatch:
     letting it go at once) in a thread of this process."""
 
     def __init__(self, ds: Dataset, every: float = 0.005):
-        self.lock = fasteners.InterProcessLock(
-            str(state.lock(ds.repo.dot_git)))
+        self.ds = ds
         self.every = every
         # (from, to) in time.time(), each a stretch it was found busy
         self.busy: list[tuple[float, float]] = []
@@ -225,13 +227,19 @@ class LockWatch:
         since = None
         while not self._stop.is_set():
             now = time.time()
-            if self.lock.acquire(blocking=False):
-                self.lock.release()
+            try:
+                # as any process that takes the lock: one that lets go of
+                # it with jobs announced meanwhile starts their committer
+                with git_dir_lock(self.ds.repo.dot_git, 1, once=True,
+                                  dataset=self.ds.path):
+                    pass
+            except LockHeld:
+                if since is None:
+                    since = now
+            else:
                 if since is not None:
                     self.busy.append((since, now))
                     since = None
-            elif since is None:
-                since = now
             self._stop.wait(self.every)
         if since is not None:
             self.busy.append((since, time.time()))
@@ -283,24 +291,31 @@ def merged(b: Bench, ds: Dataset, sha: str) -> list[str]:
                         cwd=ds.path).stdout.split())
 
 
+# how long the FINISH commits of jobs that all ended may take to come
+COMMITTER_GRACE = 60
+
+
 def wait_finishes(b: Bench, ds: Dataset, ids: list[int],
                   every: float = 0.2) -> float:
     """Wait for the FINISH commits of `ids`, jobs finishing themselves;
     return the time (time.time()) the last was seen.  Jobs that all ended
     without them made them never: RuntimeError then, not a wait until the
     deadline."""
-    ended, asked = False, time.monotonic()
+    ended, asked = None, time.monotonic()
     while True:
         b.remaining()
         found = len(finish_commits(b, ds))
         if found >= len(ids):
             return time.time()
-        if ended:
+        if ended and time.monotonic() - ended > COMMITTER_GRACE:
             raise RuntimeError(f'the jobs ended, and made only {found} of '
                                f'{len(ids)} FINISH commits')
-        if time.monotonic() - asked >= 1:
-            # their FINISH commits are in before they end: seen next round
-            ended, asked = b.queued(ids) == '', time.monotonic()
+        if not ended and time.monotonic() - asked >= 1:
+            # a job's FINISH commit is in before the job ends, or made by
+            # the holder of the lock it announced itself to, which may be
+            # a committer that runs on
+            asked = time.monotonic()
+            ended = asked if b.queued(ids) == '' else None
         time.sleep(every)
 
 
