@@ -21,6 +21,7 @@ from datalad_slurm.finish.announcements import (
     settle,
 )
 from datalad_slurm.finish.done import hand_in
+from datalad_slurm.records.format import Record
 from datalad_slurm.repo import (
     lock,
     state,
@@ -126,7 +127,7 @@ def test_a_round_that_cannot_ask_slurm_lets_them_stand(dataset,
         raise SlurmError('sacct broke')
     monkeypatch.setattr(handover, 'query', broken)
     monkeypatch.setattr(handover.JobIndex, 'open_jobs', lambda self: [
-        type('R', (), {'job_id': 5})()])
+        Record('SCHEDULE', {'slurm_job_id': 5})])
     announce(dataset.repo.dot_git, 5, None, 0)
     res = list(handover.commit_announced(
         dataset, dict(action='finish', ds=dataset), once=False))
