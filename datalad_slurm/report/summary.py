@@ -13,7 +13,7 @@ from ..records.format import (
     Record,
 )
 from ..records.history import (
-    iter_messages,
+    newest_messages,
     parse_or_warn,
 )
 from ..records.outcome import record_succeeded
@@ -25,25 +25,28 @@ from ..slurm.status import (
     describe_states,
     slurm_time,
 )
+from ..util.bulk import builds_many
 
 OPEN, COMPLETE, FAILED = 'open', 'complete', 'failed'
 _FINISH_TAG = f'[DATALAD {FINISH}]'
 STATES = (OPEN, COMPLETE, FAILED)
 
+@builds_many
 def job_summaries(repo, revision_range: str = 'HEAD') -> list[dict]:
     """One summary per job scheduled in `revision_range`, oldest first."""
-    messages = list(iter_messages(repo, revision_range))
-    finishes = {}
-    for sha, message in messages:
+    # newest first, as git reads the history: a job's FINISH commit comes
+    # before its schedule commit, and is held only until that comes
+    finishes: dict[str, Record] = {}
+    summaries = []
+    for sha, message in newest_messages(repo, revision_range):
         if message.startswith(_FINISH_TAG):
             record = parse_or_warn(message, sha)
             if record is not None:
-                finishes[record.data.get('schedule_commit')] = record
-    summaries = []
-    for sha, message in messages:
-        if message.startswith(_FINISH_TAG):
+                # of two (there should be none), the newer counts
+                finishes.setdefault(record.data.get('schedule_commit'),
+                                    record)
             continue
-        finish = finishes.get(sha)
+        finish = finishes.pop(sha, None)
         # a FINISH record repeats its schedule record: parse that only for
         # open jobs
         schedule = Record(kind=message[len('[DATALAD '):].split(']')[0],
@@ -51,6 +54,7 @@ def job_summaries(repo, revision_range: str = 'HEAD') -> list[dict]:
             if finish else parse_or_warn(message, sha)
         if schedule is not None:
             summaries.append(summarise(schedule, finish))
+    summaries.reverse()
     return summaries
 
 
