@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import os
+import re
 
 from datalad.interface.common_cfg import definitions
 from datalad.support.constraints import (
+    Constraint,
     EnsureBool,
     EnsureChoice,
     EnsureFloat,
@@ -26,6 +28,7 @@ LOCAL_WORKERS = 'datalad.slurm.local-workers'
 SCRATCH = 'datalad.slurm.scratch'
 KEEP_SCRATCH = 'datalad.slurm.keep-scratch'
 KEEP_ENVIRONMENT = 'datalad.slurm.keep-environment'
+FAILURE_PATTERN = 'datalad.slurm.failure-pattern'
 
 # the backend value that runs jobs on this machine instead of Slurm
 LOCAL = 'local'
@@ -142,8 +145,38 @@ register_config(
     dialog='question',
 )
 
+
+
+class EnsureRegex(Constraint):
+    """A Python regular expression, compiled."""
+
+    def __call__(self, value):
+        try:
+            return re.compile(value)
+        except (re.error, TypeError) as e:
+            raise ValueError(f'not a regular expression: {e}') from e
+
+    def short_description(self):
+        return 'regular expression'
+
+
+register_config(
+    FAILURE_PATTERN,
+    'What in a failed job\'s log names its failure',
+    description="A Python regular expression looked for in the Slurm log "
+    "files of each failed job (or array task) whose state Slurm gave no "
+    "cause of its own (out of memory, timeout, node failure): datalad jobs "
+    "counts those it is found in by the text it matched (its first group, "
+    "where it has one), such as 'CUDA out of memory|Segmentation fault', "
+    "rather than by their exit codes. Unset: logs are not read.",
+    type=EnsureRegex() | EnsureNone(),
+    default=None,
+    dialog='question',
+)
+
 ITEMS = (LOCK_TIMEOUT, QUERY_TIMEOUT, QUERY_INTERVAL, OUTPUT_GRACE, BACKEND,
-         LOCAL_WORKERS, SCRATCH, KEEP_SCRATCH, KEEP_ENVIRONMENT)
+         LOCAL_WORKERS, SCRATCH, KEEP_SCRATCH, KEEP_ENVIRONMENT,
+         FAILURE_PATTERN)
 
 
 class ConfigError(ValueError):

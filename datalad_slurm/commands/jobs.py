@@ -69,6 +69,12 @@ class Jobs(Interface):
     aligned table and a summary line; with ``-f json`` the full records,
     with each task's figures.
 
+    The summary line counts the failed jobs and array tasks by cause: out
+    of memory, timeout, node failure, exit code, or what the
+    ``datalad.slurm.failure-pattern`` configuration item (a regular
+    expression) finds in their logs; each job's ``failure_causes`` has
+    its own counts.
+
     [CMD: --timeline FILE CMD][PY: `timeline=FILE` PY] also writes the
     finished jobs as a trace file that ui.perfetto.dev and chrome://tracing
     open: a bar per job or array task, on a row per node and slot, and the
@@ -158,7 +164,8 @@ def report_jobs(jobs=None, *, dataset=None, since=None, state='all',
     except UnknownRevision as e:
         yield get_status_dict(status='impossible', message=str(e), **status)
         return
-    summaries = job_summaries(ds.repo, f'{since}..HEAD' if since else 'HEAD')
+    summaries = job_summaries(ds.repo, f'{since}..HEAD' if since else 'HEAD',
+                              config.get(ds, config.FAILURE_PATTERN))
     if jobs:
         summaries, unknown = _named(ds, summaries, ensure_list(jobs))
         for target in unknown:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import shlex
 
 from datalad.interface.utils import generic_result_renderer
 from datalad.support import ansi_colors as ac
@@ -21,11 +22,43 @@ def render_result(res, **kwargs):
     if res.get('action') in TABLE_ACTIONS and res.get('status') == 'ok' \
             and 'slurm_job_id' in res:
         return
+    if res.get('dry_run') and res.get('status') == 'ok':
+        render_dry_run(res)
+        return
     if res.get('status') == 'notneeded':
         ui.message('{action}(notneeded): {msg}'.format(
             action=res.get('action'), msg=_text(res.get('message'))))
         return
     generic_result_renderer(res)
+
+
+def render_dry_run(res):
+    """A dry run's submission, as ``datalad run --dry-run`` shows its
+    command: a heading, then one labelled item a line or block."""
+    ui.message(ac.color_word(f'{res["action"]} dry run: nothing submitted',
+                             ac.MAGENTA))
+    again = [f'{res["rescheduled_job_id"]} '
+             f'({res["rescheduled_commit"][:8]})'] \
+        if 'rescheduled_job_id' in res else []
+    items = [('submits again', again),
+             ('location', [res.get('path')]),
+             ('sbatch command', [shlex.join(res['sbatch_cmd'])]),
+             ('inputs to get', res.get('inputs')),
+             ('inputs open jobs write', res.get('pending_inputs')),
+             ('outputs to make writable', res.get('outputs')),
+             ('waits for jobs', [
+                 f'{job} ({commit[:8]})' for job, commit in
+                 zip(res.get('waits_for') or [], res.get('depends_on') or [])
+             ] + [f'{job} (submitted again before it)'
+                  for job in res.get('waits_for_rescheduled') or []]),
+             ('job files to write', list(res.get('job_files') or []))]
+    for key, values in items:
+        if values:
+            ui.message(' {key}:{sep}{values}'.format(
+                key=ac.color_word(key, ac.BOLD),
+                sep='\n  ' if len(values) > 1 or key.startswith('sbatch')
+                else ' ',
+                values='\n  '.join(map(str, values))))
 
 
 def render_check(res, **kwargs):

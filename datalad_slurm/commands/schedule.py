@@ -27,6 +27,7 @@ from datalad.support.constraints import (
 from datalad.support.param import Parameter
 
 from ..modes.base import Refused
+from ..submit.dryrun import dry_run as submit_dry_run
 from ..submit.request import from_schedule
 from ..submit.submission import submit_job
 from .helpdoc import indented_doc
@@ -115,6 +116,12 @@ class Schedule(Interface):
                       "sbatch jobs/gold.sbatch",
              code_py="schedule(['sbatch', 'jobs/gold.sbatch'], "
                      "scratch='$TMPDIR', outputs=['models/gold'])"),
+        dict(text="Show the sbatch command a job would be submitted with, "
+                  "and the jobs it would wait for, submitting nothing",
+             code_cmd="datalad schedule --dry-run -i prep -o fit "
+                      "sbatch jobs/fit.sh",
+             code_py="schedule(['sbatch', 'jobs/fit.sh'], inputs=['prep'], "
+                     "outputs=['fit'], dry_run=True)"),
     ]
 
     result_renderer = 'tailored'
@@ -217,6 +224,16 @@ class Schedule(Interface):
             outputs from it. Default: the configuration item
             datalad.slurm.scratch, if set.""",
             constraints=EnsureStr() | EnsureNone()),
+        dry_run=Parameter(
+            args=("--dry-run",),
+            action="store_true",
+            doc="""check and plan the submission, and stop before sbatch:
+            report the sbatch command it would run (dependency, comment and
+            scratch batch script included), the inputs it would get, the
+            outputs it would make writable and the open jobs it would wait
+            for. Nothing changes: no input is got, no file written or
+            unlocked, no job submitted, no commit made. What would be
+            refused is refused as it would be."""),
         message=save_message_opt,
     )
 
@@ -236,19 +253,20 @@ class Schedule(Interface):
             tasks=None,
             workers=None,
             task_timeout=None,
-            scratch=None):
+            scratch=None,
+            dry_run=False):
         yield from schedule(
             cmd, dataset=dataset, inputs=inputs, outputs=outputs,
             expand=expand, after=after, explicit=explicit, message=message,
             tasks=tasks, workers=workers, task_timeout=task_timeout,
-            scratch=scratch)
+            scratch=scratch, dry_run=dry_run)
 
     custom_result_renderer = staticmethod(render_result)
 
 
 def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
              after=None, explicit=False, message=None, tasks=None,
-             workers=None, task_timeout=None, scratch=None):
+             workers=None, task_timeout=None, scratch=None, dry_run=False):
     """Generator behind :class:`Schedule`; see there."""
     ds = require_dataset(dataset, check_installed=True,
                          purpose='schedule a Slurm job')
@@ -262,4 +280,4 @@ def schedule(cmd, *, dataset=None, inputs=None, outputs=None, expand=None,
         yield get_status_dict(status='impossible', message=str(e),
                               action='schedule', ds=ds, logger=lgr)
         return
-    yield from submit_job(ds, request)
+    yield from (submit_dry_run if dry_run else submit_job)(ds, request)

@@ -4,16 +4,24 @@ A mode says where and how a job runs: in the dataset's work tree (the
 plain mode, here), as a task list that the farmer runs (:mod:`.farm`), or
 in a clone of its own (:mod:`.scratch`).  Submission asks a mode to
 :meth:`~Mode.check` a job before anything changes and to
-:meth:`~Mode.prepare` it with the repository lock held; a submission that
-never reached Slurm is undone by :meth:`~Mode.undo`; finish asks the mode
+:meth:`~Mode.plan` it: the sbatch command, and the job's own files, which
+a submission writes with the repository lock held (:meth:`Plan.write`) and
+a dry run never writes; a submission that never reached Slurm is undone
+by :meth:`~Mode.undo`; finish asks the mode
 of a record for the job's :meth:`~Mode.status` and for notes on its
 failure.  Which mode a request or a record has, :mod:`.select` says.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import (
+    dataclass,
+    field,
+)
+from typing import (
+    Callable,
+    Protocol,
+)
 
 from ..records.format import Record
 from ..slurm.status import JobStatus
@@ -41,6 +49,17 @@ class Submission:
     local: bool
 
 
+@dataclass
+class Plan:
+    """How a mode submits a job: the sbatch command, and what writes the
+    job's own files, which must exist before sbatch runs."""
+    argv: list[str]
+    write: Callable[[], None] = field(default=lambda: None)
+    # the files `write` writes, by path, with their content where it
+    # is text a user may want to see (a batch script); None otherwise
+    files: dict[str, str | None] = field(default_factory=dict)
+
+
 class Mode(Protocol):
     name: str
     # the job reads and writes the dataset's work tree: nothing there may
@@ -56,9 +75,9 @@ class Mode(Protocol):
         Refused
         """
 
-    def prepare(self, ds, submission: Submission) -> list[str]:
-        """Write the job's own files and return the sbatch command to
-        submit.
+    def plan(self, ds, submission: Submission) -> Plan:
+        """The sbatch command to submit and the job's own files, not yet
+        written; the mode's keys are added to the submission's record.
 
         Raises
         ------
@@ -70,7 +89,7 @@ class Mode(Protocol):
         only the job id tells."""
 
     def undo(self, ds, data: dict):
-        """Remove what :meth:`prepare` wrote for the SCHEDULE record
+        """Remove what :meth:`plan`'s write wrote for the SCHEDULE record
         `data`, whose job never reached Slurm."""
 
     def status(self, ds, record: Record, job: JobStatus) -> JobStatus:
@@ -88,8 +107,8 @@ class Plain:
     def check(self, ds, argv, pwd_abs, inputs, outputs):
         pass
 
-    def prepare(self, ds, submission: Submission) -> list[str]:
-        return submission.argv
+    def plan(self, ds, submission: Submission) -> Plan:
+        return Plan(submission.argv)
 
     def submitted(self, data: dict, job_id: int):
         pass

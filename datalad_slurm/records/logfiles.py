@@ -8,6 +8,7 @@ anew (:func:`fixed`).
 from __future__ import annotations
 
 import os.path as op
+import re
 
 from ..repo.paths import is_outside
 from ..slurm.jobspec import (
@@ -105,3 +106,19 @@ def fixed(data: dict) -> list[str]:
              if not any(f'%{c}' in p for c in 'jAJ')]
     return [f for f in data.get('slurm_outputs') or []
             if any(pattern_regex(p).match(f) for p in fixed)]
+
+
+def task_logs(data: dict, task: str) -> list[str]:
+    """The log files a record names of one task (by its key in the record's
+    ``state``: '' for a job that is no array, which has them all; a farm
+    job's task has a log of its own)."""
+    files = data.get('slurm_outputs') or []
+    if task and data.get('farm_log_dir'):
+        return [f"{data['farm_log_dir']}/{task}.log"]
+    if not task or not data.get('slurm_array'):
+        return list(files)
+    patterns = [re.sub(r'%(\d*)a',
+                       lambda m: task.zfill(int(m.group(1) or 0)), p)
+                for p in data.get('slurm_output_patterns') or []]
+    return [f for f in files
+            if any(pattern_regex(p).match(f) for p in patterns)]

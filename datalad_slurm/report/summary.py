@@ -4,6 +4,7 @@ for (``seff``'s CPU and memory efficiency)."""
 
 from __future__ import annotations
 
+import re
 import statistics
 from typing import Iterable
 
@@ -26,14 +27,22 @@ from ..slurm.status import (
     slurm_time,
 )
 from ..util.bulk import builds_many
+from .causes import (
+    describe_causes,
+    failure_causes,
+)
 
 OPEN, COMPLETE, FAILED = 'open', 'complete', 'failed'
 _FINISH_TAG = f'[DATALAD {FINISH}]'
 STATES = (OPEN, COMPLETE, FAILED)
 
+
 @builds_many
-def job_summaries(repo, revision_range: str = 'HEAD') -> list[dict]:
-    """One summary per job scheduled in `revision_range`, oldest first."""
+def job_summaries(repo, revision_range: str = 'HEAD',
+                  failure_pattern: re.Pattern | None = None) -> list[dict]:
+    """One summary per job scheduled in `revision_range`, oldest first;
+    `failure_pattern` is looked for in the logs of failed jobs (see
+    :func:`.causes.failure_causes`)."""
     # newest first, as git reads the history: a job's FINISH commit comes
     # before its schedule commit, and is held only until that comes
     finishes: dict[str, Record] = {}
@@ -53,19 +62,26 @@ def job_summaries(repo, revision_range: str = 'HEAD') -> list[dict]:
                           data=finish.data, commit=sha) \
             if finish else parse_or_warn(message, sha)
         if schedule is not None:
-            summaries.append(summarise(schedule, finish))
+            summaries.append(summarise(schedule, finish, root=repo.path,
+                                       failure_pattern=failure_pattern))
     summaries.reverse()
     return summaries
 
 
-def summarise(schedule: Record, finish: Record | None) -> dict:
+def summarise(schedule: Record, finish: Record | None, *,
+              root: str | None = None,
+              failure_pattern: re.Pattern | None = None) -> dict:
     """The summary of one job from its schedule and (if finished) FINISH
     record; times as Slurm's tools print them, durations in seconds,
-    sizes in bytes, efficiencies as fractions."""
+    sizes in bytes, efficiencies as fractions; a failed job's tasks
+    counted by the cause of their failure (its logs, under `root`, read
+    for `failure_pattern`)."""
     data = (finish or schedule).data
     tasks = _tasks(data) if finish else []
     state = OPEN if finish is None else \
         COMPLETE if record_succeeded(data) else FAILED
+    causes = failure_causes(root or '', data, failure_pattern) \
+        if state == FAILED else {}
     # Slurm's times sort as text
     starts = [t['start'] for t in tasks if t['start']]
     ends = [t['end'] for t in tasks if t['end']]
@@ -83,6 +99,7 @@ def summarise(schedule: Record, finish: Record | None) -> dict:
         'array_tasks': len(schedule.data['slurm_array'])
         if schedule.data.get('slurm_array') else None,
         'job_state': state,
+        'failure_causes': causes,
         'slurm_state': describe_states(
             (t['task'], t['state']) for t in tasks) if tasks else None,
         'submitted': schedule.data.get('slurm_submit_time')
@@ -148,6 +165,10 @@ def overview(summaries: Iterable[dict], worst: int = 3) -> str:
               for s in STATES}
     parts = [f'{len(summaries)} jobs: ' + ', '.join(
         f'{n} {s}' for s, n in counts.items() if n)]
+    causes = describe_causes(j.get('failure_causes') or {}
+                             for j in summaries)
+    if causes:
+        parts.append(f'failures by cause: {causes}')
     for what, key, show in (('queue wait', 'queue_wait', _duration),
                             ('CPU efficiency', 'cpu_efficiency', _percent),
                             ('memory efficiency', 'mem_efficiency',

@@ -347,3 +347,90 @@ def size_bytes(text: str | None, cpus: int | None = None) -> int | None:
     if match.group('per') == 'c':
         value *= cpus or 1
     return int(value)
+
+
+def compress_task_ids(task_ids: Iterable[int]) -> str:
+    """Task ids as the shortest array specification of ranges: ``1-3,7``
+    (the inverse of :func:`expand_task_ids`, without steps)."""
+    ranges: list[list[int]] = []
+    for task in sorted(set(task_ids)):
+        if ranges and task == ranges[-1][1] + 1:
+            ranges[-1][1] = task
+        else:
+            ranges.append([task, task])
+    return ','.join(str(a) if a == b else f'{a}-{b}' for a, b in ranges)
+
+
+# sbatch's --time forms: minutes, minutes:seconds, hours:minutes:seconds,
+# days-hours, days-hours:minutes, days-hours:minutes:seconds
+_TIME_LIMIT = re.compile(
+    r'(?:(?P<days>\d+)-(?P<dh>\d+)(?::(?P<dm>\d+)(?::(?P<ds>\d+))?)?'
+    r'|(?P<a>\d+)(?::(?P<b>\d+)(?::(?P<c>\d+))?)?)')
+# the time limits without one
+UNLIMITED_TIMES = frozenset({'UNLIMITED', 'INFINITE', '-1'})
+
+
+def time_limit_seconds(text: str | None) -> int | None:
+    """sbatch's ``--time`` value in seconds; None for a value of another
+    form (``UNLIMITED`` included)."""
+    match = _TIME_LIMIT.fullmatch((text or '').strip())
+    if not match:
+        return None
+    g = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
+    if match.group('days') is not None:
+        return ((g['days'] * 24 + g['dh']) * 60 + g['dm']) * 60 + g['ds']
+    if match.group('c') is not None:
+        return (g['a'] * 60 + g['b']) * 60 + g['c']
+    return g['a'] * 60 + g['b']
+
+
+def format_time_limit(secs: float) -> str:
+    """A time limit for sbatch's ``--time``, rounded up to whole minutes
+    (Slurm keeps limits in minutes): ``[D-]HH:MM:00``."""
+    minutes = -(-int(secs) // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    clock = f'{minutes // 60:02d}:{minutes % 60:02d}:00'
+    return f'{days}-{clock}' if days else clock
+
+
+def memory_bytes(text: str | None) -> int | None:
+    """sbatch's ``--mem`` (or ``--mem-per-cpu``) value in bytes: without a
+    unit, megabytes; None for a value of another form."""
+    match = SIZE.fullmatch((text or '').strip())
+    if not match or match.group('per'):
+        return None
+    unit = match.group('unit') or 'M'
+    return int(float(match.group('n')) * _UNITS[unit])
+
+
+def format_memory(size: float) -> str:
+    """A size for sbatch's ``--mem``, rounded up to whole megabytes, in the
+    largest unit that keeps it whole: ``2G``, ``1536M``."""
+    megabytes = -(-int(size) // 2 ** 20)
+    for unit, scale in (('T', 2 ** 20), ('G', 2 ** 10)):
+        if megabytes % scale == 0:
+            return f'{megabytes // scale}{unit}'
+    return f'{megabytes}M'
+
+
+def set_options(cmd: str, options: list[tuple[str, str | None, str]],
+                ) -> str:
+    """The sbatch command `cmd` with options set on its command line, each
+    ``(long, short or None, value)``: the option's own occurrences before
+    the job script are dropped, and ``long=value`` follows sbatch's other
+    options, so that it overrides the script's ``#SBATCH`` lines.  The
+    script and its arguments are kept as written (placeholders such as
+    ``{outputs}`` included)."""
+    argv = shlex.split(cmd)
+    end = script_index(argv)
+    kept = argv
+    for long, short, _ in options:
+        kept = take_option(kept, long, short)[1]
+    head = kept[:script_index(kept)] + [
+        f'{long}={value}' for long, _, value in options]
+    lexer = shlex.shlex(cmd, posix=True)
+    lexer.whitespace_split = True
+    for _ in range(end):
+        lexer.get_token()
+    rest = cmd[lexer.instream.tell():].strip() if end < len(argv) else ''
+    return ' '.join(filter(None, [shlex.join(head), rest]))

@@ -68,6 +68,9 @@ class Request:
     # whose outputs are among the inputs
     after: list[str] = field(default_factory=list)
     action: str = 'schedule'
+    # what a job submitted again asks more of than before: option name to
+    # [old value, new value]
+    raised: dict[str, list[str]] = field(default_factory=dict)
 
 
 def sbatch_argv(cmd) -> list[str]:
@@ -135,10 +138,12 @@ def from_schedule(ds, cmd, *, dataset, inputs, outputs, expand, after,
 
 
 def from_record(ds, data: dict, *, message: str | None, all_tasks: bool,
-                after: list[str]) -> Request:
+                after: list[str], cmd: str | None = None,
+                raised: dict | None = None) -> Request:
     """The request that submits the job of FINISH record `data` again:
     of a farm job, the tasks that did not complete (or, with `all_tasks`,
-    the whole list as it is now).
+    the whole list as it is now); with `cmd` instead of the recorded
+    command, which asks for what `raised` says.
 
     Raises
     ------
@@ -146,11 +151,11 @@ def from_record(ds, data: dict, *, message: str | None, all_tasks: bool,
     """
     farm = rerun_request(ds, data, all_tasks) if is_farm(data) else None
     return Request(
-        cmd=data['cmd'], pwd=data['pwd'], inputs=data['inputs'],
+        cmd=cmd or data['cmd'], pwd=data['pwd'], inputs=data['inputs'],
         extra_inputs=data.get('extra_inputs') or [],
         outputs=data['outputs'], extra_outputs=logfiles.fixed(data),
         mode=for_request(farm, data.get('scratch')),
         message=message or data.get('message'),
         chain=list(data.get('chain') or []) + [data['schedule_commit']],
         kind=RESCHEDULE, expand=data.get('expand'), after=after,
-        action='reschedule')
+        action='reschedule', raised=dict(raised or {}))

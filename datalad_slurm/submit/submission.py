@@ -3,10 +3,12 @@ reschedule share.
 
 A submission goes through three steps.  :func:`check` refuses, before
 anything changes, what cannot be submitted; the inputs are got; then
-:func:`submit`, with the repository lock held, writes the journal entry,
-lets the job's mode prepare it, makes the outputs writable, runs sbatch
-and hands the entry to :func:`.complete.complete`, which commits the
-SCHEDULE record (and completes entries a crash left, the same way).
+:func:`submit`, with the repository lock held, plans the job
+(:func:`plan_submission`: its record, and its mode's sbatch command and
+files), writes the mode's files and the journal entry, makes the outputs
+writable, runs sbatch and hands the entry to :func:`.complete.complete`,
+which commits the SCHEDULE record (and completes entries a crash left,
+the same way).  A dry run (:mod:`.dryrun`) checks and plans, and stops.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from .. import (
     config,
 )
 from ..modes.base import (
+    Plan,
     Refused,
     Submission,
 )
@@ -113,15 +116,20 @@ def submit_job(ds, request: Request) -> Iterator[dict]:
     status = dict(action=request.action, ds=ds, logger=lgr)
     try:
         checked = check(ds, request)
-    except Refused as e:
-        yield get_status_dict(status='impossible', message=str(e), **status)
-        return
-    except SlurmError as e:
-        yield get_status_dict(status='error', message=str(e),
-                              exception=CapturedException(e), **status)
+    except (Refused, SlurmError) as e:
+        yield refused_result(e, status)
         return
     if (yield from _get_inputs(ds, request, checked, status)):
         yield from submit(ds, request, checked, status)
+
+
+def refused_result(e: Refused | SlurmError, status: dict) -> dict:
+    """The result of a submission :func:`check` refused, or could not ask
+    Slurm for."""
+    if isinstance(e, Refused):
+        return get_status_dict(status='impossible', message=str(e), **status)
+    return get_status_dict(status='error', message=str(e),
+                           exception=CapturedException(e), **status)
 
 
 def check(ds, request: Request) -> Checked:
@@ -234,8 +242,22 @@ def submit(ds, request: Request, checked: Checked, status: dict,
 
 def _prepare(ds, request: Request, checked: Checked, *,
              local: bool) -> Submission:
-    """The record and sbatch command of the job, its mode's files written:
-    what other processes may have changed meanwhile is asked again.
+    """The record and sbatch command of the job, its mode's files written.
+
+    Raises
+    ------
+    Refused
+    """
+    submission, plan = plan_submission(ds, request, checked, local=local)
+    plan.write()
+    return submission
+
+
+def plan_submission(ds, request: Request, checked: Checked, *,
+                    local: bool) -> tuple[Submission, Plan]:
+    """The record and sbatch command of the job, and its mode's plan,
+    nothing written: what other processes may have changed since
+    :func:`check` is asked again.
 
     Raises
     ------
@@ -265,10 +287,20 @@ def _prepare(ds, request: Request, checked: Checked, *,
     }
     if checked.cluster:
         record['slurm_cluster_option'] = checked.cluster
+    if request.raised:
+        record['raised'] = request.raised
     submission = Submission(argv, checked.pwd_abs, record, script_lines,
                             depends.jobs, local)
-    submission.argv = request.mode.prepare(ds, submission)
-    return submission
+    plan = request.mode.plan(ds, submission)
+    submission.argv = plan.argv
+    return submission, plan
+
+
+def writable_paths(request: Request) -> list[str]:
+    """What a submission makes writable: the outputs, where the job writes
+    them into the work tree, and the files recorded with them."""
+    return (request.outputs if request.mode.in_work_tree else []) + \
+        list(request.extra_outputs)
 
 
 def _run_sbatch(ds, backend, request: Request, submission: Submission,
@@ -278,9 +310,8 @@ def _run_sbatch(ds, backend, request: Request, submission: Submission,
     section.  What the mode prepared is undone where nothing was
     submitted."""
     record, mode = submission.record, request.mode
-    writable = (request.outputs if mode.in_work_tree else []) + \
-        list(request.extra_outputs)
-    marked = _with_mark(submission.argv, submission.script_lines,
+    writable = writable_paths(request)
+    marked = with_mark(submission.argv, submission.script_lines,
                         record['submission'])
     # without --explicit, nothing under the outputs differs from HEAD
     entry = journal.begin(
@@ -323,7 +354,7 @@ def _run_sbatch(ds, backend, request: Request, submission: Submission,
     yield from complete(ds, entry, status, index=index)
 
 
-def _with_mark(argv: list[str], script_lines: list[str] | None,
+def with_mark(argv: list[str], script_lines: list[str] | None,
                mark: str) -> list[str] | None:
     """`argv` with the submission's mark as the job's ``--comment``, by
     which Slurm can be asked whether it accepted a submission sbatch gave

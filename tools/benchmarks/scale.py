@@ -230,14 +230,52 @@ def _target(applies: bool, value: float) -> tuple:
     return (value, 'the target') if applies else (None, None)
 
 
-def _add_finished_jobs(ds: Dataset, count: int):
+def bench_failures(b: Bench, sizes):
+    """datalad jobs over a history of failed jobs, which it counts by
+    cause: half ran out of memory, half failed with exit code 1 and say
+    why in their logs; without and with datalad.slurm.failure-pattern,
+    which reads those logs, against the same count of complete jobs."""
+    count = sizes['failures']
+    complete = b.dataset(f'complete-{count}')
+    _add_finished_jobs(complete, count)
+    failed = b.dataset(f'failed-{count}')
+    _add_finished_jobs(failed, count, failing=True)
+    logs = failed.pathobj / 'logs'
+    logs.mkdir()
+    for i in range(count):
+        (logs / f'{100000 + i}.out').write_text(
+            'step 1\n' * 200 + 'disk quota exceeded\n')
+    runs = {}
+    for name, ds, argv in (
+            ('complete', complete, ['datalad', 'jobs']),
+            ('failed', failed, ['datalad', 'jobs']),
+            ('pattern', failed, ['datalad', '-c',
+                                 'datalad.slurm.failure-pattern=quota',
+                                 'jobs'])):
+        runs[name] = [b.timed(*argv, cwd=ds.path)
+                      for _ in range(sizes['repeat'])]
+    reference = median(t for t, _ in runs['complete'])
+    b.row(f'datalad jobs, {count} failed jobs (causes counted)',
+          median(t for t, _ in runs['failed']), 's', reference,
+          f'{count} complete jobs')
+    b.row(f'datalad jobs, {count} failed jobs, failure-pattern in the logs',
+          median(t for t, _ in runs['pattern']), 's', reference,
+          f'{count} complete jobs')
+    b.row(f'datalad jobs, {count} failed jobs, failure-pattern, peak RSS',
+          max(rss for _, rss in runs['pattern']), 'MB',
+          max(rss for _, rss in runs['complete']), 'complete jobs')
+
+
+def _add_finished_jobs(ds: Dataset, count: int, failing: bool = False):
     """Grow the history by `count` jobs, a SCHEDULE and a FINISH commit
-    each, with git fast-import.  A FINISH record names its schedule commit
-    by sha, so the shas are worked out here, as git computes them, and
-    checked against what fast-import made.  The stream is written as it is
-    made, not held: a peak RSS the kernel reports for a command counts
-    the memory of the process that started it (fork copies it), so the
-    100,000 jobs' 200 MB of stream would be counted in `datalad jobs`'."""
+    each, with git fast-import; `failing`: every other job ran out of
+    memory, the others failed with exit code 1, each with a log.  A
+    FINISH record names its schedule commit by sha, so the shas are
+    worked out here, as git computes them, and checked against what
+    fast-import made.  The stream is written as it is made, not held: a
+    peak RSS the kernel reports for a command counts the memory of the
+    process that started it (fork copies it), so the 100,000 jobs' 200 MB
+    of stream would be counted in `datalad jobs`'."""
     head = ds.repo.get_hexsha()
     tree = ds.repo.call_git_oneline(['rev-parse', 'HEAD^{tree}'])
     branch = ds.repo.get_active_branch()
@@ -252,19 +290,24 @@ def _add_finished_jobs(ds: Dataset, count: int):
             'inputs': [], 'extra_inputs': [], 'outputs': [f'out/{i}'],
             'chain': [], 'message': None, 'expand': None, 'depends_on': [],
             'slurm_job_id': job_id, 'slurm_array': None,
-            'slurm_cluster': 'bench', 'slurm_outputs': [],
+            'slurm_cluster': 'bench',
+            'slurm_outputs': [f'logs/{job_id}.out'] if failing else [],
             'slurm_output_patterns': [], 'slurm_workdir': ds.path,
             'slurm_submit_time': '2026-01-01T00:00:00',
             'submission': f'bench-{i}',
             'submitted': '2026-01-01T00:00:00+00:00'}
         messages = [compose_message(SCHEDULE, schedule_title(job_id),
                                     schedule)]
+        state, exit_code, title = (
+            ('OUT_OF_MEMORY', 0, 'Out of memory') if i % 2 else
+            ('FAILED', 1, 'Failed')) if failing else \
+            ('COMPLETED', 0, 'Complete')
         for n, message in enumerate(messages * 2):
             if n == 1:
                 message = compose_message(
-                    FINISH, finish_title(job_id, 'Complete'), dict(
-                        schedule, schedule_commit=parent, state='COMPLETED',
-                        exit=0, accounting={
+                    FINISH, finish_title(job_id, title), dict(
+                        schedule, schedule_commit=parent, state=state,
+                        exit=exit_code, accounting={
                             'submit': '2026-01-01T00:00:00',
                             'start': '2026-01-01T00:00:05',
                             'end': '2026-01-01T00:01:05',

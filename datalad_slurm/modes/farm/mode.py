@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from ...records.format import Record
 from ...slurm.status import JobStatus
-from ..base import Submission
+from ..base import (
+    Plan,
+    Submission,
+)
 from .status import farm_status
 from .submit import (
     FarmRequest,
     farm_dir_of,
-    prepare,
+    plan,
     recorded_log_dir,
 )
 
@@ -27,11 +30,9 @@ class Farm:
     def check(self, ds, argv, pwd_abs, inputs, outputs):
         pass
 
-    def prepare(self, ds, submission: Submission) -> list[str]:
-        argv, _ = prepare(ds, self.request, submission.argv,
-                          submission.pwd_abs, submission.record,
-                          local=submission.local)
-        return argv
+    def plan(self, ds, submission: Submission) -> Plan:
+        return plan(ds, self.request, submission.argv, submission.pwd_abs,
+                    submission.record, local=submission.local)
 
     def submitted(self, data: dict, job_id: int):
         data['farm_log_dir'] = recorded_log_dir(data, job_id)

@@ -24,7 +24,10 @@ from ...slurm.jobspec import (
     sets_option,
 )
 from ...util.process import python_argv
-from ..base import Refused
+from ..base import (
+    Plan,
+    Refused,
+)
 from .layout import (
     FarmDir,
     log_dir_name,
@@ -147,9 +150,23 @@ def read_task_list(ds, path: str) -> tuple[str, dict[int, str]]:
 
 def prepare(ds, farm: FarmRequest, argv: list[str], pwd_abs: str,
             record: dict, *, local: bool) -> tuple[list[str], FarmDir]:
-    """Queue the tasks in the job's directory, add the farm keys to the
-    schedule `record` (its ``submission`` mark names the directory), and
-    return the sbatch command that runs the farmer, with that directory.
+    """:func:`plan` the job and queue its tasks; the sbatch command and
+    the job's directory.
+
+    Raises
+    ------
+    Refused
+    """
+    planned = plan(ds, farm, argv, pwd_abs, record, local=local)
+    planned.write()
+    return planned.argv, FarmDir.of(ds.repo, record['submission'])
+
+
+def plan(ds, farm: FarmRequest, argv: list[str], pwd_abs: str,
+         record: dict, *, local: bool) -> Plan:
+    """Add the farm keys to the schedule `record` (its ``submission`` mark
+    names the job's directory) and return the sbatch command that runs the
+    farmer with that directory, and what queues the tasks there.
 
     Raises
     ------
@@ -164,16 +181,19 @@ def prepare(ds, farm: FarmRequest, argv: list[str], pwd_abs: str,
         # %A until the job id is known (see recorded_log_dir)
         farm_log_dir=op.normpath(op.join(op.relpath(log_parent, ds.path),
                                          log_dir_name('%A'))))
-    directory.create({'submit_dir': pwd_abs, 'log_parent': log_parent,
-                      'workers': farm.workers,
-                      'task_timeout': farm.task_timeout}, farm.commands)
     extra = []
     # local mode has no time limit to be signalled ahead of
     if not local and not sets_option(argv, [], '--signal'):
         extra.append(f'--signal={DEFAULT_SIGNAL}')
     wrap = 'exec ' + shlex.join(python_argv('datalad_slurm.modes.farm.job',
                                             str(directory.path)))
-    return [*argv, *extra, f'--wrap={wrap}'], directory
+    return Plan(
+        [*argv, *extra, f'--wrap={wrap}'],
+        write=lambda: directory.create(
+            {'submit_dir': pwd_abs, 'log_parent': log_parent,
+             'workers': farm.workers, 'task_timeout': farm.task_timeout},
+            farm.commands),
+        files={str(directory.path): None})
 
 
 def recorded_log_dir(data: dict, job_id: int) -> str:

@@ -7,12 +7,15 @@ from __future__ import annotations
 from ... import config
 from ...records.format import Record
 from ...slurm.status import JobStatus
-from ..base import Submission
+from ..base import (
+    Plan,
+    Submission,
+)
 from . import merge
 from .layout import ScratchDir
 from .submit import (
     check,
-    prepare,
+    plan,
 )
 
 
@@ -30,13 +33,12 @@ class Scratch:
     def check(self, ds, argv, pwd_abs, inputs, outputs):
         check(ds, argv, pwd_abs, inputs, outputs)
 
-    def prepare(self, ds, submission: Submission) -> list[str]:
-        argv, _ = prepare(
+    def plan(self, ds, submission: Submission) -> Plan:
+        return plan(
             ds, submission.argv, submission.pwd_abs, submission.record,
             scratch=self.directory, keep=config.get(ds, config.KEEP_SCRATCH),
             script_lines=submission.script_lines,
             depends_on=submission.depends_on)
-        return argv
 
     def submitted(self, data: dict, job_id: int):
         pass

@@ -28,7 +28,10 @@ from ...slurm.jobspec import (
     take_option,
 )
 from ...util.process import python_argv
-from ..base import Refused
+from ..base import (
+    Plan,
+    Refused,
+)
 from .layout import ScratchDir
 from .upstream import upstream_spec
 
@@ -71,13 +74,13 @@ def check(ds, argv: list[str], pwd_abs: str, inputs: list[str],
                       f'discard them')
 
 
-def prepare(ds, argv: list[str], pwd_abs: str, record: dict, *,
-            scratch: str, keep: bool, script_lines: list[str] | None,
-            depends_on: list = (),
-            ) -> tuple[list[str], ScratchDir]:
-    """Write the job's directory, add the scratch keys to the schedule
-    `record` (its ``submission`` mark names the directory), and return the
-    sbatch command that runs the batch script instead of the user's.
+def plan(ds, argv: list[str], pwd_abs: str, record: dict, *,
+         scratch: str, keep: bool, script_lines: list[str] | None,
+         depends_on: list = ()) -> Plan:
+    """Add the scratch keys to the schedule `record` (its ``submission``
+    mark names the job's directory), and return the sbatch command that
+    runs the batch script instead of the user's, and what writes the
+    directory.
     `depends_on`: the records of the open jobs it waits for, whose outputs
     the job takes into its clone when it starts (:mod:`.upstream`)."""
     base = plumbing.head(ds.repo)
@@ -103,12 +106,13 @@ def prepare(ds, argv: list[str], pwd_abs: str, record: dict, *,
         script=_clone_relative(ds, pwd_abs, script) if script else None,
         wrap=wraps[-1] if wraps else None,
         upstream=upstream_spec(depends_on))
-    directory.create(spec, batch_script(
-        directory, script_lines if script else None, wraps))
+    batch = batch_script(directory, script_lines if script else None, wraps)
     if not sets_option(options, [script_lines], '--job-name'):
         options = [*options, f'--job-name='
                    f'{op.basename(script) if script else "wrap"}']
-    return [*options, str(directory.batch_script), *args], directory
+    return Plan([*options, str(directory.batch_script), *args],
+                write=lambda: directory.create(spec, batch),
+                files={str(directory.batch_script): batch})
 
 
 def batch_script(directory: ScratchDir, script_lines: list[str] | None,
