@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 from conftest import git
+from datalad.support.exceptions import CommandError
 from datalad.support.gitrepo import GitRepo
 from test_paths import (
     _random_outputs,
@@ -22,6 +23,7 @@ from datalad_slurm.records.format import (
     parse_message,
     schedule_title,
 )
+from datalad_slurm.records.history import newest_messages
 from datalad_slurm.records.index import JobIndex
 from datalad_slurm.repo import plumbing
 from datalad_slurm.repo import state
@@ -352,3 +354,28 @@ def test_open_paths_follow_a_rewritten_history(ds):
     assert [(r.commit, clashing) for r, clashing in
             index.paths.writing(['out'])] == [(second, ['out/b'])]
     assert not index.paths.claimed('out/a')
+
+
+def test_history_is_read_as_git_writes_it(ds, monkeypatch):
+    """Records read from git's output in pieces smaller than one of them
+    are those read in one piece, newest first, with a message that is
+    not ASCII; a reader may stop half way; a bad revision is git's
+    error."""
+    first = _schedule(ds, 1, message='über')
+    _finish(ds, 1, first)
+    _schedule(ds, 2)
+    whole = list(newest_messages(ds.repo))
+    entries = plumbing.git_entries
+
+    def small_pieces(repo, args, separator):
+        return entries(repo, args, separator, chunk=7)
+
+    monkeypatch.setattr(plumbing, 'git_entries', small_pieces)
+    assert list(newest_messages(ds.repo)) == whole
+    assert [parse_message(m).job_id for _, m in whole] == [2, 1, 1]
+    assert 'über' in whole[2][1]
+    stream = newest_messages(ds.repo)
+    next(stream)
+    stream.close()
+    with pytest.raises(CommandError):
+        list(newest_messages(ds.repo, 'no-such-branch'))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shlex
 
 from datalad.interface.utils import generic_result_renderer
@@ -82,15 +83,21 @@ def render_tables(results, tables=None):
     jobs' list and the reschedule report; columns are (title, cell of a
     result) pairs, and a footer makes a line of the table's results.
     """
-    for action, columns, footer in tables or _TABLES:
-        rows = [r for r in results if r.get('action') == action and
-                r.get('status') == 'ok' and 'slurm_job_id' in r]
-        if rows:
-            ui.message(format_table(
-                [title for title, _ in columns],
-                [[_cell(get(r)) for _, get in columns] for r in rows]))
+    tables = tables or _TABLES
+    rows = {action: [] for action, _, _ in tables}
+    for r in results:
+        if r.get('action') in rows and r.get('status') == 'ok' and \
+                'slurm_job_id' in r:
+            rows[r['action']].append(r)
+    for action, columns, footer in tables:
+        if rows[action]:
+            for lines in table_lines(
+                    [title for title, _ in columns],
+                    [[_cell(get(r)) for r in rows[action]]
+                     for _, get in columns]):
+                ui.message(lines)
             if footer is not None:
-                ui.message(footer(rows))
+                ui.message(footer(rows[action]))
 
 
 _LIST_COLUMNS = (
@@ -115,17 +122,27 @@ _TABLES = ((LIST_ACTION, _LIST_COLUMNS, None),
            (REPORT_ACTION, _REPORT_COLUMNS, None))
 
 
-def format_table(header: list[str], rows: list[list[str]]) -> str:
-    """Left-aligned columns separated by two spaces; the last column is not
-    padded."""
-    widths = [max(len(row[i]) for row in [header] + rows)
-              for i in range(len(header))]
-    lines = []
-    for row in [header] + rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths)]
-        cells[-1] = row[-1]
-        lines.append('  '.join(cells).rstrip())
-    return '\n'.join(lines)
+def table_lines(header: list[str], columns: list[list[str]],
+                chunk: int = 1000):
+    """The lines of a table of `columns` (each a list of cells) under
+    `header`: left-aligned columns separated by two spaces, the last one
+    not padded; `chunk` lines at a time, joined, so that a table of
+    thousands of jobs is written without all of its lines in one string,
+    and with few writes (each costs DataLad's ui a clearing of progress
+    bars)."""
+    pads = [max(len(title), max(map(len, cells), default=0))
+            for title, cells in zip(header[:-1], columns)]
+    rows = zip(*columns) if columns else iter(())
+    first = [header]
+    while True:
+        lines = [
+            '  '.join([c.ljust(w) for c, w in zip(row, pads)]
+                      + [row[-1]]).rstrip()
+            for row in itertools.chain(first, itertools.islice(rows, chunk))]
+        if not lines:
+            return
+        yield '\n'.join(lines)
+        first = []
 
 
 def _cell(value) -> str:

@@ -3,8 +3,6 @@ on it and what it waits for."""
 
 from __future__ import annotations
 
-from datalad.interface.results import get_status_dict
-
 from ..records.format import Record
 from ..records.index import JobIndex
 from ..records.split import (
@@ -12,28 +10,32 @@ from ..records.split import (
     later_parts,
 )
 from ..slurm.status import JobStatus
+from ..util.results import shared_fields
 
 
 def list_open(index: JobIndex, records: list[Record],
               statuses: dict[int, JobStatus], status: dict):
     """One result per job of `records`: its state, as Slurm's `statuses`
     tell, and the open jobs and pending reasons it waits for."""
+    shared = shared_fields(status, status='ok')
+    open_ = index.open
     for record in records:
+        data = record.data
         job = statuses[record.job_id]
-        waits = [str(index.open[c].job_id)
-                 for c in record.data.get('depends_on') or []
-                 if c in index.open]
-        reasons = sorted({t.reason for t in job.tasks
-                          if t.state == 'PENDING' and t.reason})
+        depends_on = data.get('depends_on') or []
+        waits = ','.join(str(open_[c].job_id) for c in depends_on
+                         if c in open_)
+        reasons = ' '.join(f'({r})' for r in sorted({
+            t.reason for t in job.tasks
+            if t.state == 'PENDING' and t.reason}))
         state = job.describe()
-        yield get_status_dict(
-            status='ok', commit=record.commit,
-            outputs=record.data.get('outputs', []),
+        yield dict(
+            shared, commit=record.commit,
+            outputs=data.get('outputs', []),
             slurm_job_id=record.job_id, slurm_state=state,
-            slurm_later_parts=later_parts(record.data),
-            depends_on=record.data.get('depends_on') or [],
-            waits_for=' '.join(filter(None, [
-                ','.join(waits), ' '.join(f'({r})' for r in reasons)])),
-            message=('job %s: %s', label(record.job_id,
-                                         later_parts(record.data)), state),
-            **status)
+            slurm_later_parts=later_parts(data),
+            depends_on=depends_on,
+            waits_for=f'{waits} {reasons}' if waits and reasons
+            else waits or reasons,
+            message=('job %s: %s', label(record.job_id, later_parts(data)),
+                     state))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Iterator
 
-from ..repo.plumbing import git
+from ..repo import plumbing
 from .format import (
     GREP_PATTERN,
     Record,
@@ -24,13 +24,19 @@ def iter_messages(repo, revision_range: str = 'HEAD',
                   ) -> Iterator[tuple[str, str]]:
     """Yield (sha, message) of all datalad-slurm commits in
     `revision_range`, oldest first; nothing parsed yet."""
-    # one read of git's output (GitRepo.call_git goes line by line)
-    out = git(repo, [
-        'log', '--no-color', '--extended-regexp',
-        f'--grep={GREP_PATTERN}',
-        f'--format=%H{_FIELD_SEP}%B{_COMMIT_SEP}',
-        revision_range, '--'])
-    for entry in reversed(out.split(_COMMIT_SEP)):
+    yield from reversed(list(newest_messages(repo, revision_range)))
+
+
+def newest_messages(repo, revision_range: str = 'HEAD',
+                    ) -> Iterator[tuple[str, str]]:
+    """Yield (sha, message) of all datalad-slurm commits in
+    `revision_range`, newest first, as git reads them: one ``git log``,
+    streamed, whose messages are only held until used."""
+    for entry in plumbing.git_entries(repo, [
+            'log', '--no-color', '--extended-regexp',
+            f'--grep={GREP_PATTERN}',
+            f'--format=%H{_FIELD_SEP}%B{_COMMIT_SEP}',
+            revision_range, '--'], _COMMIT_SEP):
         entry = entry.strip('\n')
         if entry:
             sha, _, message = entry.partition(_FIELD_SEP)

@@ -14,6 +14,8 @@ import os
 import os.path as op
 import re
 import subprocess
+import tempfile
+from typing import Iterator
 
 from datalad.support.exceptions import CommandError
 
@@ -40,6 +42,42 @@ def git(repo, args: list[str], stdin: str | None = None,
         raise CommandError(cmd=argv, code=proc.returncode, stdout=proc.stdout,
                            stderr=proc.stderr, cwd=repo.path)
     return proc.stdout
+
+
+def git_entries(repo, args: list[str], separator: str,
+                chunk: int = 1 << 20) -> Iterator[str]:
+    """Run git in `repo` and yield its output entry by entry, the entries
+    ending in `separator`, as git writes them: a history of 100,000
+    records is 180 MB of output, which is then never held at once.
+
+    Raises
+    ------
+    CommandError
+      Once the output ended, if git failed.
+    """
+    argv = ['git', *args]
+    end = separator.encode()
+    with tempfile.TemporaryFile() as err, subprocess.Popen(
+            argv, cwd=repo.path, stdout=subprocess.PIPE,
+            stderr=err) as proc:
+        try:
+            rest = b''
+            while block := proc.stdout.read(chunk):
+                entries = (rest + block).split(end)
+                rest = entries.pop()
+                for entry in entries:
+                    yield entry.decode('utf-8', 'surrogateescape')
+        finally:
+            # a reader that stopped early leaves nothing running
+            if proc.poll() is None:
+                proc.kill()
+        if proc.wait():
+            err.seek(0)
+            raise CommandError(
+                cmd=argv, code=proc.returncode, cwd=repo.path,
+                stderr=err.read().decode('utf-8', 'replace'))
+    if rest.strip():
+        yield rest.decode('utf-8', 'surrogateescape')
 
 
 _SHA = re.compile(r'[0-9a-f]{40}([0-9a-f]{24})?')

@@ -14,7 +14,7 @@ from ..records.format import (
     Record,
 )
 from ..records.history import (
-    iter_messages,
+    newest_messages,
     parse_or_warn,
 )
 from ..records.outcome import record_succeeded
@@ -30,6 +30,7 @@ from ..slurm.status import (
     describe_states,
     slurm_time,
 )
+from ..util.bulk import builds_many
 from .causes import (
     describe_causes,
     failure_causes,
@@ -40,23 +41,25 @@ _FINISH_TAG = f'[DATALAD {FINISH}]'
 STATES = (OPEN, COMPLETE, FAILED)
 
 
+@builds_many
 def job_summaries(repo, revision_range: str = 'HEAD',
                   failure_pattern: re.Pattern | None = None) -> list[dict]:
     """One summary per job scheduled in `revision_range`, oldest first;
     `failure_pattern` is looked for in the logs of failed jobs (see
     :func:`.causes.failure_causes`)."""
-    messages = list(iter_messages(repo, revision_range))
-    finishes = {}
-    for sha, message in messages:
+    # newest first, as git reads the history: a job's FINISH commit comes
+    # before its schedule commit, and is held only until that comes
+    finishes: dict[str, Record] = {}
+    summaries = []
+    for sha, message in newest_messages(repo, revision_range):
         if message.startswith(_FINISH_TAG):
             # one record per job, several where jobs were finished together
             for record in parse_or_warn(message, sha):
-                finishes[record.data.get('schedule_commit')] = record
-    summaries = []
-    for sha, message in messages:
-        if message.startswith(_FINISH_TAG):
+                # of two (there should be none), the newer counts
+                finishes.setdefault(record.data.get('schedule_commit'),
+                                    record)
             continue
-        finish = finishes.get(sha)
+        finish = finishes.pop(sha, None)
         # a FINISH record repeats its schedule record: parse that only for
         # open jobs
         schedules = [Record(kind=message[len('[DATALAD '):].split(']')[0],
@@ -65,6 +68,7 @@ def job_summaries(repo, revision_range: str = 'HEAD',
         summaries.extend(summarise(schedule, finish, root=repo.path,
                                    failure_pattern=failure_pattern)
                          for schedule in schedules)
+    summaries.reverse()
     return summaries
 
 

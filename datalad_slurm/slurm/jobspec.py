@@ -386,7 +386,7 @@ def seconds(text: str | None) -> float | None:
     match = _DURATION.match(text or '')
     if not match:
         return None
-    d, h, m, s = (match.group(k) for k in 'dhms')
+    d, h, m, s = match.group('d', 'h', 'm', 's')
     return int(d or 0) * 86400 + int(h or 0) * 3600 + int(m) * 60 + float(s)
 
 

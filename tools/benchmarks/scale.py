@@ -64,7 +64,7 @@ def bench_tenk(b: Bench, sizes):
         listed = [b.timed('datalad', 'finish', '--list-open-jobs',
                           cwd=ds.path) for _ in range(sizes['repeat'])]
         b.row(f'list {count} open jobs', median(t for t, _ in listed), 's',
-              target='<= 1.0 s at 10,000')
+              *_target(count >= 10000, 0.5), '<= 0.5 s at 10,000')
         b.row(f'list {count} open jobs, peak RSS',
               max(rss for _, rss in listed), 'MB', target='<= 300 MB')
         release(ids, timeout=b.remaining())
@@ -215,11 +215,19 @@ def bench_report(b: Bench, sizes):
     _add_finished_jobs(ds, count)
     times = [b.timed('datalad', 'jobs', cwd=ds.path)
              for _ in range(sizes['repeat'])]
+    full = count >= 100000
     b.row(f'datalad jobs, {count} finished jobs',
-          median(t for t, _ in times), 's',
-          target='<= 2 s at 10,000' if count >= 10000 else None)
+          median(t for t, _ in times), 's', *_target(full, 3),
+          '<= 3 s at 100,000' if full else None)
     b.row(f'datalad jobs, {count} finished jobs, peak RSS',
-          max(rss for _, rss in times), 'MB')
+          max(rss for _, rss in times), 'MB', *_target(full, 300),
+          '<= 300 MB at 100,000' if full else None)
+
+
+def _target(applies: bool, value: float) -> tuple:
+    """A row's reference where it is the issue's target itself, so that
+    its ratio says how far off the target the figure is."""
+    return (value, 'the target') if applies else (None, None)
 
 
 def bench_failures(b: Bench, sizes):
@@ -227,7 +235,7 @@ def bench_failures(b: Bench, sizes):
     cause: half ran out of memory, half failed with exit code 1 and say
     why in their logs; without and with datalad.slurm.failure-pattern,
     which reads those logs, against the same count of complete jobs."""
-    count = sizes['report']
+    count = sizes['failures']
     complete = b.dataset(f'complete-{count}')
     _add_finished_jobs(complete, count)
     failed = b.dataset(f'failed-{count}')
@@ -264,11 +272,17 @@ def _add_finished_jobs(ds: Dataset, count: int, failing: bool = False):
     memory, the others failed with exit code 1, each with a log.  A
     FINISH record names its schedule commit by sha, so the shas are
     worked out here, as git computes them, and checked against what
-    fast-import made."""
+    fast-import made.  The stream is written as it is made, not held: a
+    peak RSS the kernel reports for a command counts the memory of the
+    process that started it (fork copies it), so the 100,000 jobs' 200 MB
+    of stream would be counted in `datalad jobs`'."""
     head = ds.repo.get_hexsha()
     tree = ds.repo.call_git_oneline(['rev-parse', 'HEAD^{tree}'])
     branch = ds.repo.get_active_branch()
-    stream, parent = [], head
+    parent = head
+    fast_import = subprocess.Popen(
+        ['git', 'fast-import', '--quiet', '--force'], stdin=subprocess.PIPE,
+        text=True, cwd=ds.path)
     for i in range(count):
         job_id = 100000 + i
         schedule = {
@@ -307,12 +321,13 @@ def _add_finished_jobs(ds: Dataset, count: int, failing: bool = False):
                     f'committer {who}\n\n{message}').encode()
             parent = hashlib.sha1(
                 b'commit %d\0' % len(body) + body).hexdigest()
-            stream.append(
+            fast_import.stdin.write(
                 f'commit refs/heads/{branch}\nauthor {who}\n'
                 f'committer {who}\ndata {len(message.encode())}\n{message}'
                 + (f'from {head}\n' if not i and not n else '') + '\n')
-    subprocess.run(['git', 'fast-import', '--quiet', '--force'],
-                   input=''.join(stream), text=True, cwd=ds.path, check=True)
+    fast_import.stdin.close()
+    if fast_import.wait():
+        raise RuntimeError('git fast-import failed')
     if ds.repo.get_hexsha() != parent:
         raise RuntimeError('fast-import made other commits than expected')
     subprocess.run(['git', 'reset', '--quiet', '--hard'], cwd=ds.path,
