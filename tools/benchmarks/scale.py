@@ -58,7 +58,7 @@ def bench_tenk(b: Bench, sizes):
     is most of finishing."""
     count = sizes['tenk']
     # that many jobs start and end faster on more (advertised) CPUs
-    with many_cpus(b):
+    with many_cpus(b, sizes):
         ds = b.dataset(f'tenk-{count}')
         ids = b.submit(ds, count, hold=True, writes=True)
         listed = [b.timed('datalad', 'finish', '--list-open-jobs',
