@@ -33,6 +33,7 @@ from ..records.history import (
     resolve_since,
 )
 from ..records.index import JobIndex
+from ..report.cache import cached_summaries
 from ..report.summary import (
     COLUMNS,
     OPEN,
@@ -164,8 +165,11 @@ def report_jobs(jobs=None, *, dataset=None, since=None, state='all',
     except UnknownRevision as e:
         yield get_status_dict(status='impossible', message=str(e), **status)
         return
-    summaries = job_summaries(ds.repo, f'{since}..HEAD' if since else 'HEAD',
-                              config.get(ds, config.FAILURE_PATTERN))
+    pattern = config.get(ds, config.FAILURE_PATTERN)
+    # a range reads only its own commits, which --since keeps few: the
+    # cache serves the whole history
+    summaries = job_summaries(ds.repo, f'{since}..HEAD', pattern) if since \
+        else cached_summaries(ds.repo, pattern)
     if jobs:
         summaries, unknown = _named(ds, summaries, ensure_list(jobs))
         for target in unknown:

@@ -9,6 +9,7 @@ a job in a scratch clone, or a farm job, knows only that.  The map::
       lock               the repository lock (repo/lock.py)
       index.json         the open jobs at a commit (records/index.py)
       index-delta.json   what was scheduled since
+      summaries.json     every job's summary at a commit (report/cache.py)
       journal/           submissions in flight (records/journal.py)
       ready/             announcements of jobs that ended (finish/)
       farm/MARK/         a farm job's tasks (modes/farm/layout.py)
@@ -45,6 +46,10 @@ def index_cache(git_dir) -> Path:
 
 def index_delta(git_dir) -> Path:
     return root(git_dir) / 'index-delta.json'
+
+
+def summaries(git_dir) -> Path:
+    return root(git_dir) / 'summaries.json'
 
 
 def journal(git_dir) -> Path:
