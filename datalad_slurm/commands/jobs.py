@@ -43,6 +43,10 @@ from ..report.summary import (
 )
 from ..report.timeline import write_timeline
 from ..slurm.status import SlurmError
+from ..util.bulk import (
+    builds_many,
+    paused_gc,
+)
 from ..util.results import shared_fields
 from .helpdoc import indented_doc
 from .render import (
@@ -140,14 +144,17 @@ class Jobs(Interface):
             state='all',
             refresh=False,
             timeline=None):
-        yield from report_jobs(jobs, dataset=dataset, since=since,
-                               state=state, refresh=refresh,
-                               timeline=timeline)
+        # DataLad keeps every result: the collector's passes, each walking
+        # all that is alive, took a quarter of a listing of 100,000 jobs
+        with paused_gc():
+            yield from report_jobs(jobs, dataset=dataset, since=since,
+                                   state=state, refresh=refresh,
+                                   timeline=timeline)
 
     custom_result_renderer = staticmethod(render_result)
-    custom_result_summary_renderer = staticmethod(
+    custom_result_summary_renderer = staticmethod(builds_many(
         lambda results: render_tables(
-            results, [(JOBS_ACTION, COLUMNS, overview)]))
+            results, [(JOBS_ACTION, COLUMNS, overview)])))
 
 
 def report_jobs(jobs=None, *, dataset=None, since=None, state='all',

@@ -20,6 +20,8 @@ import json
 import logging
 import re
 
+import datalad_slurm
+
 from ..repo import (
     plumbing,
     state,
@@ -64,8 +66,9 @@ def cached_summaries(repo,
 
 
 def _key(failure_pattern: re.Pattern | None) -> dict:
-    from .. import __version__
-    return {'version': _FORMAT_VERSION, 'package': __version__,
+    # a summary's keys and values may change with any version
+    return {'version': _FORMAT_VERSION,
+            'package': datalad_slurm.__version__,
             'failure_pattern': failure_pattern.pattern
             if failure_pattern is not None else None}
 

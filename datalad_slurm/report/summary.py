@@ -4,6 +4,7 @@ for (``seff``'s CPU and memory efficiency)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import statistics
 from typing import Iterable
@@ -204,6 +205,12 @@ def overview(summaries: Iterable[dict], worst: int = 3) -> str:
     return '; '.join(parts)
 
 
+# A table's cells repeat their values (the same queue wait, efficiency,
+# memory of many jobs), each formatted once
+_formatted = functools.lru_cache(maxsize=1 << 12)
+
+
+@_formatted
 def _duration(value: float | None) -> str:
     if value is None:
         return ''
@@ -213,10 +220,12 @@ def _duration(value: float | None) -> str:
     return f'{days}-{clock}' if days else clock
 
 
+@_formatted
 def _percent(value: float | None) -> str:
     return '' if value is None else f'{100 * value:.0f}%'
 
 
+@_formatted
 def _size(value: int | None) -> str:
     if not value:
         return ''
