@@ -125,8 +125,7 @@ def _save(path, key: dict, head: str, summaries: list[dict]):
         state.write_json(path, {
             'key': key, 'head': head,
             # a summary's tasks: their count here, themselves in 'tasks'
-            'summaries': _columns(
-                [dict(s, tasks=len(s['tasks'])) for s in summaries]),
+            'summaries': _columns(summaries, tasks=len),
             'tasks': _columns([t for s in summaries for t in s['tasks']]),
         }, sort_keys=False)
     except OSError as e:
@@ -139,10 +138,13 @@ def _save(path, key: dict, head: str, summaries: list[dict]):
 # object per distinct value, where a list of dicts would make one per
 # record and key (100,000 jobs' summaries took 320 MB that way).
 
-def _columns(records: list[dict]) -> list:
-    """[key, column] per key of `records`, in their order."""
+def _columns(records: list[dict], **convert) -> list:
+    """[key, column] per key of `records`, in their order; a key's values
+    given to its function in `convert`, if it has one."""
     keys = list(records[0]) if records else []
-    return [[k, _column([r[k] for r in records])] for k in keys]
+    return [[k, _column([r[k] for r in records] if k not in convert
+                        else [convert[k](r[k]) for r in records])]
+            for k in keys]
 
 
 def _column(values: list):
