@@ -104,8 +104,9 @@ def _load(path, key: dict) -> tuple[str | None, list[dict]]:
             lgr.debug('Rebuilding the job summaries, made with %s, not %s',
                       cached.get('key'), key)
             return None, []
-        tasks = iter(_records(cached['tasks']))
-        summaries = _records(cached['summaries'])
+        texts: dict = {}
+        tasks = iter(_records(cached['tasks'], texts))
+        summaries = _records(cached['summaries'], texts)
         for summary in summaries:
             summary['tasks'] = list(itertools.islice(tasks,
                                                      summary['tasks']))
@@ -133,10 +134,11 @@ def _save(path, key: dict, head: str, summaries: list[dict]):
 
 
 # The file holds records (dicts of the same keys, in the same order) as
-# columns, a column of a few distinct texts or numbers as those values
-# and each record's place among them: loaded, the records share one
-# object per distinct value, where a list of dicts would make one per
-# record and key (100,000 jobs' summaries took 320 MB that way).
+# columns, a column of a few distinct texts or numbers as those values and
+# each record's place among them, and texts are loaded once each: the
+# records then share one object per distinct value (a job's start, its
+# task's start), where a list of dicts would make one per record and key
+# (100,000 jobs' summaries took 320 MB that way).
 
 def _columns(records: list[dict], **convert) -> list:
     """[key, column] per key of `records`, in their order; a key's values
@@ -148,8 +150,9 @@ def _columns(records: list[dict], **convert) -> list:
 
 
 def _column(values: list):
-    """`values`, or {'values': distinct values, 'codes': the place of
-    each} where the values are texts, numbers or null with repeats."""
+    """{'values': distinct values, 'codes': the place of each} where the
+    values are texts, numbers or null with repeats; {'texts': values}
+    where they are texts or null; else `values`."""
     places: dict = {}
     codes = []
     for value in values:
@@ -158,14 +161,26 @@ def _column(values: list):
         # 1, 1.0 and True are one key of a dict, but not one JSON value
         codes.append(places.setdefault((value.__class__, value),
                                        len(places)))
-    if len(places) > len(values) // 2:
-        return values
-    return {'values': [v for _, v in places], 'codes': codes}
+    if len(places) <= len(values) // 2:
+        return {'values': [v for _, v in places], 'codes': codes}
+    if all(cls in (str, type(None)) for cls, _ in places):
+        return {'texts': values}
+    return values
 
 
-def _records(columns: list) -> list[dict]:
+def _records(columns: list, texts: dict) -> list[dict]:
+    """The records of `columns`; their texts the objects in `texts`,
+    which takes in those it has none of."""
     keys = [k for k, _ in columns]
-    values = [column if isinstance(column, list)
-              else list(map(column['values'].__getitem__, column['codes']))
-              for _, column in columns]
+    values = [_values(column, texts) for _, column in columns]
     return [dict(zip(keys, row)) for row in zip(*values)]
+
+
+def _values(column, texts: dict) -> list:
+    if isinstance(column, list):
+        return column
+    if 'texts' in column:
+        return list(map(texts.setdefault, column['texts'], column['texts']))
+    distinct = [texts.setdefault(v, v) if v.__class__ is str else v
+                for v in column['values']]
+    return list(map(distinct.__getitem__, column['codes']))
