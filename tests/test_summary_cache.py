@@ -111,11 +111,11 @@ def test_unusable_cache_is_rebuilt(lds, reads, caplog, damage):
     assert len(reads) == 2 and '..' not in reads[1]
     assert 'Rebuilding the job summaries' in caplog.text
     # and written again, whole
-    assert cache._load(path, cache._key(None))[1] == \
+    assert cache._load(path, cache._key())[1] == \
         job_summaries(lds.repo)
 
 
-def test_cache_keeps_the_failure_pattern(lds, reads):
+def test_failure_pattern_reads_the_logs_as_they_are(lds, reads):
     write_script(lds, 'jobs/fail.sh', '''
         echo "disk quota exceeded"
         exit 1
@@ -123,16 +123,22 @@ def test_cache_keeps_the_failure_pattern(lds, reads):
     lds.save(message='add failing job', result_renderer='disabled')
     job = schedule(lds, ['sbatch', 'jobs/fail.sh'])
     _finished(lds, job['slurm_job_id'])
-    plain = cache.cached_summaries(lds.repo)
     pattern = re.compile('quota')
-    with_pattern = cache.cached_summaries(lds.repo, pattern)
-    # another pattern, another cache: read again
-    assert len(reads) == 2
-    assert only(with_pattern)['failure_causes'] == {'log: quota': 1}
-    assert with_pattern == job_summaries(lds.repo, failure_pattern=pattern)
-    assert plain == job_summaries(lds.repo)
-    assert cache.cached_summaries(lds.repo, pattern) == with_pattern
-    assert len(reads) == 2
+    assert only(cache.cached_summaries(lds.repo))['failure_causes'] == \
+        {'exit code 1': 1}
+    found = cache.cached_summaries(lds.repo, pattern)
+    assert only(found)['failure_causes'] == {'log: quota': 1}
+    assert found == job_summaries(lds.repo, failure_pattern=pattern)
+    # the pattern needs no cache of its own
+    assert len(reads) == 1
+    # a log not there (an annexed one without its content), then got
+    log = f"slurm-{job['slurm_job_id']}.out"
+    (lds.pathobj / log).unlink()
+    assert only(cache.cached_summaries(lds.repo, pattern))[
+        'failure_causes'] == {'exit code 1': 1}
+    git(lds, 'checkout', '--', log)
+    assert cache.cached_summaries(lds.repo, pattern) == found
+    assert len(reads) == 1
 
 
 def test_since_reads_only_its_range(lds, reads):

@@ -8,9 +8,11 @@ in the history (a reset, a rebase, another branch), is rebuilt from it;
 losing the cache loses nothing.
 
 A summary depends on its job's commits and, for a failed job, on what the
-configured failure pattern finds in its logs: the pattern is part of the
-cache's key, and a cache made with another pattern is rebuilt.  A FINISH
-commit among the new commits replaces the summary its job had while open.
+configured failure pattern finds in its logs, which may change without a
+commit (a log got from a remote): the cache holds the summaries without a
+pattern, and with one the failed jobs' logs are read on every call.  A
+FINISH commit among the new commits replaces the summary its job had
+while open.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from ..repo import (
     plumbing,
     state,
 )
+from ..records.history import Commits
 from ..util.bulk import builds_many
+from .causes import failure_causes
 from .summary import (
+    FAILED,
     finished_schedule,
     read_summaries,
     summarise,
@@ -48,36 +53,49 @@ def cached_summaries(repo,
     head = plumbing.head(repo)
     if head is None:
         return []
-    key = _key(failure_pattern)
+    key = _key()
     path = state.summaries(repo.dot_git)
     tip, summaries = _load(path, key)
-    if tip == head:
-        return summaries
-    if tip is not None and repo.is_ancestor(tip, head):
-        summaries = _update(repo, summaries, f'{tip}..{head}',
-                            failure_pattern)
-    else:
-        if tip is not None:
-            lgr.debug('Rebuilding the job summaries: %s is no longer in '
-                      'the history', tip)
-        summaries = read_summaries(repo, head, failure_pattern)[0]
-    _save(path, key, head, summaries)
+    if tip != head:
+        if tip is not None and repo.is_ancestor(tip, head):
+            summaries = _update(repo, summaries, f'{tip}..{head}')
+        else:
+            if tip is not None:
+                lgr.debug('Rebuilding the job summaries: %s is no longer '
+                          'in the history', tip)
+            summaries = read_summaries(repo, head)[0]
+        _save(path, key, head, summaries)
+    if failure_pattern is not None:
+        _find_causes(repo, summaries, failure_pattern)
     return summaries
 
 
-def _key(failure_pattern: re.Pattern | None) -> dict:
+def _key() -> dict:
     # a summary's keys and values may change with any version
     return {'version': _FORMAT_VERSION,
-            'package': datalad_slurm.__version__,
-            'failure_pattern': failure_pattern.pattern
-            if failure_pattern is not None else None}
+            'package': datalad_slurm.__version__}
 
 
-def _update(repo, summaries: list[dict], revision_range: str,
-            failure_pattern: re.Pattern | None) -> list[dict]:
+def _find_causes(repo, summaries: list[dict], failure_pattern: re.Pattern):
+    """The failed jobs' causes as `failure_pattern` finds them in their
+    logs: what the logs say now (a log got since, or changed), as a read
+    of the history would, not what they said when the cache was made."""
+    with Commits(repo) as commits:
+        for summary in summaries:
+            if summary['job_state'] != FAILED:
+                continue
+            finish = commits.finish_of(summary['finish_commit'],
+                                       summary['commit'])
+            if finish is not None:
+                summary['failure_causes'] = failure_causes(
+                    repo.path, finish.data, failure_pattern)
+
+
+def _update(repo, summaries: list[dict],
+            revision_range: str) -> list[dict]:
     """`summaries` with the jobs of `revision_range` appended, and those of
     its FINISH records of earlier jobs replacing their summaries."""
-    new, finishes = read_summaries(repo, revision_range, failure_pattern)
+    new, finishes = read_summaries(repo, revision_range)
     if finishes:
         place = {s['commit']: i for i, s in enumerate(summaries)}
         for commit, finish in finishes.items():
@@ -89,7 +107,7 @@ def _update(repo, summaries: list[dict], revision_range: str,
             summaries[i] = summarise(
                 finished_schedule(_KINDS[summaries[i]['kind']], commit,
                                   finish),
-                finish, root=repo.path, failure_pattern=failure_pattern)
+                finish, root=repo.path)
     summaries.extend(new)
     return summaries
 
