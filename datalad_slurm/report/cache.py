@@ -28,7 +28,10 @@ from ..repo import (
     plumbing,
     state,
 )
-from ..records.history import Commits
+from ..records.history import (
+    messages_of,
+    parse_or_warn,
+)
 from ..util.bulk import builds_many
 from .causes import failure_causes
 from .summary import (
@@ -80,13 +83,16 @@ def _find_causes(repo, summaries: list[dict], failure_pattern: re.Pattern):
     """The failed jobs' causes as `failure_pattern` finds them in their
     logs: what the logs say now (a log got since, or changed), as a read
     of the history would, not what they said when the cache was made."""
-    with Commits(repo) as commits:
-        for summary in summaries:
-            if summary['job_state'] != FAILED:
-                continue
-            finish = commits.finish_of(summary['finish_commit'],
-                                       summary['commit'])
-            if finish is not None:
+    failed: dict[str, dict[str, dict]] = {}
+    for summary in summaries:
+        if summary['job_state'] == FAILED:
+            failed.setdefault(summary['finish_commit'], {})[
+                summary['commit']] = summary
+    for sha, message in messages_of(repo, failed):
+        # a FINISH commit of several jobs holds a record of each
+        for finish in parse_or_warn(message, sha):
+            summary = failed[sha].get(finish.data.get('schedule_commit'))
+            if summary is not None:
                 summary['failure_causes'] = failure_causes(
                     repo.path, finish.data, failure_pattern)
 
