@@ -12,7 +12,9 @@ configured failure pattern finds in its logs, which may change without a
 commit (a log got from a remote): the cache holds the summaries without a
 pattern, and with one the failed jobs' logs are read on every call.  A
 FINISH commit among the new commits replaces the summary its job had
-while open.
+while open.  The new jobs come after the cached ones: jobs scheduled on
+another branch, merged since, are listed after them, where a read of the
+whole history would place them by their commits' dates.
 """
 
 from __future__ import annotations
