@@ -15,6 +15,7 @@ from conftest import (
     write_script,
 )
 
+from datalad_slurm.records.history import messages_of
 from datalad_slurm.report import cache
 from datalad_slurm.report.summary import job_summaries
 from datalad_slurm.repo import state
@@ -150,3 +151,15 @@ def test_since_reads_only_its_range(lds, reads):
     assert [r['slurm_job_id'] for r in jobs] == [second['slurm_job_id']]
     assert reads == []
     assert not state.summaries(lds.repo.dot_git).exists()
+
+
+def test_messages_of_given_commits(lds):
+    first = schedule(lds, ['sbatch', 'jobs/write.sh', 'one/r'],
+                     outputs=['one'])
+    second = schedule(lds, ['sbatch', 'jobs/write.sh', 'two/r'],
+                      outputs=['two'])
+    found = list(messages_of(lds.repo, [second['commit'], first['commit']]))
+    assert [sha for sha, _ in found] == [second['commit'], first['commit']]
+    assert all(message.startswith('[DATALAD SCHEDULE]')
+               for _, message in found)
+    assert list(messages_of(lds.repo, [])) == []
