@@ -98,7 +98,7 @@ def test_cache_is_rebuilt_after_a_reset(lds, reads):
 
 
 @pytest.mark.parametrize('damage', [
-    b'{"key": ', b'[]', b'{"key": null}', b'\xff\xfe',
+    b'{"key": ', b'[]', b'{"key": null}', b'\xff\xfe', 'head',
 ])
 def test_unusable_cache_is_rebuilt(lds, reads, caplog, damage):
     job = schedule(lds, ['sbatch', 'jobs/write.sh', 'one/r'],
@@ -106,6 +106,10 @@ def test_unusable_cache_is_rebuilt(lds, reads, caplog, damage):
     _finished(lds, job['slurm_job_id'])
     before = _jobs(lds)
     path = state.summaries(lds.repo.dot_git)
+    if damage == 'head':
+        # a file of the right form, its tip no commit
+        damage = path.read_bytes().replace(
+            git(lds, 'rev-parse', 'HEAD').strip().encode(), b'--all')
     path.write_bytes(damage)
     with caplog.at_level(logging.DEBUG, logger='datalad.slurm.summaries'):
         assert _jobs(lds) == before

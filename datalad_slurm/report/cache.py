@@ -30,6 +30,10 @@ from ..repo import (
     plumbing,
     state,
 )
+from ..records.format import (
+    RESCHEDULE,
+    SCHEDULE,
+)
 from ..records.history import (
     messages_of,
     parse_or_warn,
@@ -48,7 +52,11 @@ lgr = logging.getLogger('datalad.slurm.summaries')
 # raised whenever a summary's keys or the meaning of its values change
 _FORMAT_VERSION = 1
 
-_KINDS = {'reschedule': 'RESCHEDULE', 'schedule': 'SCHEDULE'}
+# a summary's kind, as its record's
+_KINDS = {'reschedule': RESCHEDULE, 'schedule': SCHEDULE}
+
+# the cache's tip, which is given to git
+_SHA = re.compile('[0-9a-f]{40}(?:[0-9a-f]{24})?')
 
 
 def cached_summaries(repo,
@@ -136,7 +144,10 @@ def _load(path, key: dict) -> tuple[str | None, list[dict]]:
         for summary in summaries:
             summary['tasks'] = list(itertools.islice(tasks,
                                                      summary['tasks']))
-        return cached['head'], summaries
+        head = cached['head']
+        if not isinstance(head, str) or not _SHA.fullmatch(head):
+            raise ValueError(f'no commit: {head!r}')
+        return head, summaries
     except FileNotFoundError:
         return None, []
     except (ValueError, KeyError, TypeError, AttributeError,
