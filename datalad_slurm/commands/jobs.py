@@ -72,7 +72,10 @@ class Jobs(Interface):
     elapsed time times the CPUs allocated) and memory efficiency (max RSS
     over the memory requested), outputs and commits.  On a terminal an
     aligned table and a summary line; with ``-f json`` the full records,
-    with each task's figures.
+    with each task's figures.  The jobs' summaries are kept in
+    ``.git/datalad-slurm/summaries.json``, so that a call reads only the
+    commits made since the last; the history is their truth, and the cache
+    is rebuilt from it whenever it does not fit.
 
     The summary line counts the failed jobs and array tasks by cause: out
     of memory, timeout, node failure, exit code, or what the
