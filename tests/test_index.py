@@ -367,8 +367,8 @@ def test_history_is_read_as_git_writes_it(ds, monkeypatch):
     whole = list(newest_messages(ds.repo))
     entries = plumbing.git_entries
 
-    def small_pieces(repo, args, separator):
-        return entries(repo, args, separator, chunk=7)
+    def small_pieces(repo, args, separator, **kwargs):
+        return entries(repo, args, separator, chunk=7, **kwargs)
 
     monkeypatch.setattr(plumbing, 'git_entries', small_pieces)
     assert list(newest_messages(ds.repo)) == whole

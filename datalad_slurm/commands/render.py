@@ -93,7 +93,7 @@ def render_tables(results, tables=None):
         if rows[action]:
             for lines in table_lines(
                     [title for title, _ in columns],
-                    [[_cell(get(r)) for r in rows[action]]
+                    [_cells(map(get, rows[action]))
                      for _, get in columns]):
                 ui.message(lines)
             if footer is not None:
@@ -132,12 +132,13 @@ def table_lines(header: list[str], columns: list[list[str]],
     bars)."""
     pads = [max(len(title), max(map(len, cells), default=0))
             for title, cells in zip(header[:-1], columns)]
+    # a row in one call, not one per cell
+    line = '  '.join([f'{{:<{w}}}' for w in pads] + ['{}']).format
     rows = zip(*columns) if columns else iter(())
     first = [header]
     while True:
         lines = [
-            '  '.join([c.ljust(w) for c, w in zip(row, pads)]
-                      + [row[-1]]).rstrip()
+            line(*row).rstrip()
             for row in itertools.chain(first, itertools.islice(rows, chunk))]
         if not lines:
             return
@@ -145,8 +146,10 @@ def table_lines(header: list[str], columns: list[list[str]],
         first = []
 
 
-def _cell(value) -> str:
-    return '' if value is None else str(value)
+def _cells(values) -> list[str]:
+    """The cells of a column of `values`; most are texts already."""
+    return [v if v.__class__ is str else '' if v is None else str(v)
+            for v in values]
 
 
 def _text(message) -> str:

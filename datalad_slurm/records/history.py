@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Iterator
+from typing import (
+    Iterable,
+    Iterator,
+)
 
 from ..repo import plumbing
 from .format import (
@@ -32,11 +35,25 @@ def newest_messages(repo, revision_range: str = 'HEAD',
     """Yield (sha, message) of all datalad-slurm commits in
     `revision_range`, newest first, as git reads them: one ``git log``,
     streamed, whose messages are only held until used."""
+    yield from _log(repo, ['--extended-regexp', f'--grep={GREP_PATTERN}',
+                           revision_range, '--'])
+
+
+def messages_of(repo, commits: Iterable[str],
+                ) -> Iterator[tuple[str, str]]:
+    """Yield (sha, message) of each of `commits`, in one ``git log``
+    instead of a question per commit."""
+    commits = '\n'.join(commits)
+    if commits:
+        yield from _log(repo, ['--no-walk=unsorted', '--stdin'],
+                        stdin=commits + '\n')
+
+
+def _log(repo, args: list[str], stdin: str | None = None,
+         ) -> Iterator[tuple[str, str]]:
     for entry in plumbing.git_entries(repo, [
-            'log', '--no-color', '--extended-regexp',
-            f'--grep={GREP_PATTERN}',
-            f'--format=%H{_FIELD_SEP}%B{_COMMIT_SEP}',
-            revision_range, '--'], _COMMIT_SEP):
+            'log', '--no-color', f'--format=%H{_FIELD_SEP}%B{_COMMIT_SEP}',
+            *args], _COMMIT_SEP, stdin=stdin):
         entry = entry.strip('\n')
         if entry:
             sha, _, message = entry.partition(_FIELD_SEP)

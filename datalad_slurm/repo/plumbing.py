@@ -45,10 +45,13 @@ def git(repo, args: list[str], stdin: str | None = None,
 
 
 def git_entries(repo, args: list[str], separator: str,
-                chunk: int = 1 << 20) -> Iterator[str]:
+                chunk: int = 1 << 20,
+                stdin: str | None = None) -> Iterator[str]:
     """Run git in `repo` and yield its output entry by entry, the entries
     ending in `separator`, as git writes them: a history of 100,000
     records is 180 MB of output, which is then never held at once.
+    `stdin` is written to git first, whole: for commands that read all of
+    their input before they write (``git log --stdin``).
 
     Raises
     ------
@@ -58,9 +61,12 @@ def git_entries(repo, args: list[str], separator: str,
     argv = ['git', *args]
     end = separator.encode()
     with tempfile.TemporaryFile() as err, subprocess.Popen(
-            argv, cwd=repo.path, stdout=subprocess.PIPE,
-            stderr=err) as proc:
+            argv, cwd=repo.path, stdout=subprocess.PIPE, stderr=err,
+            stdin=subprocess.PIPE if stdin is not None else None) as proc:
         try:
+            if stdin is not None:
+                proc.stdin.write(stdin.encode())
+                proc.stdin.close()
             rest = b''
             while block := proc.stdout.read(chunk):
                 entries = (rest + block).split(end)

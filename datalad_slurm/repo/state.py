@@ -9,6 +9,7 @@ a job in a scratch clone, or a farm job, knows only that.  The map::
       lock               the repository lock (repo/lock.py)
       index.json         the open jobs at a commit (records/index.py)
       index-delta.json   what was scheduled since
+      summaries.json     every job's summary at a commit (report/cache.py)
       journal/           submissions in flight (records/journal.py)
       ready/             announcements of jobs that ended (finish/)
       farm/MARK/         a farm job's tasks (modes/farm/layout.py)
@@ -25,6 +26,7 @@ import itertools
 import json
 import os
 from pathlib import Path
+from typing import Iterable
 
 NAME = 'datalad-slurm'
 
@@ -45,6 +47,10 @@ def index_cache(git_dir) -> Path:
 
 def index_delta(git_dir) -> Path:
     return root(git_dir) / 'index-delta.json'
+
+
+def summaries(git_dir) -> Path:
+    return root(git_dir) / 'summaries.json'
 
 
 def journal(git_dir) -> Path:
@@ -107,6 +113,17 @@ def write_json(path: Path, content, *, durable: bool = False,
     on disk before the rename, for what must outlive a crash of the
     machine.  `sort_keys` False keeps the dicts' order, where it means
     something."""
+    # dumps, not dump: dump encodes in Python, chunk by chunk; bytes, as a
+    # text file would import locale
+    write_parts(path, [json.dumps(content, sort_keys=sort_keys).encode()],
+                durable=durable)
+
+
+def write_parts(path: Path, parts: Iterable[bytes], *,
+                durable: bool = False):
+    """Write the `parts` one after the other to `path`, as
+    :func:`write_json` writes: each part made as the one before is
+    written, so that a large file is never held whole."""
     path = Path(path)
     # named by process and call, not by tempfile, whose import would cost
     # a job's own finish more than the rest of its writing
@@ -114,9 +131,8 @@ def write_json(path: Path, content, *, durable: bool = False,
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, 'wb') as f:
-            # dumps, not dump: dump encodes in Python, chunk by chunk; bytes,
-            # as a text file would import locale
-            f.write(json.dumps(content, sort_keys=sort_keys).encode())
+            for part in parts:
+                f.write(part)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())

@@ -4,6 +4,7 @@ for (``seff``'s CPU and memory efficiency)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import statistics
 from typing import Iterable
@@ -41,12 +42,20 @@ _FINISH_TAG = f'[DATALAD {FINISH}]'
 STATES = (OPEN, COMPLETE, FAILED)
 
 
-@builds_many
 def job_summaries(repo, revision_range: str = 'HEAD',
                   failure_pattern: re.Pattern | None = None) -> list[dict]:
     """One summary per job scheduled in `revision_range`, oldest first;
     `failure_pattern` is looked for in the logs of failed jobs (see
     :func:`.causes.failure_causes`)."""
+    return read_summaries(repo, revision_range, failure_pattern)[0]
+
+
+@builds_many
+def read_summaries(repo, revision_range: str = 'HEAD',
+                   failure_pattern: re.Pattern | None = None,
+                   ) -> tuple[list[dict], dict[str, Record]]:
+    """The summaries of :func:`job_summaries`, and the FINISH records in
+    `revision_range` of jobs scheduled before it, by schedule commit."""
     # newest first, as git reads the history: a job's FINISH commit comes
     # before its schedule commit, and is held only until that comes
     finishes: dict[str, Record] = {}
@@ -62,14 +71,20 @@ def job_summaries(repo, revision_range: str = 'HEAD',
         finish = finishes.pop(sha, None)
         # a FINISH record repeats its schedule record: parse that only for
         # open jobs
-        schedules = [Record(kind=message[len('[DATALAD '):].split(']')[0],
-                            data=finish.data, commit=sha)] \
+        schedules = [finished_schedule(message[len('[DATALAD '):]
+                                       .split(']')[0], sha, finish)] \
             if finish else parse_or_warn(message, sha)
         summaries.extend(summarise(schedule, finish, root=repo.path,
                                    failure_pattern=failure_pattern)
                          for schedule in schedules)
     summaries.reverse()
-    return summaries
+    return summaries, finishes
+
+
+def finished_schedule(kind: str, commit: str, finish: Record) -> Record:
+    """The schedule record of a finished job, of `kind`, in `commit`, as
+    its FINISH record repeats it."""
+    return Record(kind=kind, data=finish.data, commit=commit)
 
 
 def summarise(schedule: Record, finish: Record | None, *,
@@ -190,6 +205,12 @@ def overview(summaries: Iterable[dict], worst: int = 3) -> str:
     return '; '.join(parts)
 
 
+# A table's cells repeat their values (the same queue wait, efficiency,
+# memory of many jobs), each formatted once
+_formatted = functools.lru_cache(maxsize=1 << 12)
+
+
+@_formatted
 def _duration(value: float | None) -> str:
     if value is None:
         return ''
@@ -199,10 +220,12 @@ def _duration(value: float | None) -> str:
     return f'{days}-{clock}' if days else clock
 
 
+@_formatted
 def _percent(value: float | None) -> str:
     return '' if value is None else f'{100 * value:.0f}%'
 
 
+@_formatted
 def _size(value: int | None) -> str:
     if not value:
         return ''
