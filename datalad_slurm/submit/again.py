@@ -28,7 +28,7 @@ from ..records.outcome import (
 from .dryrun import dry_run
 from .request import from_record
 from .retry import (
-    Plan,
+    Retried,
     Retry,
     plan,
 )
@@ -140,7 +140,7 @@ def refusal(ds, finished: Record, with_failed_jobs: bool,
 
 
 def planned(ds, finished: Record, retry: Retry, *, named: bool,
-            ) -> tuple[Plan | None, dict | None]:
+            ) -> tuple[Retried | None, dict | None]:
     """The plan of submitting a finished job again, or the kwargs of a
     refusal instead."""
     try:
@@ -151,8 +151,8 @@ def planned(ds, finished: Record, retry: Retry, *, named: bool,
 
 
 def would_submit(data: dict, job_ids: dict, status: dict,
-                 retried: Plan | None = None) -> dict:
-    retried = retried or Plan(cmd=data['cmd'])
+                 retried: Retried | None = None) -> dict:
+    retried = retried or Retried(cmd=data['cmd'])
     return get_status_dict(
         status='ok', commit=data['schedule_commit'],
         slurm_job_id=data['slurm_job_id'], cmd=retried.cmd,
@@ -166,7 +166,7 @@ def would_submit(data: dict, job_ids: dict, status: dict,
 
 def dry_run_again(ds, finished: Record, job_ids: dict[str, int], *,
                   message: str | None, all_tasks: bool, status: dict,
-                  retried: Plan | None = None):
+                  retried: Retried | None = None):
     """The dry run of submitting the job of `finished` again (as `retried`
     plans).  The new submissions of the jobs it depended on that are
     submitted again before it do not exist yet: it names them by their old
@@ -184,7 +184,7 @@ def dry_run_again(ds, finished: Record, job_ids: dict[str, int], *,
 
 def submit_again(ds, finished: Record, renewed: dict[str, str], *,
                  message: str | None, all_tasks: bool, status: dict,
-                 retried: Plan | None = None):
+                 retried: Retried | None = None):
     """Submit the job of `finished` again (as `retried` plans), after the
     new submissions of the jobs it depended on (`renewed`), to which its
     own is added."""
@@ -205,12 +205,12 @@ def submit_again(ds, finished: Record, renewed: dict[str, str], *,
 
 def _again(ds, finished: Record, after: list[str], submit, *,
            message: str | None, all_tasks: bool, status: dict,
-           retried: Plan | None = None):
+           retried: Retried | None = None):
     """The results of `submit` given the request that repeats the job of
     `finished` (as `retried` plans); its refusal, or its failure, as a
     result."""
     data = finished.data
-    retried = retried or Plan(cmd=data['cmd'])
+    retried = retried or Retried(cmd=data['cmd'])
     try:
         request = from_record(ds, data, message=message, all_tasks=all_tasks,
                               after=after, cmd=retried.cmd,

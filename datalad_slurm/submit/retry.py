@@ -60,14 +60,14 @@ class Retry:
 
 
 @dataclass
-class Plan:
+class Retried:
     """The command a job is submitted again with, and what was raised in
     it: option name (without dashes) to [old value, new value]."""
     cmd: str
     raised: dict[str, list[str]] = field(default_factory=dict)
 
 
-def plan(ds, data: dict, retry: Retry, *, named: bool) -> Plan:
+def plan(ds, data: dict, retry: Retry, *, named: bool) -> Retried:
     """The command that submits the job of FINISH record `data` again as
     `retry` asks.  A factor for a job that did not run out of what it
     raises is refused where the job was `named`, and has no effect on a
@@ -103,7 +103,7 @@ def plan(ds, data: dict, retry: Retry, *, named: bool) -> Plan:
         options.append((long, None, new))
         raised[long.lstrip('-')] = [old, new]
     cmd = set_options(data['cmd'], options) if options else data['cmd']
-    return Plan(cmd=cmd, raised=raised)
+    return Retried(cmd=cmd, raised=raised)
 
 
 def _states(data: dict) -> str:
