@@ -7,6 +7,7 @@ The local cluster keeps Slurm's default MaxArraySize=1001 (task ids up to
 """
 
 import json
+import os.path as op
 
 import pytest
 from conftest import (
@@ -34,6 +35,7 @@ from datalad_slurm.records.split import (
     original_task,
     part_ids,
 )
+from datalad_slurm.repo import state
 from datalad_slurm.slurm.jobspec import (
     NotABatchScript,
     array_throttle,
@@ -327,6 +329,24 @@ def test_without_array_split_the_refusal_names_it(ds):
     assert res['status'] == 'impossible', res
     assert 'add --array-split' in message_text(res)
     assert snapshot(ds) == before
+
+
+def test_a_dry_run_of_a_split_array_names_every_part_and_writes_none(ds):
+    _prepare(ds)
+    before = snapshot(ds)
+    res = only(call(ds.schedule, SPLIT, outputs=['out'], array_split=True,
+                    dry_run=True), 'schedule')
+    assert res['status'] == 'ok' and res['dry_run'], res
+    first, second = res['sbatch_parts']
+    assert '--array=0,500,1000' in first and '--array=0' in second
+    assert res['sbatch_cmd'] == first
+    # each part's batch script shown, none written
+    assert len(res['job_files']) == 2
+    assert not any(op.exists(path) for path in res['job_files'])
+    assert not state.split(ds.repo.dot_git).exists() or \
+        not any(state.split(ds.repo.dot_git).iterdir())
+    assert snapshot(ds) == before
+    assert not journal.has_entries(ds.repo)
 
 
 def _nothing_left(ds, before, text: str, cancelled: int):
