@@ -21,7 +21,10 @@ from conftest import (
     write_script,
 )
 
-from datalad_slurm.records.history import read_record
+from datalad_slurm.records.history import (
+    iter_records,
+    read_record,
+)
 from datalad_slurm.repo import state
 from datalad_slurm.repo.lock import repository_lock
 
@@ -522,8 +525,19 @@ def test_announcement_outlives_a_killed_holder(ds):
         f'{first}-x.json']
     later = schedule_and_wait(ds, ['sbatch', 'jobs/self.sh', '1'],
                               outputs=['out/1'])['slurm_job_id']
-    finished = {read_record(ds.repo, f'HEAD~{n}').job_id: read_record(
-        ds.repo, f'HEAD~{n}').data for n in (0, 1)}
+    # where the later job's schedule let go of the lock with the first
+    # job announced, the committer it started commits both, the later one
+    # maybe just after it ended
+    deadline = time.monotonic() + JOB_WAIT
+    while True:
+        finished = {r.job_id: r.data
+                    for r in iter_records(ds.repo, 'HEAD')
+                    if r.kind == 'FINISH'}
+        if set(finished) == {first, later} and \
+                not list(state.ready(ds.repo.dot_git).iterdir()) or \
+                time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert set(finished) == {first, later}
     assert finished[first]['finished_inside_job']
     assert git(ds, 'status', '--porcelain') == ''
