@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -11,6 +12,7 @@ from datalad_slurm.records.history import read_record
 from datalad_slurm.repo import state
 
 from conftest import (
+    JOB_WAIT,
     any_backend,
     call,
     git,
@@ -70,6 +72,22 @@ def in_queue(name: str) -> str:
                           check=True).stdout.strip()
 
 
+def settled(ds, job_id: int):
+    """What `unchanged` gives once the long job `job_id` has started and
+    stays as it is (its log there, its state files as they stay while it
+    sleeps): a dry run is compared with that, not with a job starting."""
+    log = ds.pathobj / f'slurm-{job_id}.out'
+    deadline = time.monotonic() + JOB_WAIT
+    last = None
+    while time.monotonic() < deadline:
+        now = unchanged(ds)
+        if log.exists() and now == last:
+            return now
+        last = now
+        time.sleep(0.5)
+    raise AssertionError(f'job {job_id} did not start within {JOB_WAIT} s')
+
+
 def end_jobs(*job_ids):
     """Cancel the cluster's jobs (local mode's are ended by its fixture)."""
     on_cluster = [i for i in job_ids if not ids.is_local(i)]
@@ -118,7 +136,7 @@ def test_dry_run_names_the_jobs_it_would_wait_for(ds):
                       outputs=['prep']), 'schedule')
     assert first['status'] == 'ok', first
     try:
-        before = unchanged(ds)
+        before = settled(ds, first['slurm_job_id'])
         res = dry_ok(ds, ['sbatch', 'jobs/write.sh', 'fit/x'],
                      inputs=['prep', 'jobs'], outputs=['fit'])
         assert res['waits_for'] == [first['slurm_job_id']]
@@ -156,6 +174,7 @@ def test_refusals_are_those_of_a_real_schedule(ds):
     held = only(call(ds.schedule, ['sbatch', 'jobs/slow.sh'],
                      outputs=['out/sub']), 'schedule')
     try:
+        settled(ds, held['slurm_job_id'])
         assert 'overlap' in _refusals_match(
             ds, ['sbatch', 'jobs/write.sh'], outputs=['out'])
         (ds.pathobj / 'dirt').write_text('x')
