@@ -18,4 +18,8 @@ def test_bench_quick(slurm_cluster):
     assert 'schedule a trivial job' in measured
     assert any(m.startswith('list ') for m in measured)
     assert any(m.startswith('finish one job') for m in measured)
-    assert all(row['value'] > 0 for row in rows)
+    # every measurement took something; a count (how many jobs got the
+    # lock at once) may be none
+    zero = [row for row in rows if row['unit'] != 'jobs' and
+            not row['value'] > 0]
+    assert not zero, zero
