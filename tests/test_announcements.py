@@ -4,9 +4,11 @@ entry point that writes them, ``datalad-slurm-done``.  No Slurm needed."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import hold_lock
@@ -14,6 +16,7 @@ from conftest import hold_lock
 from datalad_slurm.finish import handover
 from datalad_slurm.finish.announcements import (
     STALE,
+    Announcement,
     announce,
     announced_tasks,
     claim,
@@ -108,7 +111,7 @@ def test_an_unreadable_announcement_is_set_aside(git_dir, caplog):
 
 def test_announcement_is_written_whole(git_dir):
     ann = announce(git_dir, 11, 2, 7)
-    assert json.loads(ann.state_path('json').read_text()) == {
+    assert json.loads(Path(ann.state_path('json')).read_text()) == {
         'job_id': 11, 'task_id': 2, 'exit_status': 7, 'pid': os.getpid(),
         'host': os.uname().nodename}
     announce(git_dir, 11, 3, None)
@@ -152,22 +155,20 @@ def test_one_try_of_the_lock_names_its_holder(git_dir):
 def test_a_job_that_does_not_get_the_lock_announces_and_ends(dataset):
     """``datalad-slurm-done $?`` while another process holds the lock:
     one line for the log naming the holder, the announcement, exit 0, and
-    nothing of DataLad imported."""
+    nothing imported beyond the package's own modules and two built-in
+    ones (see test_done_imports_little)."""
     git_dir = dataset.repo.dot_git
     proc = hold_lock(git_dir)
     env = dict(os.environ, SLURM_JOB_ID='4711')
     try:
         done = subprocess.run(
-            [sys.executable, '-X', 'importtime', '-m',
-             'datalad_slurm.finish.done', '3'],
+            [sys.executable, '-X', 'importtime', DONE, '3'],
             cwd=dataset.path, env=env, capture_output=True, text=True)
     finally:
         proc.kill()
         proc.wait()
     assert done.returncode == 0
-    imported = [line.split('|')[-1].strip()
-                for line in done.stderr.splitlines()
-                if line.startswith('import time:')]
+    imported = _imported(done.stderr)
     assert 'datalad_slurm.finish.announcements' in imported
     assert not [m for m in imported if m.split('.')[0] == 'datalad']
     said = [line for line in done.stderr.splitlines()
@@ -177,6 +178,41 @@ def test_a_job_that_does_not_get_the_lock_announces_and_ends(dataset):
         f'announced for its FINISH commit by the process holding the '
         f'repository lock (pid {proc.pid}), or the next to hold it']
     assert announced_tasks(git_dir) == {4711: [(None, 3)]}
+
+
+# the script pip installs for datalad-slurm-done, run by this Python
+DONE = shutil.which('datalad-slurm-done',
+                    path=os.path.dirname(sys.executable))
+
+
+def _imported(stderr: str) -> set[str]:
+    return {line.split('|')[-1].strip() for line in stderr.splitlines()
+            if line.startswith('import time:')}
+
+
+def test_done_imports_little(dataset):
+    """A job's own finish that does not get the lock costs little more
+    than Python's start: beyond what the interpreter imports to run
+    nothing, it imports the package's modules it runs and a few small
+    ones, no pathlib, json, re, typing or threading (each costing it a
+    tenth or more)."""
+    git_dir = dataset.repo.dot_git
+    proc = hold_lock(git_dir)
+    env = dict(os.environ, SLURM_JOB_ID='4712')
+    try:
+        done = subprocess.run(
+            [sys.executable, '-X', 'importtime', DONE, '0'],
+            cwd=dataset.path, env=env, capture_output=True, text=True)
+    finally:
+        proc.kill()
+        proc.wait()
+    bare = subprocess.run([sys.executable, '-X', 'importtime', '-c', 'pass'],
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    beyond = _imported(done.stderr) - _imported(bare.stderr)
+    assert {m for m in beyond if m.split('.')[0] != 'datalad_slurm'} <= \
+        {'__future__', 'errno', 'fcntl', 'itertools'}
+    assert announced_tasks(git_dir) == {4712: [(None, 0)]}
 
 
 def test_done_outside_a_job_or_with_odd_arguments_refuses(dataset):
@@ -195,7 +231,7 @@ def test_the_holder_learns_it_holds_the_lock(git_dir):
     said = []
     held = hand_in(git_dir, (12, 1), None, said.append, lambda: None)
     assert held is not None
-    with held:
+    with git_dir_lock(git_dir, 10, taken=held):
         other = subprocess.run(
             [sys.executable, '-c',
              'import sys\n'
@@ -207,3 +243,18 @@ def test_the_holder_learns_it_holds_the_lock(git_dir):
                     'job holds the repository lock and commits it, with '
                     'every job announced meanwhile']
     assert states(git_dir) == ['12-1.json']
+    # let go of with the block
+    with git_dir_lock(git_dir, 10, once=True):
+        pass
+
+
+@pytest.mark.parametrize('host', ['node-01.cluster', None, 'odd"name',
+                                  'back\\slash', 'tab\there', 'nœud'])
+@pytest.mark.parametrize('task_id, exit_status', [(None, None), (3, 0),
+                                                   (0, -1)])
+def test_announcement_text_is_json(host, task_id, exit_status):
+    """Written without the json module where the host name needs no
+    escaping, and with it where it does: the same JSON either way."""
+    ann = Announcement(12, task_id, exit_status, 345, '/x/12-x', host=host)
+    assert json.loads(ann.text()) == ann.content()
+    assert ann.text() == json.dumps(ann.content(), sort_keys=True).encode()

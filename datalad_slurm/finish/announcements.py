@@ -24,10 +24,8 @@ DataLad: a job's own finish announces without it.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 
 from ..repo import state
 
@@ -37,11 +35,12 @@ STALE = 3600
 
 
 class Announcement:
-    """One announcement; a plain class, as dataclasses' import would cost
-    a job's own finish more than its writing."""
+    """One announcement; a plain class, and its paths strings, as the
+    imports of dataclasses and pathlib would cost a job's own finish more
+    than its writing."""
 
     def __init__(self, job_id: int, task_id: int | None,
-                 exit_status: int | None, pid: int, base: Path,
+                 exit_status: int | None, pid: int, base: str,
                  host: str | None = None):
         self.job_id, self.task_id, self.exit_status = \
             job_id, task_id, exit_status
@@ -52,10 +51,26 @@ class Announcement:
 
     @property
     def name(self) -> str:
-        return self.base.name
+        return os.path.basename(self.base)
 
-    def state_path(self, suffix: str) -> Path:
-        return self.base.with_name(f'{self.name}.{suffix}')
+    def state_path(self, suffix: str) -> str:
+        return f'{self.base}.{suffix}'
+
+    def text(self) -> bytes:
+        """The announcement as JSON, without importing json (and with it
+        re) where its one string, the host name, needs no escaping."""
+        host = self.host
+        if host is not None and not (host.isascii() and host.isprintable()
+                                     and '"' not in host and '\\' not in host):
+            import json
+            return json.dumps(self.content(), sort_keys=True).encode()
+        fields = ', '.join(
+            f'"{k}": {"null" if v is None else v}' for k, v in (
+                ('exit_status', self.exit_status),
+                ('host', None if host is None else f'"{host}"'),
+                ('job_id', self.job_id), ('pid', self.pid),
+                ('task_id', self.task_id)))
+        return ('{' + fields + '}').encode()
 
     def content(self) -> dict:
         return dict(job_id=self.job_id, task_id=self.task_id,
@@ -70,19 +85,21 @@ def announce(git_dir, job_id: int, task_id: int | None,
              exit_status: int | None) -> Announcement:
     """Announce that the work of the task ended with `exit_status`, on
     disk before this returns: the process may end right after."""
-    directory = state.ready(git_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    base = directory / f'{job_id}-{"x" if task_id is None else task_id}'
+    directory = state.ready_dir(git_dir)
+    os.makedirs(directory, exist_ok=True)
+    base = os.path.join(directory,
+                        f'{job_id}-{"x" if task_id is None else task_id}')
     ann = Announcement(job_id, task_id, exit_status, os.getpid(), base,
                        host=os.uname().nodename)
-    state.write_json(ann.state_path('json'), ann.content(), durable=True)
-    ann.state_path('standing').unlink(missing_ok=True)
+    state.write_parts(ann.state_path('json'), [ann.text()], durable=True)
+    _unlink(ann.state_path('standing'))
     return ann
 
 
 def claim(git_dir, open_jobs: set[int]) -> list[Announcement]:
     """Take up every announcement of an open job; forget those of jobs
     that are closed.  Call with the repository lock held."""
+    import json
     directory = state.ready(git_dir)
     if not directory.is_dir():
         return []
@@ -96,7 +113,7 @@ def claim(git_dir, open_jobs: set[int]) -> list[Announcement]:
             continue
         try:
             content = json.loads(path.read_text())
-            ann = Announcement(base=directory / base, **{
+            ann = Announcement(base=str(directory / base), **{
                 k: v for k, v in content.items() if k in _FIELDS})
         except (OSError, ValueError, TypeError) as e:
             lgr().warning('Setting aside the unreadable announcement %s '
@@ -117,6 +134,7 @@ def claim(git_dir, open_jobs: set[int]) -> list[Announcement]:
 def announced_tasks(git_dir) -> dict[int, list]:
     """Job id -> (task id, exit status) of every announcement, in whatever
     state: what a round that commits the jobs must know of them."""
+    import json
     tasks: dict[int, list] = {}
     try:
         paths = sorted(state.ready(git_dir).iterdir())
@@ -153,7 +171,7 @@ def settle(claims: list[Announcement], committed: set[int]):
     done with, the others stand for later holders."""
     for ann in claims:
         if ann.job_id in committed:
-            ann.state_path('claimed').unlink(missing_ok=True)
+            _unlink(ann.state_path('claimed'))
         else:
             try:
                 os.replace(ann.state_path('claimed'),
@@ -163,7 +181,14 @@ def settle(claims: list[Announcement], committed: set[int]):
                 pass
 
 
-def _drop_if_stale(path: Path):
+def _unlink(path: str):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _drop_if_stale(path):
     try:
         if time.time() - path.stat().st_mtime > STALE:
             path.unlink(missing_ok=True)

@@ -22,17 +22,20 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from contextlib import ExitStack
-from pathlib import Path
 
-from ..repo.lock import (
+from ..repo.lockfile import (
     LockHeld,
-    commits_announcements,
-    git_dir_lock,
+    TriedLock,
+    try_lock,
 )
 from ..slurm.env import own_job
 from .announcements import announce
+
+# what only annotations name: imported by type checkers alone (a job's own
+# finish imports nothing it does not run, see test_done_imports_little)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # what the job's log gets, before the job's output is silenced
 PREFIX = 'datalad-slurm-done:'
@@ -40,11 +43,11 @@ PREFIX = 'datalad-slurm-done:'
 
 def hand_in(git_dir, own: tuple[int, int | None], exit_status: int | None,
             say: Callable[[str], None], silence: Callable[[], None],
-            ) -> ExitStack | None:
+            ) -> TriedLock | None:
     """Announce that the work of `own` (job id, task id) ended with
     `exit_status`.  Returns the repository lock, held, if this process got
-    it (it is then to commit every announced job), else None.  Call within
-    :func:`commits_announcements`.
+    it (it is then to commit every announced job, holding the lock with
+    :func:`..repo.lock.git_dir_lock` ``taken=``), else None.
 
     `say` gets the one line for the job's log, before `silence` stops the
     job's output, so that the log the FINISH commit saves is final."""
@@ -52,7 +55,7 @@ def hand_in(git_dir, own: tuple[int, int | None], exit_status: int | None,
     ended = 'its work ended' + (
         '' if exit_status is None else f' with exit status {exit_status}')
     held = _try_lock(git_dir)
-    if isinstance(held, ExitStack):
+    if isinstance(held, TriedLock):
         say(f'{PREFIX} job {job}: {ended}; this job holds the repository '
             f'lock and commits it, with every job announced meanwhile')
     else:
@@ -61,27 +64,19 @@ def hand_in(git_dir, own: tuple[int, int | None], exit_status: int | None,
             f'next to hold it')
     silence()
     announce(git_dir, own[0], own[1], exit_status)
-    if not isinstance(held, ExitStack):
+    if not isinstance(held, TriedLock):
         # the holder may have let go of the lock before the announcement
         # was there: then it is this process's to commit
         held = _try_lock(git_dir)
-    return held if isinstance(held, ExitStack) else None
+    return held if isinstance(held, TriedLock) else None
 
 
-def _try_lock(git_dir) -> ExitStack | str:
+def _try_lock(git_dir) -> TriedLock | str:
     """The lock, held, or who holds it."""
-    stack = ExitStack()
     try:
-        stack.enter_context(git_dir_lock(git_dir, _lock_timeout(), once=True))
+        return try_lock(git_dir)
     except LockHeld as e:
         return e.holder
-    return stack
-
-
-def _lock_timeout() -> float:
-    # only for git's own index lock; config.LOCK_TIMEOUT's default, as
-    # reading the configuration would cost a git process
-    return 300.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if args is None:
         print(USAGE, file=sys.stderr)
         return 2
-    with commits_announcements():
-        return _main(args)
+    return _main(args)
 
 
 def _main(args: dict) -> int:
@@ -103,11 +97,11 @@ def _main(args: dict) -> int:
         return 2
     path = args['dataset'] or os.getcwd()
     if os.environ.get('DATALAD_SLURM_SCRATCH_CLONE'):
-        found = _repository(Path(path))
+        found = _repository(path)
         path = _delivered(found[0] if found else path, args['exit_status'])
         if path is None:
             return 1
-    found = _repository(Path(path))
+    found = _repository(path)
     if found is None:
         print(f'{PREFIX} {path} is in no git repository; run it where the '
               f'job was scheduled, or give the dataset with -d',
@@ -155,21 +149,25 @@ def _parse(argv: list[str]) -> dict | None:
     return args
 
 
-def _repository(path: Path) -> tuple[str, Path] | None:
+def _repository(path: str) -> tuple[str, str] | None:
     """The work tree and git directory of the repository `path` lies in,
     as DataLad finds the dataset of the current directory."""
-    here = Path(os.path.abspath(path))
-    for directory in (here, *here.parents):
-        dot_git = directory / '.git'
-        if dot_git.is_dir():
-            return str(directory), dot_git
-        if dot_git.is_file():
+    directory = os.path.abspath(path)
+    while True:
+        dot_git = os.path.join(directory, '.git')
+        if os.path.isdir(dot_git):
+            return directory, dot_git
+        if os.path.isfile(dot_git):
             # a submodule's or a worktree's: "gitdir: PATH"
-            text = dot_git.read_text().strip()
+            with open(dot_git, 'rb') as f:
+                text = f.read().decode().strip()
             if text.startswith('gitdir:'):
-                return str(directory), \
-                    (directory / text[len('gitdir:'):].strip()).resolve()
-    return None
+                return directory, os.path.realpath(os.path.join(
+                    directory, text[len('gitdir:'):].strip()))
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
 
 
 def _silence() -> Callable[[], None]:

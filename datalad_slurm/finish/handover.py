@@ -20,7 +20,6 @@ import os
 import os.path as op
 import sys
 import time
-from contextlib import ExitStack
 from typing import Iterator
 
 from datalad.distribution.dataset import Dataset
@@ -39,6 +38,7 @@ from ..repo.lock import (
     commits_announcements,
     git_dir_lock,
 )
+from ..repo.lockfile import TriedLock
 from ..slurm.status import (
     JobStatus,
     SlurmError,
@@ -65,6 +65,17 @@ lgr = logging.getLogger('datalad.slurm.handover')
 LINGER = 1.0
 # and how often it looks meanwhile
 LINGER_POLL = 0.05
+
+# A holder's round costs a Slurm query and a git-annex run however many
+# jobs it commits, and while jobs keep ending, the machine's CPUs are busy
+# with their ends (slurmstepd, each job's own finish), which slows every
+# process of a round: a holder therefore gathers the announcements while
+# they keep coming and commits them in one round once they stop, for no
+# longer than GATHER_QUIET without a new one, and no longer than
+# GATHER_LONGEST in all, so that a steady trickle of jobs is committed too
+GATHER_QUIET = 0.5
+GATHER_LONGEST = 30.0
+GATHER_POLL = 0.1
 
 
 def finish_inside(ds, record: Record, own: tuple[int, int | None],
@@ -106,7 +117,8 @@ def finish_inside(ds, record: Record, own: tuple[int, int | None],
     yield from own_results
 
 
-def commit_as_holder(path: str, held: ExitStack, job_id: int) -> list[str]:
+def commit_as_holder(path: str, held: TriedLock, job_id: int
+                     ) -> list[str]:
     """For ``datalad-slurm-done`` that got the lock (`held`): commit every
     announced job.  Returns what went wrong for job `job_id`, or for all
     jobs."""
@@ -131,42 +143,49 @@ def commit_left(path: str) -> bool:
     failed = False
     if not state.announced(ds.repo.dot_git):
         return False
-    for res in commit_announced(ds, status, once=False):
+    for res in commit_announced(ds, status, once=False, gather=True):
         if res['status'] == 'error':
             failed = True
             lgr.error('%s', _text(res))
     return failed
 
 
-def _as_holder(ds, held: ExitStack, status: dict) -> list[dict]:
-    with held:
+def _as_holder(ds, held: TriedLock, status: dict) -> list[dict]:
+    with git_dir_lock(ds.repo.dot_git, config.get(ds, config.LOCK_TIMEOUT),
+                      taken=held):
         results = list(commit_announced(ds, status, once=True,
-                                        linger=LINGER))
+                                        linger=LINGER, gather=True))
     if state.announced(ds.repo.dot_git):
         # announced after the last round, before this process let go
-        results += commit_announced(ds, status, once=True, linger=LINGER)
+        results += commit_announced(ds, status, once=True, linger=LINGER,
+                                    gather=True)
     return results
 
 
 def commit_announced(ds, status: dict, *, once: bool,
-                     linger: float = 0.0) -> Iterator[dict]:
+                     linger: float = 0.0, gather: bool = False
+                     ) -> Iterator[dict]:
     """Commit the announced jobs, in rounds that each take the lock (tried
     once with `once`, else waited for), until none is left that no round
     has seen after letting go of it.  A lock that another process holds
     ends the rounds: that process does the same after letting go.
     `linger`: seconds to wait, the lock held, for more announcements after
-    a round."""
+    a round; `gather`: wait before each round while they keep coming (see
+    GATHER_QUIET), for a holder no user waits for."""
     git_dir = ds.repo.dot_git
     timeout = config.get(ds, config.LOCK_TIMEOUT)
     with commits_announcements():
-        yield from _rounds(ds, git_dir, timeout, status, once, linger)
+        yield from _rounds(ds, git_dir, timeout, status, once, linger,
+                           gather)
 
 
 def _rounds(ds, git_dir, timeout: float, status: dict, once: bool,
-            linger: float):
+            linger: float, gather: bool):
     while True:
         try:
             with git_dir_lock(git_dir, timeout, once=once):
+                if gather:
+                    _gather(git_dir)
                 yield from _round(ds, status)
                 _await_announcement(git_dir, linger)
         except LockHeld:
@@ -187,6 +206,19 @@ def _await_announcement(git_dir, seconds: float):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not state.announced(git_dir):
         time.sleep(LINGER_POLL)
+
+
+def _gather(git_dir):
+    """Wait while jobs keep announcing themselves (see GATHER_QUIET)."""
+    start = last = time.monotonic()
+    seen = state.announcements(git_dir)
+    while time.monotonic() - start < GATHER_LONGEST:
+        time.sleep(GATHER_POLL)
+        now, count = time.monotonic(), state.announcements(git_dir)
+        if count != seen:
+            seen, last = count, now
+        elif now - last >= GATHER_QUIET:
+            return
 
 
 def _round(ds, status: dict) -> Iterator[dict]:

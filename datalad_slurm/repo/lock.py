@@ -5,9 +5,10 @@ kernel releases it when its holder dies, so a crashed process never leaves
 a stale lock behind.  The holder's pid is written next to it so that a
 timeout can say who holds it.
 
-A job's own finish tries the lock once (:func:`git_dir_lock` with
-``once``), from a process that has imported nothing of DataLad: this
-module imports fasteners only for a lock it waits for.  Announcements of
+A job's own finish tries the lock once (:mod:`.lockfile`), from a process
+that has imported nothing of DataLad, and holds it on here, where it
+commits (:func:`git_dir_lock` with ``taken``): this module imports
+fasteners only for a lock it waits for.  Announcements of
 jobs that ended (``.git/datalad-slurm/ready/``) which a process finds on
 releasing the lock are committed by it where it commits announcements
 (:func:`commits_announcements`), or else by a committer it starts, so that
@@ -16,9 +17,6 @@ none waits for a later command.
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import os
 import sys
 import threading
 import time
@@ -26,19 +24,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import state
+from .lockfile import (
+    LockHeld,
+    LockTimeout,
+    TriedLock,
+    holder_of,
+    try_lock,
+    write_holder,
+)
 
-
-class LockTimeout(RuntimeError):
-    """The repository lock could not be acquired in time."""
-
-
-class LockHeld(LockTimeout):
-    """The repository lock, tried once, is held by another process."""
-
-    def __init__(self, holder: str):
-        super().__init__(f'the dataset is locked by another datalad-slurm '
-                         f'process ({holder})')
-        self.holder = holder
+__all__ = ['LockHeld', 'LockTimeout', 'commits_announcements',
+           'git_dir_lock', 'holder', 'repository_lock']
 
 
 # how many blocks of this process that commit the announcements they find
@@ -86,12 +82,15 @@ def commits_announcements():
 
 @contextmanager
 def git_dir_lock(git_dir, timeout: float, *, once: bool = False,
-                 dataset: str | None = None):
+                 dataset: str | None = None,
+                 taken: TriedLock | None = None):
     """:func:`repository_lock` for a process that knows only the git
     directory.  `once`: try the lock once, and raise :class:`LockHeld`
     naming the holder if another process holds it (git's own index lock is
     still waited for, up to `timeout`).  `dataset`: the work tree, where a
-    committer of the announcements found on release is to be started."""
+    committer of the announcements found on release is to be started.
+    `taken`: the lock, which this process took with
+    :func:`.lockfile.try_lock`, to hold for the block and let go of then."""
     path = state.lock(git_dir)
     key = str(path)
     # one deadline for the thread lock, the file lock and git's index lock
@@ -104,11 +103,16 @@ def git_dir_lock(git_dir, timeout: float, *, once: bool = False,
             f'more than {timeout:g} s')
     try:
         held = _file_locks.get(key)
+        if taken is not None and held is not None:
+            # two descriptors of one lock file: closing either drops both
+            raise RuntimeError(f'{path} is held by this process already')
         if held is None:
-            if once:
+            if taken is not None:
+                lock = taken
+            elif once:
                 # a job's own finish: the commit, where it gets to it,
                 # looks at the file system
-                lock = _try_file_lock(path)
+                lock = try_lock(git_dir)
             else:
                 _warn_if_not_shared(git_dir, key)
                 lock = _acquire_file_lock(path, timeout, deadline)
@@ -169,32 +173,6 @@ def _lgr():
     return logging.getLogger('datalad.slurm.lock')
 
 
-class _TriedLock:
-    """The file lock, tried once: fcntl's lockf, as fasteners takes it."""
-
-    def __init__(self, path: Path):
-        # binary: a text file would import locale
-        self.file = open(path, 'ab')
-        try:
-            fcntl.lockf(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            self.file.close()
-            if e.errno not in (errno.EACCES, errno.EAGAIN):
-                raise
-            raise LockHeld(_holder(path)) from None
-
-    def release(self):
-        fcntl.lockf(self.file, fcntl.LOCK_UN)
-        self.file.close()
-
-
-def _try_file_lock(path: Path) -> _TriedLock:
-    path.parent.mkdir(exist_ok=True)
-    lock = _TriedLock(path)
-    _pid_file(path).write_bytes(str(os.getpid()).encode())
-    return lock
-
-
 def _acquire_file_lock(path: Path, timeout: float, deadline: float):
     # a process that waits for the lock can afford what fasteners imports
     import fasteners
@@ -204,9 +182,9 @@ def _acquire_file_lock(path: Path, timeout: float, deadline: float):
                         max_delay=0.05):
         raise LockTimeout(
             f'the dataset is locked by another datalad-slurm process '
-            f'({_holder(path)}) for more than {timeout:g} s; wait for it to '
+            f'({holder_of(path)}) for more than {timeout:g} s; wait for it to '
             f'finish, or raise datalad.slurm.lock-timeout')
-    _pid_file(path).write_text(str(os.getpid()))
+    write_holder(path)
     return lock
 
 
@@ -226,17 +204,6 @@ def _wait_for_git(git_dir, timeout: float, deadline: float):
         delay = min(delay * 2, 0.5)
 
 
-def _pid_file(path: Path) -> Path:
-    return path.with_name(path.name + '.pid')
-
-
 def holder(git_dir) -> str:
     """Who holds (or last held) the lock of `git_dir`, for messages."""
-    return _holder(state.lock(git_dir))
-
-
-def _holder(path: Path) -> str:
-    try:
-        return f'pid {int(_pid_file(path).read_bytes())}'
-    except (OSError, ValueError):
-        return 'pid unknown'
+    return holder_of(state.lock_file(git_dir))

@@ -23,22 +23,37 @@ a job in a scratch clone, or a farm job, knows only that.  The map::
 from __future__ import annotations
 
 import itertools
-import json
 import os
-from pathlib import Path
-from typing import Iterable
+
+# what only annotations name: imported by type checkers alone
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
 
 NAME = 'datalad-slurm'
 
 
+def _path(path: str) -> Path:
+    # pathlib, imported where a path is asked for: its import would cost a
+    # job's own finish, which names its files with lock_file and
+    # ready_dir, a fifth of its time
+    from pathlib import Path
+    return Path(path)
+
+
 def root(git_dir) -> Path:
-    return Path(git_dir) / NAME
+    return _path(os.path.join(git_dir, NAME))
 
 
 def lock(git_dir) -> Path:
+    return _path(lock_file(git_dir))
+
+
+def lock_file(git_dir) -> str:
     """One dataset, one lock: symlinks resolved, so that every way of
     reaching the repository names the same file."""
-    return Path(git_dir).resolve() / NAME / 'lock'
+    return os.path.join(os.path.realpath(git_dir), NAME, 'lock')
 
 
 def index_cache(git_dir) -> Path:
@@ -58,7 +73,11 @@ def journal(git_dir) -> Path:
 
 
 def ready(git_dir) -> Path:
-    return root(git_dir) / 'ready'
+    return _path(ready_dir(git_dir))
+
+
+def ready_dir(git_dir) -> str:
+    return os.path.join(git_dir, NAME, 'ready')
 
 
 def announced(git_dir) -> bool:
@@ -66,9 +85,18 @@ def announced(git_dir) -> bool:
     taken up yet (finish/announcements.py names the states)."""
     try:
         return any(entry.name.endswith('.json')
-                   for entry in os.scandir(ready(git_dir)))
+                   for entry in os.scandir(ready_dir(git_dir)))
     except OSError:
         return False
+
+
+def announcements(git_dir) -> int:
+    """How many announcements no holder of the lock has taken up yet."""
+    try:
+        return sum(entry.name.endswith('.json')
+                   for entry in os.scandir(ready_dir(git_dir)))
+    except OSError:
+        return 0
 
 
 def doctor(git_dir) -> Path:
@@ -113,6 +141,7 @@ def write_json(path: Path, content, *, durable: bool = False,
     on disk before the rename, for what must outlive a crash of the
     machine.  `sort_keys` False keeps the dicts' order, where it means
     something."""
+    import json
     # dumps, not dump: dump encodes in Python, chunk by chunk; bytes, as a
     # text file would import locale
     write_parts(path, [json.dumps(content, sort_keys=sort_keys).encode()],
@@ -124,10 +153,11 @@ def write_parts(path: Path, parts: Iterable[bytes], *,
     """Write the `parts` one after the other to `path`, as
     :func:`write_json` writes: each part made as the one before is
     written, so that a large file is never held whole."""
-    path = Path(path)
+    directory, name = os.path.split(path)
     # named by process and call, not by tempfile, whose import would cost
     # a job's own finish more than the rest of its writing
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}-{next(_writes)}.tmp')
+    tmp = os.path.join(directory,
+                       f'.{name}.{os.getpid()}-{next(_writes)}.tmp')
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, 'wb') as f:
