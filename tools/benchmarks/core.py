@@ -74,6 +74,8 @@ class Bench:
             err.seek(0)
             stderr = err.read().decode(errors='replace')
         proc.returncode = os.waitstatus_to_exitcode(status)
+        # with the command's children it waited for (git, git-annex)
+        self.cpu = usage.ru_utime + usage.ru_stime
         if proc.returncode and argv[:2] != ('datalad', 'finish'):
             raise RuntimeError(f'{argv} failed: {stderr[-2000:]}')
         return elapsed, usage.ru_maxrss // 1024

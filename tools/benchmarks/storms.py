@@ -106,6 +106,7 @@ def _storm(b: Bench, count: int, scratch: bool = False):
     _check_storm(b, ds, ids, clones)
 
     external, outside = _external(b, count, scratch)
+    external_cpu = b.cpu
     what = f'{count} {"scratch " if scratch else ""}jobs'
     b.row(f'{what} finishing themselves (datalad-slurm-done), first end to '
           f'last FINISH', last - first, 's', outside or external,
@@ -130,6 +131,11 @@ def _storm(b: Bench, count: int, scratch: bool = False):
         f'; took it after announcing: {sum(c > TOOK_OVER for c in others)}'
     b.row(f'  jobs that got the lock at once and committed (of {count})'
           f'{took_over}', len(holders), 'jobs')
+    if holders and not scratch:
+        b.row('  CPU of the holding jobs\' own finishes, together (with '
+              'git and git-annex)', sum(_cpu(cpu_dir / str(i))
+                                        for i in holders), 's',
+              external_cpu, f'one datalad finish of {count}')
     if others:
         b.row(f'  CPU of the own finish of a job that did not hold the lock '
               f'(median of {len(others)}; max {max(others):.3f} s)',
