@@ -109,34 +109,39 @@ def parse_squeue(out: str, wanted: set[int] | None = None,
                  ) -> list[tuple[int, TaskStatus]]:
     """squeue's ``--Format`` lines (of :data:`SQUEUE_FIELDS`, each
     ending in '|') as (array job id, run) pairs; only those of the `wanted`
-    job ids, if given (a cluster's other jobs are most of its lines)."""
+    job ids, if given (a cluster's other jobs are most of its lines).
+
+    Unpacked by position, and a line of another job dropped at its second
+    field: a listing of 10,000 jobs reads each field of each line."""
     runs = []
+    width = len(SQUEUE_FIELDS)
     for line in out.splitlines():
-        row = dict(zip(SQUEUE_FIELDS, line.split('|')))
-        if not row.get('ArrayJobID', '').isdigit():
+        values = line.split('|', width)
+        if len(values) < width:
             continue
-        if wanted is not None and int(row['ArrayJobID']) not in wanted:
+        array_job = values[1]
+        if not array_job.isdigit():
             continue
-        array_task = row['ArrayTaskID']
+        array_job_id = int(array_job)
+        if wanted is not None and array_job_id not in wanted:
+            continue
+        (job, _, array_task, state, exit_code, submit, start, end, used,
+         nodes, reason, workdir, cluster, restarts, memory) = values[:width]
         pending_range = not array_task.isdigit() and array_task != 'N/A'
         task_ids = expand_task_ids(array_task) if pending_range else \
             [None if array_task == 'N/A' else int(array_task)]
         for task_id in task_ids:
-            runs.append((int(row['ArrayJobID']), TaskStatus(
-                task_id=task_id, state=row['State'],
-                exit_code=_wait_status_exit_code(row['exit_code']),
-                raw_job_id=None if pending_range else int(row['JobID']),
-                submit=value_of(row['SubmitTime']),
-                start=value_of(row['StartTime']), end=value_of(row['EndTime']),
-                elapsed=_elapsed(row['TimeUsed']),
-                nodes=value_of(row['NodeList']),
-                reason=value_of(row['Reason']),
-                workdir=value_of(row['WorkDir']),
-                cluster=value_of(row['Cluster']),
-                restarts=int(row['RestartCnt'])
-                if row['RestartCnt'].isdigit() else 0,
-                req_mem=row['MinMemory'] if SIZE.fullmatch(
-                    row['MinMemory']) else None,
+            runs.append((array_job_id, TaskStatus(
+                task_id=task_id, state=state,
+                exit_code=_wait_status_exit_code(exit_code),
+                raw_job_id=None if pending_range else int(job),
+                submit=value_of(submit), start=value_of(start),
+                end=value_of(end), elapsed=_elapsed(used),
+                nodes=value_of(nodes), reason=value_of(reason),
+                workdir=value_of(workdir), cluster=value_of(cluster),
+                restarts=int(restarts) if restarts.isdigit() else 0,
+                req_mem=memory if memory and SIZE.fullmatch(memory)
+                else None,
                 from_squeue=True)))
     return runs
 
