@@ -74,7 +74,7 @@ LINGER_POLL = 0.05
 # longer than GATHER_QUIET without a new one, and no longer than
 # GATHER_LONGEST in all, so that a steady trickle of jobs is committed too
 GATHER_QUIET = 0.5
-GATHER_LONGEST = 30.0
+GATHER_LONGEST = 3.0
 GATHER_POLL = 0.1
 
 

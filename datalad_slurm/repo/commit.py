@@ -24,6 +24,7 @@ from .paths import (
     Within,
     is_within,
 )
+from .paths import existing_or_tracked as paths_existing_or_tracked
 from .worktree import (
     changed_paths,
     shorten,
@@ -367,14 +368,6 @@ def save_paths(ds, paths: list[str], message: str) -> Iterator[dict]:
 def existing_or_tracked(repo, paths: list[str]) -> list[str]:
     """The `paths` that exist in the work tree or are tracked by git, so
     that a job's deleting a declared output is recorded too."""
-    root = repo.path
-    present = [p for p in paths if op.lexists(op.join(root, p))]
-    missing = [p for p in paths if p not in present]
-    if missing:
-        tracked = [t for t in repo.call_git(
-            ['ls-files', '-z', '--'] + missing, read_only=True).split('\0')
-            if t]
-        present.extend(
-            p for p in missing
-            if any(is_within(t, [p]) for t in tracked))
-    return present
+    return paths_existing_or_tracked(repo.path, paths, lambda missing: [
+        t for t in repo.call_git(['ls-files', '-z', '--'] + missing,
+                                 read_only=True).split('\0') if t])

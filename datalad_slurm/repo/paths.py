@@ -14,6 +14,7 @@ import os.path as op
 import posixpath
 import re
 from typing import (
+    Callable,
     Iterable,
     Iterator,
 )
@@ -75,6 +76,36 @@ def is_within(path: str, parents: Iterable[str]) -> bool:
     return any(parent == '.' or path == parent or
                path.startswith(parent.rstrip('/') + '/')
                for parent in parents)
+
+
+def existing_or_tracked(root: str, paths: list[str],
+                        tracked: Callable[[list[str]], list[str]],
+                        ) -> list[str]:
+    """The `paths` that exist in the work tree at `root` or are tracked by
+    git, so that a job's deleting a declared output is recorded too.
+    `tracked`: git's tracked files under the paths it is given."""
+    present = [p for p in paths if op.lexists(op.join(root, p))]
+    missing = [p for p in paths if p not in present]
+    if missing:
+        files = tracked(missing)
+        present.extend(p for p in missing
+                       if any(is_within(t, [p]) for t in files))
+    return present
+
+
+def status_paths(out: str) -> list[str]:
+    """The paths ``git status --porcelain=v1 -z`` lists: of a rename, the
+    new path (the old one only where renames are not detected, as
+    ``--no-renames``)."""
+    entries = iter(out.split('\0'))
+    changed = []
+    for entry in entries:
+        if not entry:
+            continue
+        if entry[0] in 'RC':
+            next(entries, None)  # the rename's source
+        changed.append(entry[3:].rstrip('/'))
+    return changed
 
 
 class Within:

@@ -11,6 +11,7 @@ from datalad.support.globbedpaths import GlobbedPaths
 from datalad.utils import chpwd
 
 from . import plumbing
+from .paths import status_paths
 
 
 def changed_paths(repo, paths: list[str] = (), *,
@@ -21,15 +22,7 @@ def changed_paths(repo, paths: list[str] = (), *,
         'status', '--porcelain=v1', '-z', '--untracked-files=all',
         '--ignore-submodules=none', *(['--no-renames'] if both_ends else []),
         '--', *paths])
-    entries = iter(out.split('\0'))
-    changed = []
-    for entry in entries:
-        if not entry:
-            continue
-        if entry[0] in 'RC':
-            next(entries, None)  # the rename's source
-        changed.append(entry[3:].rstrip('/'))
-    return changed
+    return status_paths(out)
 
 
 def shorten(paths: list[str], most: int = 3) -> str:
