@@ -86,6 +86,30 @@ def test_round_trip_in_local_mode(lds, tmp_path):
     assert git(lds, 'annex', 'fsck', '--fast', '--quiet') == ''
 
 
+def test_delivery_adds_deletes_and_annexes_as_datalad_save(lds, tmp_path):
+    """The delivery commits the outputs with git and git-annex alone, as
+    ``datalad save`` would: a deleted output deleted, new files annexed
+    (dotfiles too), an unchanged one left as it was."""
+    (lds.pathobj / 'out').mkdir()
+    for name in ('old.txt', 'kept.txt'):
+        (lds.pathobj / 'out' / name).write_text(f'{name}\n')
+    write_script(lds, 'jobs/change.sh',
+                 'rm out/old.txt\necho x > out/.hidden\n'
+                 'echo y > out/new.txt\n')
+    lds.save(message='outputs before the job, and the job')
+    schedule_scratch(lds, ['sbatch', 'jobs/change.sh'], tmp_path / 'scratch',
+                     outputs=['out'])
+    res = only(finish_waiting(lds))
+    assert res['status'] == 'ok', res
+    assert sorted(git(lds, 'ls-files', 'out').split()) == \
+        ['out/.hidden', 'out/kept.txt', 'out/new.txt']
+    annexed = git(lds, 'annex', 'find', '--include=*', 'out').split()
+    assert sorted(annexed) == ['out/.hidden', 'out/kept.txt', 'out/new.txt']
+    assert (lds.pathobj / 'out' / 'new.txt').read_text() == 'y\n'
+    assert git(lds, 'status', '--porcelain') == ''
+    assert git(lds, 'annex', 'fsck', '--fast', '--quiet') == ''
+
+
 def test_refusals_change_nothing(lds, tmp_path):
     scratch = str(tmp_path / 'scratch')
     write_script(lds, 'jobs/new.sh', 'echo new > out/x\n')
