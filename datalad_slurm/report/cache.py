@@ -199,19 +199,27 @@ def _column(values: list):
     """{'values': distinct values, 'codes': the place of each} where the
     values are texts, numbers or null with repeats; {'texts': values}
     where they are texts or null; else `values`."""
+    kinds = set(map(type, values))
+    if not kinds <= _SCALARS:
+        return values
     places: dict = {}
-    codes = []
-    for value in values:
-        if value is not None and not isinstance(value, (str, int, float)):
-            return values
+    if len(kinds - {type(None)}) <= 1:
+        # of one kind: no two values that are one key of a dict
+        codes = [places.setdefault(value, len(places)) for value in values]
+        distinct = list(places)
+    else:
         # 1, 1.0 and True are one key of a dict, but not one JSON value
-        codes.append(places.setdefault((value.__class__, value),
-                                       len(places)))
+        codes = [places.setdefault((value.__class__, value), len(places))
+                 for value in values]
+        distinct = [v for _, v in places]
     if len(places) <= len(values) // 2:
-        return {'values': [v for _, v in places], 'codes': codes}
-    if all(cls in (str, type(None)) for cls, _ in places):
+        return {'values': distinct, 'codes': codes}
+    if kinds <= {str, type(None)}:
         return {'texts': values}
     return values
+
+
+_SCALARS = {str, int, float, bool, type(None)}
 
 
 def _records(columns: list, texts: dict) -> list[dict]:
