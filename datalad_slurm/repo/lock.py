@@ -98,6 +98,8 @@ def git_dir_lock(git_dir, timeout: float, *, once: bool = False,
     with _registry_guard:
         thread_lock = _thread_locks.setdefault(key, threading.RLock())
     if not thread_lock.acquire(timeout=timeout):
+        if taken is not None:
+            taken.release()
         raise LockTimeout(
             f'the dataset is locked by another thread of this process for '
             f'more than {timeout:g} s')
@@ -105,6 +107,7 @@ def git_dir_lock(git_dir, timeout: float, *, once: bool = False,
         held = _file_locks.get(key)
         if taken is not None and held is not None:
             # two descriptors of one lock file: closing either drops both
+            taken.release()
             raise RuntimeError(f'{path} is held by this process already')
         if held is None:
             if taken is not None:

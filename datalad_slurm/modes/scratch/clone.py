@@ -208,7 +208,7 @@ def _commit_outputs(clone: str, outputs: list[str], message: str):
     annexed = op.isdir(op.join(clone, '.git', 'annex'))
     if present and annexed:
         # dotfiles too, as DataLad asks git-annex
-        run_git(clone, ['-c', 'annex.dotfiles=true', 'annex', 'add',
+        run_git(clone, ['annex', 'add', '-c', 'annex.dotfiles=true',
                         '--quiet', '--', *present],
                 'adding the outputs to git-annex')
     # what git-annex does not add: deletions (and, without an annex, all)
