@@ -152,21 +152,36 @@ def test_one_try_of_the_lock_names_its_holder(git_dir):
         pass
 
 
-def test_a_job_that_does_not_get_the_lock_announces_and_ends(dataset):
-    """``datalad-slurm-done $?`` while another process holds the lock:
-    one line for the log naming the holder, the announcement, exit 0, and
-    nothing imported beyond the package's own modules and two built-in
-    ones (see test_done_imports_little)."""
-    git_dir = dataset.repo.dot_git
-    proc = hold_lock(git_dir)
-    env = dict(os.environ, SLURM_JOB_ID='4711')
+# the script pip installs for datalad-slurm-done, run by this Python
+DONE = shutil.which('datalad-slurm-done',
+                    path=os.path.dirname(sys.executable))
+
+
+def done_while_held(dataset, job_id: str, exit_status: str):
+    """``datalad-slurm-done EXIT_STATUS`` in job `job_id`, with the lock
+    held by another process, and Python's -X importtime: the run, and the
+    holder's pid."""
+    proc = hold_lock(dataset.repo.dot_git)
     try:
-        done = subprocess.run(
-            [sys.executable, '-X', 'importtime', DONE, '3'],
-            cwd=dataset.path, env=env, capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, '-X', 'importtime', DONE, exit_status],
+            cwd=dataset.path, env=dict(os.environ, SLURM_JOB_ID=job_id),
+            capture_output=True, text=True), proc.pid
     finally:
         proc.kill()
         proc.wait()
+
+
+def _imported(stderr: str) -> set[str]:
+    return {line.split('|')[-1].strip() for line in stderr.splitlines()
+            if line.startswith('import time:')}
+
+
+def test_a_job_that_does_not_get_the_lock_announces_and_ends(dataset):
+    """``datalad-slurm-done $?`` while another process holds the lock:
+    one line for the log naming the holder, the announcement, exit 0, and
+    nothing of DataLad imported."""
+    done, holder = done_while_held(dataset, '4711', '3')
     assert done.returncode == 0
     imported = _imported(done.stderr)
     assert 'datalad_slurm.finish.announcements' in imported
@@ -176,18 +191,8 @@ def test_a_job_that_does_not_get_the_lock_announces_and_ends(dataset):
     assert said == [
         f'datalad-slurm-done: job 4711: its work ended with exit status 3; '
         f'announced for its FINISH commit by the process holding the '
-        f'repository lock (pid {proc.pid}), or the next to hold it']
-    assert announced_tasks(git_dir) == {4711: [(None, 3)]}
-
-
-# the script pip installs for datalad-slurm-done, run by this Python
-DONE = shutil.which('datalad-slurm-done',
-                    path=os.path.dirname(sys.executable))
-
-
-def _imported(stderr: str) -> set[str]:
-    return {line.split('|')[-1].strip() for line in stderr.splitlines()
-            if line.startswith('import time:')}
+        f'repository lock (pid {holder}), or the next to hold it']
+    assert announced_tasks(dataset.repo.dot_git) == {4711: [(None, 3)]}
 
 
 def test_done_imports_little(dataset):
@@ -196,23 +201,14 @@ def test_done_imports_little(dataset):
     nothing, it imports the package's modules it runs and a few small
     ones, no pathlib, json, re, typing or threading (each costing it a
     tenth or more)."""
-    git_dir = dataset.repo.dot_git
-    proc = hold_lock(git_dir)
-    env = dict(os.environ, SLURM_JOB_ID='4712')
-    try:
-        done = subprocess.run(
-            [sys.executable, '-X', 'importtime', DONE, '0'],
-            cwd=dataset.path, env=env, capture_output=True, text=True)
-    finally:
-        proc.kill()
-        proc.wait()
+    done, _ = done_while_held(dataset, '4712', '0')
     bare = subprocess.run([sys.executable, '-X', 'importtime', '-c', 'pass'],
-                          env=env, capture_output=True, text=True)
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     beyond = _imported(done.stderr) - _imported(bare.stderr)
     assert {m for m in beyond if m.split('.')[0] != 'datalad_slurm'} <= \
         {'__future__', 'errno', 'fcntl', 'itertools'}
-    assert announced_tasks(git_dir) == {4712: [(None, 0)]}
+    assert announced_tasks(dataset.repo.dot_git) == {4712: [(None, 0)]}
 
 
 def test_done_outside_a_job_or_with_odd_arguments_refuses(dataset):
