@@ -5,6 +5,7 @@ columns changes nothing here."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 from .jobspec import (
@@ -86,8 +87,11 @@ def _task_ids(task: str | None) -> tuple[list[int | None], bool]:
 
 def value_of(text: str) -> str | None:
     """A field of Slurm's output, None where it says there is no value."""
-    return None if text in ('', 'Unknown', 'None', 'None assigned', 'N/A',
-                            '(null)') else text
+    return None if text in _NO_VALUE else text
+
+
+_NO_VALUE = frozenset(('', 'Unknown', 'None', 'None assigned', 'N/A',
+                       '(null)'))
 
 
 def _exit_code(text: str) -> int | None:
@@ -115,6 +119,11 @@ def parse_squeue(out: str, wanted: set[int] | None = None,
     field: a listing of 10,000 jobs reads each field of each line."""
     runs = []
     width = len(SQUEUE_FIELDS)
+    # most of a listing's jobs share their used time and memory request
+    # ('0:00', '0'): each is converted once
+    elapsed = functools.cache(_elapsed)
+    memory_of = functools.cache(
+        lambda text: text if SIZE.fullmatch(text) else None)
     for line in out.splitlines():
         values = line.split('|', width)
         if len(values) < width:
@@ -135,14 +144,16 @@ def parse_squeue(out: str, wanted: set[int] | None = None,
                 task_id=task_id, state=state,
                 exit_code=_wait_status_exit_code(exit_code),
                 raw_job_id=None if pending_range else int(job),
-                submit=value_of(submit), start=value_of(start),
-                end=value_of(end), elapsed=_elapsed(used),
-                nodes=value_of(nodes), reason=value_of(reason),
-                workdir=value_of(workdir), cluster=value_of(cluster),
+                submit=None if submit in _NO_VALUE else submit,
+                start=None if start in _NO_VALUE else start,
+                end=None if end in _NO_VALUE else end,
+                elapsed=elapsed(used),
+                nodes=None if nodes in _NO_VALUE else nodes,
+                reason=None if reason in _NO_VALUE else reason,
+                workdir=None if workdir in _NO_VALUE else workdir,
+                cluster=None if cluster in _NO_VALUE else cluster,
                 restarts=int(restarts) if restarts.isdigit() else 0,
-                req_mem=memory if memory and SIZE.fullmatch(memory)
-                else None,
-                from_squeue=True)))
+                req_mem=memory_of(memory), from_squeue=True)))
     return runs
 
 
