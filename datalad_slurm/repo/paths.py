@@ -93,10 +93,20 @@ def existing_or_tracked(root: str, paths: list[str],
     return present
 
 
+def status_argv(paths: Iterable[str] = (), *,
+                both_ends: bool = False) -> list[str]:
+    """The git arguments that list modified and untracked paths (under
+    `paths`, if given), for :func:`status_paths` to read; `both_ends`: of
+    a renamed file, its old path too, not just the new."""
+    return ['status', '--porcelain=v1', '-z', '--untracked-files=all',
+            '--ignore-submodules=none',
+            *(['--no-renames'] if both_ends else []), '--', *paths]
+
+
 def status_paths(out: str) -> list[str]:
-    """The paths ``git status --porcelain=v1 -z`` lists: of a rename, the
-    new path (the old one only where renames are not detected, as
-    ``--no-renames``)."""
+    """The paths ``git status --porcelain=v1 -z`` lists (see
+    :func:`status_argv`): of a rename, the new path (the old one only
+    where renames are not detected, as ``--no-renames``)."""
     entries = iter(out.split('\0'))
     changed = []
     for entry in entries:

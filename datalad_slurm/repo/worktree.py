@@ -11,18 +11,18 @@ from datalad.support.globbedpaths import GlobbedPaths
 from datalad.utils import chpwd
 
 from . import plumbing
-from .paths import status_paths
+from .paths import (
+    status_argv,
+    status_paths,
+)
 
 
 def changed_paths(repo, paths: list[str] = (), *,
                   both_ends: bool = False) -> list[str]:
     """Modified and untracked paths (under `paths`, if given).
     `both_ends`: of a renamed file, its old path too, not just the new."""
-    out = plumbing.git(repo, [
-        'status', '--porcelain=v1', '-z', '--untracked-files=all',
-        '--ignore-submodules=none', *(['--no-renames'] if both_ends else []),
-        '--', *paths])
-    return status_paths(out)
+    return status_paths(plumbing.git(
+        repo, status_argv(paths, both_ends=both_ends)))
 
 
 def shorten(paths: list[str], most: int = 3) -> str:

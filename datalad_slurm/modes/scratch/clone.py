@@ -32,6 +32,7 @@ from ...repo.paths import (
     declared_paths,
     existing_or_tracked,
     is_outside,
+    status_argv,
     status_paths,
 )
 from .layout import (
@@ -224,9 +225,7 @@ def left_out(clone: str) -> list[str]:
     """What the job changed in its clone besides its declared outputs:
     it goes with the clone."""
     changed = sorted(status_paths(run_git(
-        clone, ['status', '--porcelain=v1', '-z', '--untracked-files=all',
-                '--ignore-submodules=none', '--no-renames'],
-        'listing what the job changed')))
+        clone, status_argv(both_ends=True), 'listing what the job changed')))
     if len(changed) > LEFT_OUT_NAMED:
         changed = changed[:LEFT_OUT_NAMED] + [
             f'... {len(changed) - LEFT_OUT_NAMED} more']
