@@ -499,6 +499,18 @@ def test_a_job_that_does_not_get_the_lock_ends_at_once(ds):
     assert not list(state.ready(ds.repo.dot_git).iterdir())
 
 
+def end_while_held(ds, go, job_id: int):
+    """Let job `job_id`, which waits for the file `go`, end while another
+    process holds the repository lock, then kill that process."""
+    holder = hold_lock(ds.repo.dot_git)
+    try:
+        go.write_text('')
+        wait_for_jobs(job_id)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 @any_backend
 def test_announcement_outlives_a_killed_holder(ds):
     """The holder of the lock is killed while jobs announce themselves:
@@ -514,13 +526,7 @@ def test_announcement_outlives_a_killed_holder(ds):
     go = ds.pathobj / '.git' / 'go'
     first = only(call(ds.schedule, ['sbatch', 'jobs/self.sh', '0', str(go)],
                       outputs=['out/0']), 'schedule')['slurm_job_id']
-    holder = hold_lock(ds.repo.dot_git)
-    try:
-        go.write_text('')
-        wait_for_jobs(first)
-    finally:
-        holder.kill()
-        holder.wait()
+    end_while_held(ds, go, first)
     assert [p.name for p in state.ready(ds.repo.dot_git).iterdir()] == [
         f'{first}-x.json']
     later = schedule_and_wait(ds, ['sbatch', 'jobs/self.sh', '1'],
@@ -558,13 +564,7 @@ def test_a_finish_from_outside_commits_what_was_announced(ds):
     go = ds.pathobj / '.git' / 'go'
     job_id = only(call(ds.schedule, ['sbatch', 'jobs/self.sh', str(go)],
                        outputs=['out']), 'schedule')['slurm_job_id']
-    holder = hold_lock(ds.repo.dot_git)
-    try:
-        go.write_text('')
-        wait_for_jobs(job_id)
-    finally:
-        holder.kill()
-        holder.wait()
+    end_while_held(ds, go, job_id)
     res = call(ds.finish)
     assert [(r['status'], r.get('slurm_job_id')) for r in res] == [
         ('ok', job_id)]
