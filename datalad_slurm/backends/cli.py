@@ -46,6 +46,7 @@ from ..slurm.status import (
     AccountingUnavailable,
     Expected,
     JobStatus,
+    NOTHING_EXPECTED,
     NoAccounting,
     SlurmError,
     SlurmTimeout,
@@ -262,7 +263,7 @@ def query(job_ids: Iterable[int], *, timeout: float,
     by_cluster: dict[str | None, list[int]] = {}
     for job_id in set(int(i) for i in job_ids):
         by_cluster.setdefault(
-            expected.get(job_id, Expected()).cluster, []).append(job_id)
+            expected.get(job_id, NOTHING_EXPECTED).cluster, []).append(job_id)
     statuses = {}
     for cluster, ids in sorted(by_cluster.items(),
                                key=lambda item: item[0] or ''):
@@ -399,7 +400,7 @@ def _earliest(ids: list[int], expected: dict[int, Expected]) -> str:
     jobs since then only; the beginning of time where a record does not
     say (sacct's own default, midnight today, would miss older jobs)."""
     submits = [e.identity.submit if e.identity else None
-               for e in (expected.get(i, Expected()) for i in ids)]
+               for e in (expected.get(i, NOTHING_EXPECTED) for i in ids)]
     if not submits or None in submits:
         return '1970-01-01'
     # sacct refuses a start after its end, now (clocks disagree)
@@ -421,7 +422,7 @@ def add_runs(statuses: dict[int, JobStatus],
         status = statuses.get(job_id)
         if status is None:
             continue
-        identity = expected.get(job_id, Expected()).identity
+        identity = expected.get(job_id, NOTHING_EXPECTED).identity
         run = pick_run(task_runs, identity)
         if run is not None:
             add_task(status, run)
@@ -513,7 +514,7 @@ def merge_squeue(statuses: dict[int, JobStatus],
         if status is None:
             continue
         known = next((t for t in status.tasks if t.task_id == run.task_id),
-                     None)
+                     None) if status.tasks else None
         if known is not None and not known.running and \
                 known.state not in RESTARTING_STATES:
             if _same_run(known, run):
@@ -521,7 +522,7 @@ def merge_squeue(statuses: dict[int, JobStatus],
                 known.req_mem = known.req_mem or run.req_mem
                 known.nodes = run.nodes or known.nodes
             continue
-        identity = expected.get(job_id, Expected()).identity
+        identity = expected.get(job_id, NOTHING_EXPECTED).identity
         if identity is not None and not (
                 identity.begins(run) or identity.restarted(run)):
             # slurmctld's job of that id is another one

@@ -19,6 +19,7 @@ from ..slurm import parse
 from ..slurm.status import (
     Expected,
     JobStatus,
+    NOTHING_EXPECTED,
     SlurmError,
     SlurmTimeout,
     TaskStatus,
@@ -49,7 +50,7 @@ class PyslurmBackend:
             job_id = job.array_id or job.id
             if job_id not in statuses:
                 continue
-            identity = expected.get(job_id, Expected()).identity
+            identity = expected.get(job_id, NOTHING_EXPECTED).identity
             for run in runs_of(job):
                 if identity is None or identity.begins(run):
                     add_task(statuses[job_id], run)

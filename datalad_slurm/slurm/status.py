@@ -195,6 +195,11 @@ class Expected:
                    if option else None)
 
 
+# what is known of a job without a record: nothing (frozen, so one serves
+# all; a listing of 10,000 jobs asked for it 30,000 times)
+NOTHING_EXPECTED = Expected()
+
+
 def pick_run(runs: list[TaskStatus], identity: Identity | None,
              ) -> TaskStatus | None:
     """The current run of the recorded job among all runs Slurm reports

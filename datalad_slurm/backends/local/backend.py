@@ -26,6 +26,7 @@ from ...slurm.status import (
     LOST,
     Expected,
     JobStatus,
+    NOTHING_EXPECTED,
     SlurmError,
     TaskStatus,
     add_task,
@@ -192,7 +193,7 @@ class LocalBackend:
             job = Job.load(self.dir, job_id)
             if job is None:
                 continue
-            identity = expected.get(job_id, Expected()).identity
+            identity = expected.get(job_id, NOTHING_EXPECTED).identity
             try:
                 observed = observe(job)
             except NoProcfs as e:
@@ -204,7 +205,7 @@ class LocalBackend:
                 run = pick_run([task_status(job, key, task)], identity)
                 if run is not None:
                     add_task(status, run)
-            wanted = expected.get(job_id, Expected()).tasks or []
+            wanted = expected.get(job_id, NOTHING_EXPECTED).tasks or []
             seen = {t.task_id for t in status.tasks}
             status.missing_tasks = [t for t in wanted if t not in seen] \
                 if status.tasks else []
