@@ -45,6 +45,7 @@ from ..records.split import as_recorded
 from ..repo import state
 from ..repo.lock import commits_announcements
 from ..slurm.env import own_job
+from ..util.bulk import paused_gc
 from .helpdoc import indented_doc
 from .render import (
     LIST_ACTION,
@@ -263,7 +264,10 @@ def _finish(ds, jobs, since, list_open_jobs, close_failed_jobs, wait,
     if statuses is None:
         return False
     if list_open_jobs:
-        yield from list_open(index, selected, statuses, status)
+        # DataLad keeps every result: the collector's passes over all that
+        # is alive took a tenth of a listing of 10,000 jobs
+        with paused_gc():
+            yield from list_open(index, selected, statuses, status)
     else:
         yield from finish_round(ds, index, selected, statuses, status, how)
     return False

@@ -43,10 +43,7 @@ from ..report.summary import (
 )
 from ..report.timeline import write_timeline
 from ..slurm.status import SlurmError
-from ..util.bulk import (
-    builds_many,
-    paused_gc,
-)
+from ..util.bulk import paused_gc
 from ..util.results import shared_fields
 from .helpdoc import indented_doc
 from .render import (
@@ -155,9 +152,9 @@ class Jobs(Interface):
                                    timeline=timeline)
 
     custom_result_renderer = staticmethod(render_result)
-    custom_result_summary_renderer = staticmethod(builds_many(
+    custom_result_summary_renderer = staticmethod(
         lambda results: render_tables(
-            results, [(JOBS_ACTION, COLUMNS, overview)])))
+            results, [(JOBS_ACTION, COLUMNS, overview)]))
 
 
 def report_jobs(jobs=None, *, dataset=None, since=None, state='all',

@@ -10,6 +10,7 @@ from datalad.support import ansi_colors as ac
 from datalad.ui import ui
 
 from ..records.split import label
+from ..util.bulk import builds_many
 
 LIST_ACTION = 'list-open-jobs'
 REPORT_ACTION = 'reschedule-report'
@@ -75,6 +76,7 @@ def render_check(res, **kwargs):
         check=res['check'].ljust(15), msg=_text(res.get('message'))))
 
 
+@builds_many
 def render_tables(results, tables=None):
     """Summary renderer: one aligned table per table action, each followed
     by its footer's line if it has one.
