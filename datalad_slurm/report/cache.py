@@ -189,9 +189,13 @@ def _columns(records: list[dict], **convert):
     after a comma but the first; a key's values given to its function in
     `convert`, if it has one."""
     keys = list(records[0]) if records else []
+    # all columns in one pass over the records, each visited once: a pass
+    # per column read 100,000 jobs' dicts from memory 21 times
+    columns = list(zip(*map(dict.values, records)))
     for i, k in enumerate(keys):
-        values = [r[k] for r in records] if k not in convert \
-            else [convert[k](r[k]) for r in records]
+        values, columns[i] = columns[i], None
+        if k in convert:
+            values = list(map(convert[k], values))
         yield (b', ' if i else b'') + json.dumps([k, _column(values)]).encode()
 
 
@@ -202,18 +206,20 @@ def _column(values: list):
     kinds = set(map(type, values))
     if not kinds <= _SCALARS:
         return values
-    places: dict = {}
-    if len(kinds - {type(None)}) <= 1:
-        # of one kind: no two values that are one key of a dict
-        codes = [places.setdefault(value, len(places)) for value in values]
-        distinct = list(places)
-    else:
-        # 1, 1.0 and True are one key of a dict, but not one JSON value
-        codes = [places.setdefault((value.__class__, value), len(places))
-                 for value in values]
-        distinct = [v for _, v in places]
+    # of one kind, no two values are one key of a dict; of several, 1, 1.0
+    # and True would be, but are not one JSON value
+    keys = values if len(kinds - {type(None)}) <= 1 else \
+        list(zip(map(type, values), values))
+    # the distinct values in the order they first come, each then given
+    # its place: the loops over all values are map's and dict's, not ours
+    places = dict.fromkeys(keys)
     if len(places) <= len(values) // 2:
-        return {'values': distinct, 'codes': codes}
+        for i, value in enumerate(places):
+            places[value] = i
+        distinct = list(places) if keys is values else \
+            [v for _, v in places]
+        return {'values': distinct, 'codes': list(map(places.__getitem__,
+                                                      keys))}
     if kinds <= {str, type(None)}:
         return {'texts': values}
     return values
