@@ -143,6 +143,12 @@ def summarise(schedule: Record, finish: Record | None, *,
     }
 
 
+# Slurm's durations and sizes repeat from job to job (a campaign's jobs
+# take alike), each converted once
+_seconds = functools.lru_cache(maxsize=1 << 14)(seconds)
+_size_bytes = functools.lru_cache(maxsize=1 << 14)(size_bytes)
+
+
 def _tasks(data: dict) -> list[dict]:
     """Per task (one, None, for a job that is no array): what the FINISH
     record holds, in numbers."""
@@ -166,12 +172,12 @@ def _tasks(data: dict) -> list[dict]:
             'end': acct.get('end'),
             'queue_wait': (start - submit).total_seconds()
             if start and submit else None,
-            'elapsed': seconds(acct.get('elapsed')),
+            'elapsed': _seconds(acct.get('elapsed')),
             'nodes': acct.get('nodes'),
             'alloc_cpus': cpus,
-            'cpu_time': seconds(acct.get('total_cpu')),
-            'max_rss': size_bytes(acct.get('max_rss')),
-            'req_mem': size_bytes(acct.get('req_mem'), cpus),
+            'cpu_time': _seconds(acct.get('total_cpu')),
+            'max_rss': _size_bytes(acct.get('max_rss')),
+            'req_mem': _size_bytes(acct.get('req_mem'), cpus),
             'reason': acct.get('reason'),
         })
     return tasks
