@@ -21,6 +21,7 @@ from conftest import (
     write_script,
 )
 
+from datalad_slurm.backends import cli
 from datalad_slurm.records.history import (
     iter_records,
     read_record,
@@ -170,6 +171,27 @@ def test_pending_job_is_reported_running(ds):
         assert snapshot(ds) == before
     finally:
         scancel(job_id)
+
+
+def test_squeue_listing_all_jobs_picks_ours(ds, monkeypatch, tmp_path):
+    """Past SQUEUE_NAMES_AT_MOST jobs squeue lists all of slurmctld's
+    jobs, and ours are picked from them: the runs that naming them
+    gives, without another job slurmctld holds."""
+    ours = [only(call(ds.schedule, ['sbatch', '--hold', 'jobs/write.sh'],
+                      outputs=[f'out{i}']), 'schedule')['slurm_job_id']
+            for i in range(2)]
+    other = int(subprocess.run(
+        ['sbatch', '--parsable', '--hold', '--wrap=true'], cwd=tmp_path,
+        capture_output=True, text=True, check=True).stdout.split(';')[0])
+    try:
+        named = cli.squeue_runs(ours, timeout=60)
+        monkeypatch.setattr(cli, 'SQUEUE_NAMES_AT_MOST', 0)
+        listed = cli.squeue_runs(ours, timeout=60)
+        assert sorted(job for job, _ in named) == sorted(ours)
+        assert sorted(listed, key=lambda run: run[0]) == \
+            sorted(named, key=lambda run: run[0])
+    finally:
+        scancel(*ours, other)
 
 
 @any_backend

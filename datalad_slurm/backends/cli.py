@@ -58,7 +58,7 @@ from ..slurm.status import (
 
 lgr = logging.getLogger('datalad.slurm.cli')
 
-# sacct and squeue take job ids as one comma-separated argument; keep it far
+# sacct takes job ids as one comma-separated argument; keep it far
 # below the kernel's argument size limit.
 MAX_IDS_PER_QUERY = 2000
 
@@ -482,27 +482,32 @@ def squeue_runs(job_ids: list[int], *, timeout: float,
                 cluster: str | None = None,
                 ) -> list[tuple[int, TaskStatus]]:
     """What slurmctld knows of `job_ids` (queued and running jobs, and
-    those ended within MinJobAge), as :func:`parse_squeue` gives it.  For
-    more jobs than one query takes, all of slurmctld's jobs are listed, in
-    one call: squeue lists thousands faster than it picks them by id."""
+    those ended within MinJobAge), as :func:`parse_squeue` gives it: for
+    more than :data:`SQUEUE_NAMES_AT_MOST` jobs, all of slurmctld's jobs,
+    picked here."""
     fields = '--Format=' + ','.join(f'{f}:0|' for f in SQUEUE_FIELDS)
-    if len(job_ids) > MAX_IDS_PER_QUERY:
+    if len(job_ids) > SQUEUE_NAMES_AT_MOST:
         out = call(['squeue', *on(cluster), '--noheader', '--states=all',
                     fields], timeout=timeout)
         return parse_squeue(out, wanted=set(job_ids))
-    runs = []
-    for chunk in _chunks(job_ids, MAX_IDS_PER_QUERY):
-        try:
-            out = call(['squeue', *on(cluster), '--noheader',
-                        '--states=all', '--jobs=' + ','.join(map(str, chunk)),
-                        fields], timeout=timeout)
-        except SlurmError as e:
-            # squeue refuses the whole call when it knows none of the jobs
-            if 'Invalid job id' in str(e):
-                continue
-            raise
-        runs.extend(parse_squeue(out))
-    return runs
+    try:
+        out = call(['squeue', *on(cluster), '--noheader', '--states=all',
+                    '--jobs=' + ','.join(map(str, job_ids)), fields],
+                   timeout=timeout)
+    except SlurmError as e:
+        # squeue refuses the whole call when it knows none of the jobs
+        if 'Invalid job id' in str(e):
+            return []
+        raise
+    return parse_squeue(out)
+
+
+# squeue given several job ids gets all of slurmctld's jobs and compares
+# each with every id it was given: with 20,000 jobs in slurmctld, 400 ids
+# took 0.25 s and 1,000 ids 0.5 s, all jobs listed 0.1 s, and from about 50
+# ids on a listing of all is as fast or faster, whatever the count of jobs
+# (both grow with it)
+SQUEUE_NAMES_AT_MOST = 50
 
 
 def merge_squeue(statuses: dict[int, JobStatus],
