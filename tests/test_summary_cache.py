@@ -120,6 +120,39 @@ def test_unusable_cache_is_rebuilt(lds, reads, caplog, damage):
         job_summaries(lds.repo)
 
 
+def test_unwritable_cache_answers_from_the_history(lds, reads,
+                                                   monkeypatch):
+    """A cache that cannot be written (a full disk, a read-only .git):
+    the summaries read from the history are the answer, each time."""
+    schedule(lds, ['sbatch', 'jobs/write.sh', 'one/r'], outputs=['one'])
+
+    def full(path, parts, **kwargs):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(state, 'write_parts', full)
+    assert only(_jobs(lds))['job_state'] == 'open'
+    assert only(_jobs(lds))['job_state'] == 'open'
+    assert len(reads) == 2
+    assert not state.summaries(lds.repo.dot_git).exists()
+
+
+def test_cache_of_another_commit_saved_meanwhile(lds, reads, monkeypatch):
+    """Another call saved the summaries of another commit between this
+    call's save and its read-back: this call reads the history again,
+    not the other commit's summaries."""
+    schedule(lds, ['sbatch', 'jobs/write.sh', 'one/r'], outputs=['one'])
+    load = cache._load
+    loads = []
+
+    def other_tip(path, key):
+        loads.append(path)
+        tip, summaries = load(path, key)
+        # the first load finds no cache; the read-back another tip
+        return ('0' * 40, []) if len(loads) == 2 else (tip, summaries)
+    monkeypatch.setattr(cache, '_load', other_tip)
+    assert only(_jobs(lds))['job_state'] == 'open'
+    assert len(loads) == 2 and len(reads) == 2
+
+
 def test_failure_pattern_reads_the_logs_as_they_are(lds, reads):
     write_script(lds, 'jobs/fail.sh', '''
         echo "disk quota exceeded"
