@@ -80,13 +80,16 @@ def _storm(b: Bench, count: int, scratch: bool = False):
     submitted with plain sbatch and recorded, see Bench.submit)."""
     kind = 'scratchstorm' if scratch else 'storm'
     ds = b.dataset(f'{kind}-{count}')
-    # the CPU of each job's own finish, measured by time(1) outside the
-    # dataset (the file is written once the finish has ended)
+    # the CPU of each job's own finish, measured by bash's time outside
+    # the dataset (the file is written once the finish has ended), to the
+    # millisecond: GNU time's hundredths rounded a finish of a few
+    # milliseconds to none
     cpu_dir = b.workdir / f'{kind}-{count}-cpu'
     cpu_dir.mkdir()
     (ds.pathobj / 'jobs' / 'self.sh').write_text(
-        STORM_JOB + f'/usr/bin/time -f "%U %S" -o "{cpu_dir}/$SLURM_JOB_ID" '
-        f'datalad-slurm-done $?\n')
+        STORM_JOB + 'bash -c \'TIMEFORMAT="%3U %3S"; { time '
+        'datalad-slurm-done "$1" 2>&3; } 3>&2 2>"$2"\' timed $? '
+        f'"{cpu_dir}/$SLURM_JOB_ID"\n')
     (ds.pathobj / 'jobs' / 'plain.sh').write_text(STORM_JOB)
     (ds.pathobj / 'logs').mkdir()
     (ds.pathobj / 'logs' / '.gitkeep').write_text('')
@@ -197,7 +200,7 @@ def _external(b: Bench, count: int, scratch: bool
 
 
 def _cpu(path: Path) -> float:
-    """User + system seconds, as time -f "%U %S" wrote them."""
+    """User + system seconds, as bash's time wrote them ("%3U %3S")."""
     user, system = path.read_text().split('\n')[-2].split()
     return float(user) + float(system)
 
