@@ -368,6 +368,5 @@ def save_paths(ds, paths: list[str], message: str) -> Iterator[dict]:
 def existing_or_tracked(repo, paths: list[str]) -> list[str]:
     """The `paths` that exist in the work tree or are tracked by git, so
     that a job's deleting a declared output is recorded too."""
-    return paths_existing_or_tracked(repo.path, paths, lambda missing: [
-        t for t in repo.call_git(['ls-files', '-z', '--'] + missing,
-                                 read_only=True).split('\0') if t])
+    return paths_existing_or_tracked(
+        repo.path, paths, lambda args: repo.call_git(args, read_only=True))

@@ -79,15 +79,16 @@ def is_within(path: str, parents: Iterable[str]) -> bool:
 
 
 def existing_or_tracked(root: str, paths: list[str],
-                        tracked: Callable[[list[str]], list[str]],
-                        ) -> list[str]:
+                        git: Callable[[list[str]], str]) -> list[str]:
     """The `paths` that exist in the work tree at `root` or are tracked by
     git, so that a job's deleting a declared output is recorded too.
-    `tracked`: git's tracked files under the paths it is given."""
+    `git`: runs git with the arguments it is given in the repository at
+    `root`, and returns its output."""
     present = [p for p in paths if op.lexists(op.join(root, p))]
     missing = [p for p in paths if p not in present]
     if missing:
-        files = tracked(missing)
+        files = [t for t in git(['ls-files', '-z', '--', *missing])
+                 .split('\0') if t]
         present.extend(p for p in missing
                        if any(is_within(t, [p]) for t in files))
     return present

@@ -170,9 +170,7 @@ def deliver(clone: str, spec: dict, directory: ScratchDir, job_id: int,
     mark = op.basename(directory.path)
     outputs = existing_or_tracked(
         clone, declared_paths(clone, spec['outputs']),
-        lambda missing: [t for t in run_git(
-            clone, ['ls-files', '-z', '--', *missing],
-            'listing the tracked outputs').split('\0') if t])
+        lambda args: run_git(clone, args, 'listing the tracked outputs'))
     if outputs:
         _commit_outputs(clone, outputs,
                         f'[DATALAD SLURM] outputs of job {job_id}'
